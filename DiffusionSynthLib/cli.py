@@ -1,0 +1,240 @@
+"""``diffusionsynth <command> ...``: a thin command line over the library.
+
+Heavy modules are imported inside each command. A user mistake prints one ``error: ...`` line
+and exits non-zero (2 bad input, 3 bad model, 4 unwritable output, 130 cancelled); progress goes
+to stderr, and ``--progress json`` makes it machine-readable for the Slicer module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import Cancelled, DiffusionSynthError, InputError
+
+
+# ------------------------------------------------------------------------------------------ progress
+
+
+class ProgressPrinter:
+    """Prints progress to stderr: a bar with time left, or one JSON object per line."""
+
+    def __init__(self, style: str) -> None:
+        self.style = style
+        self.started = time.monotonic()
+        self.last_bar = 0.0
+
+    def __call__(self, step: int, total: int, message: str) -> None:
+        elapsed = time.monotonic() - self.started
+        remaining = elapsed / step * (total - step) if step else None
+        if self.style == "json":
+            record = {"progress": step, "total": total, "message": message, "elapsed_s": round(elapsed, 2)}
+            if remaining is not None:
+                record["remaining_s"] = round(remaining, 1)
+            print(json.dumps(record), file=sys.stderr, flush=True)
+        elif self.style == "bar":
+            now = time.monotonic()
+            if now - self.last_bar < 0.2 and step < total:
+                return
+            self.last_bar = now
+            width = 30
+            filled = int(width * step / max(total, 1))
+            left = f" {remaining:5.0f} s left" if remaining is not None else ""
+            end = "\n" if step >= total else ""
+            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * step // max(total, 1):3d}% {message[:40]:40s}{left}", end=end, file=sys.stderr, flush=True)
+
+
+def _progress_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=["bar", "json", "none"], default="bar", help="progress on stderr (default: bar)")
+
+
+def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="built-in model id or model package folder (default: the task's built-in model)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same result")
+    parser.add_argument("--samples", type=int, default=1, help="number of samples to average (K >= 1)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    _progress_argument(parser)
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def cmd_mri_to_ct(args: argparse.Namespace) -> int:
+    from .models import resolve_model
+    from .provenance import make_provenance
+    from .tasks.checks import require_content
+    from .tasks.mri_to_ct import mri_to_ct
+    from .volume import check_writable, read_volume, write_volume
+
+    output = check_writable(args.output)
+    uncertainty = check_writable(args.uncertainty) if args.uncertainty else None
+    if uncertainty is not None and args.samples < 2:
+        raise InputError("--uncertainty needs at least two samples; add --samples 2 or more.")
+    mri = read_volume(args.mri, "MR image")
+    require_content(mri, f"MR image '{args.mri}'")
+    model = resolve_model(args.model, "mri-to-ct")
+    result = mri_to_ct(mri, model, steps=args.steps, seed=args.seed, samples=args.samples, device=args.device, progress=ProgressPrinter(args.progress))
+    record = make_provenance("mri-to-ct", model, result.seed, result.steps, args.samples, {"mri": args.mri})
+    write_volume(result.ct, output, record)
+    if uncertainty is not None and result.std is not None:
+        write_volume(result.std, uncertainty, {**record, "output": "voxel-wise standard deviation of the samples (HU)"})
+    print(f"wrote {output}" + (f" and {uncertainty}" if uncertainty else ""))
+    return 0
+
+
+def cmd_prepare_pairs(args: argparse.Namespace) -> int:
+    from .registration import prepare_pair
+    from .volume import read_volume
+
+    paths = prepare_pair(read_volume(args.mri, "MR image"), read_volume(args.ct, "CT image"), Path(args.output), log=lambda m: print(m, file=sys.stderr))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train.loop import LoopSettings
+
+    data = Path(args.data)
+    if not data.is_dir():
+        raise InputError(f"The training data folder '{data}' does not exist.")
+    settings = LoopSettings(minutes=args.time_budget, max_steps=args.max_steps, seed=args.seed, autoencoder_fraction=args.autoencoder_fraction)
+    log = (lambda m: print(m, file=sys.stderr, flush=True))
+    if args.task == "mri-to-ct":
+        from .train.mri_to_ct import train_mri_to_ct
+
+        path = train_mri_to_ct(
+            data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
+            holdout_fraction=args.holdout_slab, autoencoder_data=Path(args.autoencoder_data) if args.autoencoder_data else None,
+            settings=settings, resume=args.resume, scheduler=args.scheduler, log=log,
+        )
+    else:
+        raise InputError(f"Training for the task '{args.task}' is not available yet.")
+    print(f"wrote model package {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics import evaluate_files
+
+    print(json.dumps(evaluate_files(args.prediction, args.reference, args.mask, args.kind)))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import builtin_models
+
+    rows = builtin_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'id':32s} {'task':12s} {'size':>9s}  card")
+    for row in rows:
+        print(f"{row['id']:32s} {row['task']:12s} {row['size_bytes'] / 1e6:7.1f} MB  {row['card']}")
+    return 0
+
+
+def cmd_provenance(args: argparse.Namespace) -> int:
+    from .volume import read_provenance
+
+    if not Path(args.file).is_file():
+        raise InputError(f"'{args.file}' does not exist or is not a file.")
+    record = read_provenance(args.file)
+    if record is None:
+        print(f"'{args.file}' carries no DiffusionSynth provenance record (not marked synthetic by this tool).", file=sys.stderr)
+        return 1
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diffusionsynth", description="3D latent diffusion for medical volumes. Outputs are synthetic: not for diagnosis.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("mri-to-ct", help="pseudo-CT in Hounsfield units from a head MRI")
+    p.add_argument("--mri", required=True, help="input MR image (NIfTI, NRRD, MHA)")
+    p.add_argument("--output", required=True, help="output pseudo-CT file (int16 HU, on the MR's grid)")
+    p.add_argument("--uncertainty", help="also write the samples' voxel-wise standard deviation (needs --samples >= 2)")
+    _sampling_arguments(p)
+    p.set_defaults(run=cmd_mri_to_ct)
+
+    p = sub.add_parser("prepare-pairs", help="register an MR to its CT and write a SynthRAD-style case folder")
+    p.add_argument("--mri", required=True)
+    p.add_argument("--ct", required=True)
+    p.add_argument("--output", required=True, help="case folder to write mr.nii.gz, ct.nii.gz, mask.nii.gz into")
+    p.set_defaults(run=cmd_prepare_pairs)
+
+    p = sub.add_parser("train", help="train a model package on a folder of cases")
+    p.add_argument("--task", required=True, choices=["mri-to-ct", "impute", "inpaint", "forecast"])
+    p.add_argument("--data", required=True, help="folder of case folders")
+    p.add_argument("--output", required=True, help="model package folder to write")
+    p.add_argument("--time-budget", type=float, default=40.0, metavar="MINUTES", help="total training time (default 40)")
+    p.add_argument("--max-steps", type=int, help="stop each stage after this many steps (smoke tests)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --output")
+    p.add_argument("--preset", choices=["small", "tiny"], default="small", help="network size")
+    p.add_argument("--spacing", type=float, default=2.0, help="isotropic model spacing in mm (default 2)")
+    p.add_argument("--patch", type=int, nargs=3, default=[64, 64, 32], help="training patch in voxels (multiples of 16)")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--holdout-slab", type=float, default=0.25, help="fraction of each case's slices (top slab) kept out of training")
+    p.add_argument("--autoencoder-data", help="extra CT cases (*/ct.nii.gz) for the autoencoder stage")
+    p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
+    p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="compare a prediction with a reference; prints one JSON object")
+    p.add_argument("--prediction", required=True)
+    p.add_argument("--reference", required=True)
+    p.add_argument("--mask")
+    p.add_argument("--kind", choices=["ct", "mri"], required=True)
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("models", help="list the built-in models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_models)
+
+    p = sub.add_parser("provenance", help="print a file's synthetic-data provenance record (exit 1 if none)")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_provenance)
+    return parser
+
+
+def _validate_common(args: argparse.Namespace) -> None:
+    if getattr(args, "samples", 1) < 1:
+        raise InputError("--samples must be 1 or more.")
+    steps = getattr(args, "steps", None)
+    if steps is not None and not 1 <= steps <= 1000:
+        raise InputError("--steps must be between 1 and 1000.")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Cancelled("Stopped by SIGTERM; nothing was written.")))
+    try:
+        _validate_common(args)
+        return int(args.run(args))
+    except DiffusionSynthError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try a smaller volume, --samples 1, or a machine with more memory.", file=sys.stderr)
+        return 5
+
+
+if __name__ == "__main__":
+    sys.exit(main())

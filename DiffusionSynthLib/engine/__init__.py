@@ -1,0 +1,1 @@
+"""Networks from MONAI, one sampling loop, tiling and device handling."""

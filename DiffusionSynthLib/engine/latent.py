@@ -1,0 +1,109 @@
+"""Conditional latent diffusion with a model package: condition image in, decoded image out.
+
+The condition (one or more image channels at the model's spacing) is folded into the latent
+grid by space-to-depth (lossless, no extra encoder), concatenated to the noisy latent, and the
+UNet denoises; the autoencoder decodes. ``K`` samples run as one batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from ..models.package import ModelPackage
+from .device import autocast
+from .progress import Stage
+from .sampling import AfterStep, denoise, sample_noise
+from .tiling import tiled
+
+
+def space_to_depth(image: torch.Tensor, factor: int) -> torch.Tensor:
+    return rearrange(image, "b c (x p) (y q) (z r) -> b (c p q r) x y z", p=factor, q=factor, r=factor)
+
+
+def pad_to_multiple(array: np.ndarray, multiple: int, value: float = 0.0) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Pad the last three axes at their ends up to a multiple; return the padded array and the old shape."""
+    shape = array.shape[-3:]
+    pads = [(-s) % multiple for s in shape]
+    width = [(0, 0)] * (array.ndim - 3) + [(0, p) for p in pads]
+    return np.pad(array, width, constant_values=value), tuple(shape)
+
+
+class LatentGenerator:
+    """Runs one model package's conditional latent diffusion on a device."""
+
+    def __init__(self, package: ModelPackage, device: torch.device) -> None:
+        self.package = package
+        self.device = device
+        self.config = package.config
+        self.autoencoder = package.networks["autoencoder"].to(device)
+        self.unet = package.networks["unet"].to(device)
+        if device.type == "cuda":
+            self.unet = self.unet.to(memory_format=torch.channels_last_3d)
+        self.factor = int(self.config["latent_downsample"])
+        self.latent_channels = int(self.config["networks"]["autoencoder"]["args"]["latent_channels"])
+        levels = len(self.config["networks"]["unet"]["args"]["channels"])
+        self.multiple = self.factor * 2 ** (levels - 1)
+        self.scale = float(self.config.get("latent_scale_factor", 1.0))
+        presets = self.config.get("inference", {}).get("tiles", {})
+        preset = presets.get(device.type, presets.get("cpu", {}))
+        self.denoise_tile = preset.get("denoise_latent")
+        self.decode_tile = preset.get("decode_latent")
+        self.overlap = float(self.config.get("inference", {}).get("overlap", 0.25))
+
+    def default_steps(self) -> int:
+        return int(self.config.get("inference", {}).get("default_steps", 20))
+
+    def encode(self, image: np.ndarray) -> torch.Tensor:
+        """Latent (scaled) of an image already normalised as the model's output, shape (C, X, Y, Z)."""
+        padded, _ = pad_to_multiple(image, self.multiple, value=float(image.min()))
+        x = torch.from_numpy(np.ascontiguousarray(padded))[None].float().to(self.device)
+        with torch.inference_mode(), autocast(self.device):
+            z = tiled(self.autoencoder.encode_stage_2_inputs, x, None)
+        return z.float() * self.scale
+
+    def generate(
+        self,
+        condition: np.ndarray,
+        seeds: list[int],
+        steps: int,
+        stage: Stage,
+        after_step_factory=None,
+    ) -> np.ndarray:
+        """Decode ``len(seeds)`` samples conditioned on ``condition`` (C, X, Y, Z) -> (K, out, X, Y, Z).
+
+        ``after_step_factory(noise) -> AfterStep`` lets a task re-inject known latents each step.
+        ``stage.report`` is called ``steps + len(seeds)`` times (denoising, then one decode per sample).
+        """
+        padded, shape = pad_to_multiple(condition, self.multiple)
+        cond = torch.from_numpy(np.ascontiguousarray(padded))[None].float().to(self.device)
+        cond = space_to_depth(cond, self.factor)
+        latent_shape = (len(seeds), self.latent_channels, *cond.shape[2:])
+        noise = torch.cat([sample_noise((1, *latent_shape[1:]), seed, self.device) for seed in seeds])
+        cond = cond.expand(len(seeds), *cond.shape[1:])
+        after_step: AfterStep | None = after_step_factory(noise) if after_step_factory else None
+
+        def denoiser(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            def predict(x: torch.Tensor) -> torch.Tensor:
+                return self.unet(x, t[:1].expand(x.shape[0]))
+
+            return tiled(predict, torch.cat([z, cond], dim=1), self.denoise_tile, self.overlap)
+
+        with torch.inference_mode(), autocast(self.device):
+            z = denoise(denoiser, noise, self.package.scheduler(), steps, stage.report, after_step)
+            outputs = []
+            for index in range(len(seeds)):
+                decoded = tiled(self.autoencoder.decode_stage_2_outputs, z[index : index + 1] / self.scale, self.decode_tile, self.overlap)
+                outputs.append(decoded.float().cpu())
+                stage.report(steps + index + 1, f"decoding sample {index + 1}/{len(seeds)}")
+        result = torch.cat(outputs).numpy()
+        return result[..., : shape[0], : shape[1], : shape[2]]
+
+    def release(self) -> None:
+        """Free device memory held by this run."""
+        if self.device.type == "cuda":
+            self.package.networks["autoencoder"].cpu()
+            self.package.networks["unet"].cpu()
+            torch.cuda.empty_cache()
+

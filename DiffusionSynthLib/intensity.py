@@ -1,0 +1,78 @@
+"""Head masks and intensity normalisation, shared by inference, training and benchmarks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .volume import Volume, from_sitk, to_sitk
+
+CT_RANGE = (-1024.0, 2000.0)  # HU mapped linearly onto [-1, 1]
+
+
+def _largest_component_filled(binary) -> np.ndarray:
+    import SimpleITK as sitk
+
+    components = sitk.ConnectedComponent(binary)
+    relabelled = sitk.RelabelComponent(components, sortByObjectSize=True)
+    largest = relabelled == 1
+    closed = sitk.BinaryMorphologicalClosing(largest, [2, 2, 2])
+    filled = sitk.BinaryFillhole(closed)
+    # holes open to a slab edge survive a 3D fill: fill slice by slice along the last axis too
+    array = sitk.GetArrayFromImage(filled).astype(bool)  # [k, j, i]
+    from scipy.ndimage import binary_fill_holes
+
+    for k in range(array.shape[0]):
+        array[k] = binary_fill_holes(array[k])
+    return array.transpose(2, 1, 0)
+
+
+def head_mask_mr(volume: Volume) -> np.ndarray:
+    """Foreground (head) of an MR image: Otsu threshold, largest component, holes filled."""
+    import SimpleITK as sitk
+
+    image = to_sitk(volume, np.float32)
+    smooth = sitk.SmoothingRecursiveGaussian(image, float(np.max(volume.spacing)))
+    binary = sitk.OtsuThreshold(smooth, 0, 1)
+    if not sitk.GetArrayViewFromImage(binary).any():
+        return np.zeros(volume.shape, dtype=bool)
+    return _largest_component_filled(binary)
+
+
+def head_mask_ct(volume: Volume, threshold_hu: float = -400.0) -> np.ndarray:
+    """Body of a CT image: above ``threshold_hu``, largest component, holes filled."""
+    import SimpleITK as sitk
+
+    binary = sitk.BinaryThreshold(to_sitk(volume, np.float32), threshold_hu, 1e9, 1, 0)
+    if not sitk.GetArrayViewFromImage(binary).any():
+        return np.zeros(volume.shape, dtype=bool)
+    return _largest_component_filled(binary)
+
+
+def percentile_range(array: np.ndarray, mask: np.ndarray, low: float = 0.5, high: float = 99.5) -> tuple[float, float]:
+    values = array[mask] if mask.any() else array.ravel()
+    lo, hi = np.percentile(values, [low, high])
+    return float(lo), float(hi)
+
+
+def normalise_mr(array: np.ndarray, mask: np.ndarray, low: float = 0.5, high: float = 99.5) -> np.ndarray:
+    """Robust percentiles inside the mask onto [0, 1]; zero outside the mask (float32)."""
+    lo, hi = percentile_range(array, mask, low, high)
+    scaled = (array.astype(np.float32) - lo) / max(hi - lo, 1e-6)
+    return np.where(mask, np.clip(scaled, 0.0, 1.0), 0.0).astype(np.float32)
+
+
+def hu_to_unit(hu: np.ndarray) -> np.ndarray:
+    lo, hi = CT_RANGE
+    return ((np.clip(hu, lo, hi) - lo) / (hi - lo) * 2.0 - 1.0).astype(np.float32)
+
+
+def unit_to_hu(unit: np.ndarray) -> np.ndarray:
+    lo, hi = CT_RANGE
+    return ((np.clip(unit, -1.0, 1.0) + 1.0) / 2.0 * (hi - lo) + lo).astype(np.float32)
+
+
+def mask_volume(volume: Volume, mask: np.ndarray) -> Volume:
+    return volume.with_array(mask.astype(np.uint8))
+
+
+__all__ = ["CT_RANGE", "head_mask_ct", "head_mask_mr", "hu_to_unit", "normalise_mr", "unit_to_hu", "from_sitk"]

@@ -1,0 +1,109 @@
+"""Image metrics as the challenges compute them.
+
+CT (SynthRAD2023 ``image_metrics.py``): MAE inside the mask on raw HU; PSNR over masked voxels
+after clipping to -1024..3000 HU (dynamic range 4024); SSIM (scikit-image defaults: 7-voxel
+uniform window, sample covariance) on clipped images with the outside of the mask set to -1024,
+its map averaged over the mask after cropping 3 voxels at the border. ME is the masked mean of
+prediction minus reference; ``bone_dice`` the Dice of voxels above 250 HU inside the mask.
+
+MRI (BraSyn): each image clipped to its 0.5-99.5 percentiles inside the mask and scaled to 0..1;
+SSIM map averaged over the mask, PSNR with data range 1, MAE, over masked voxels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+from .volume import read_volume
+
+CT_DYNAMIC_RANGE = (-1024.0, 3000.0)
+BONE_HU = 250.0
+
+
+def ssim_map(reference: np.ndarray, prediction: np.ndarray, data_range: float, window: int = 7) -> np.ndarray:
+    """The SSIM map exactly as ``skimage.metrics.structural_similarity(..., full=True)`` computes it."""
+    from scipy.ndimage import uniform_filter
+
+    x = reference.astype(np.float64)
+    y = prediction.astype(np.float64)
+    ndim = x.ndim
+    count = window**ndim
+    cov_norm = count / (count - 1)
+    ux, uy = uniform_filter(x, window), uniform_filter(y, window)
+    uxx, uyy, uxy = uniform_filter(x * x, window), uniform_filter(y * y, window), uniform_filter(x * y, window)
+    vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+
+
+def _masked_ssim(reference: np.ndarray, prediction: np.ndarray, mask: np.ndarray, data_range: float) -> float:
+    full = ssim_map(reference, prediction, data_range)
+    pad = 3
+    inner = tuple(slice(pad, s - pad) for s in full.shape)
+    selected = full[inner][mask[inner]]
+    return float(selected.mean(dtype=np.float64)) if selected.size else float("nan")
+
+
+def _psnr(reference: np.ndarray, prediction: np.ndarray, data_range: float) -> float:
+    mse = float(np.mean((reference.astype(np.float64) - prediction.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else float(10 * np.log10(data_range**2 / mse))
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else float(2 * np.logical_and(a, b).sum() / total)
+
+
+def ct_metrics(reference: np.ndarray, prediction: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
+    mask = np.ones(reference.shape, bool) if mask is None else mask.astype(bool)
+    if not mask.any():
+        raise InputError("The evaluation mask is empty.")
+    ref, pred = reference.astype(np.float64), prediction.astype(np.float64)
+    lo, hi = CT_DYNAMIC_RANGE
+    ref_c, pred_c = np.clip(ref, lo, hi), np.clip(pred, lo, hi)
+    shifted_ref = np.where(mask, ref_c, lo) - lo
+    shifted_pred = np.where(mask, pred_c, lo) - lo
+    return {
+        "mae": float(np.abs(ref[mask] - pred[mask]).mean()),
+        "me": float((pred[mask] - ref[mask]).mean()),
+        "psnr": _psnr(ref_c[mask], pred_c[mask], hi - lo),
+        "ssim": _masked_ssim(shifted_ref, shifted_pred, mask, hi - lo),
+        "bone_dice": dice((ref > BONE_HU) & mask, (pred > BONE_HU) & mask),
+    }
+
+
+def _unit_scale(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(image[mask], [0.5, 99.5])
+    scaled = (np.clip(image, lo, hi) - lo) / max(hi - lo, 1e-12)
+    return np.where(mask, scaled, 0.0)
+
+
+def mri_metrics(reference: np.ndarray, prediction: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
+    mask = reference != 0 if mask is None else mask.astype(bool)
+    if not mask.any():
+        raise InputError("The evaluation mask is empty (the reference has no non-zero voxel).")
+    ref, pred = _unit_scale(reference.astype(np.float64), mask), _unit_scale(prediction.astype(np.float64), mask)
+    return {
+        "ssim": _masked_ssim(ref, pred, mask, 1.0),
+        "psnr": _psnr(ref[mask], pred[mask], 1.0),
+        "mae": float(np.abs(ref[mask] - pred[mask]).mean()),
+    }
+
+
+def evaluate_files(prediction: str, reference: str, mask: str | None, kind: str) -> dict[str, float]:
+    pred = read_volume(prediction, "prediction")
+    ref = read_volume(reference, "reference")
+    if not pred.same_grid(ref):
+        raise InputError(
+            f"The prediction ({pred.describe_grid()}) and the reference ({ref.describe_grid()}) are on different grids; "
+            "resample one onto the other first."
+        )
+    mask_array = None
+    if mask is not None:
+        mask_volume = read_volume(mask, "mask")
+        if not mask_volume.same_grid(ref):
+            raise InputError(f"The mask '{mask}' is on another grid than the reference; give a mask on the reference's grid.")
+        mask_array = mask_volume.array != 0
+    function = ct_metrics if kind == "ct" else mri_metrics
+    return {key: round(value, 6) for key, value in function(ref.array, pred.array, mask_array).items()}

@@ -1,0 +1,137 @@
+"""A model package is a folder: ``model.json``, one ``.safetensors`` file per network, ``MODEL_CARD.md``.
+
+``model.json`` holds the task, each network as a MONAI class name and arguments with its weights
+file and sha256, the scheduler, voxel spacing, intensity normalisation, latent scale factor,
+inputs, outputs and inference presets. Weights are checked against their sha256 before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ModelError
+from ..engine.networks import build_network, build_scheduler
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("id", "task", "networks", "scheduler", "spacing_mm")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class ModelPackage:
+    """A loaded, verified model package: its config and its networks (in eval mode, on the CPU)."""
+
+    path: Path
+    config: dict[str, Any]
+    networks: dict[str, torch.nn.Module] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.config["id"])
+
+    @property
+    def task(self) -> str:
+        return str(self.config["task"])
+
+    @property
+    def weights_sha256(self) -> dict[str, str]:
+        return {name: spec["sha256"] for name, spec in self.config["networks"].items()}
+
+    def scheduler(self):
+        """A fresh scheduler (schedulers hold per-run state)."""
+        return build_scheduler(self.config["scheduler"])
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    config_path = path / "model.json"
+    if not path.is_dir():
+        raise ModelError(f"The model '{path}' is not a folder; give a model package folder or a built-in model id.")
+    if not config_path.is_file():
+        raise ModelError(f"The model folder '{path}' has no model.json; it is not a DiffusionSynth model package.")
+    try:
+        config = json.loads(config_path.read_text())
+    except ValueError as error:
+        raise ModelError(f"'{config_path}' is not valid JSON ({error}); the package is damaged.") from None
+    missing = [key for key in REQUIRED_KEYS if key not in config]
+    if missing:
+        raise ModelError(f"'{config_path}' lacks the keys {missing}; the package is damaged or too old.")
+    for name, spec in config["networks"].items():
+        weights = path / spec.get("weights", "")
+        if not weights.is_file():
+            raise ModelError(f"The model '{path}' is missing its weights file '{weights.name}' for '{name}'.")
+    return config
+
+
+def load_model(path: str | os.PathLike, task: str | None = None) -> ModelPackage:
+    """Read, verify (sha256) and build a model package; ``task`` checks it is the right kind of model."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    config = read_config(path)
+    if task is not None and config["task"] != task:
+        raise ModelError(f"The model '{config['id']}' is for the task '{config['task']}', not '{task}'; choose a {task} model.")
+    networks: dict[str, torch.nn.Module] = {}
+    for name, spec in config["networks"].items():
+        weights = path / spec["weights"]
+        actual = sha256_file(weights)
+        if actual != spec.get("sha256"):
+            raise ModelError(
+                f"The weights '{weights}' fail their checksum (sha256 {actual[:12]}..., model.json says "
+                f"{str(spec.get('sha256'))[:12]}...): the file is corrupted or was replaced. Reinstall the model."
+            )
+        network = build_network(spec)
+        try:
+            network.load_state_dict(load_file(str(weights)), strict=True)
+        except (RuntimeError, KeyError) as error:
+            raise ModelError(f"The weights '{weights}' do not fit the network in model.json: {error}") from None
+        networks[name] = network.eval()
+    return ModelPackage(path=path, config=config, networks=networks)
+
+
+def save_model(config: dict[str, Any], networks: dict[str, torch.nn.Module], output: str | os.PathLike, card: str) -> Path:
+    """Write a package atomically: a temporary folder beside ``output``, renamed when complete."""
+    from safetensors.torch import save_file
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        config = json.loads(json.dumps(config))  # deep copy, JSON-safe
+        config["format_version"] = FORMAT_VERSION
+        for name, network in networks.items():
+            weights = staging / f"{name}.safetensors"
+            state = {key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()}
+            save_file(state, str(weights))
+            config["networks"][name]["weights"] = weights.name
+            config["networks"][name]["sha256"] = sha256_file(weights)
+        (staging / "model.json").write_text(json.dumps(config, indent=2) + "\n")
+        (staging / "MODEL_CARD.md").write_text(card)
+        staging.chmod(0o755)
+        for file in staging.iterdir():
+            file.chmod(0o644)
+        if output.exists():
+            shutil.rmtree(output)
+        os.replace(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return output

@@ -1,0 +1,1 @@
+"""The four jobs; each is prepare -> sample -> finish around the shared engine."""

@@ -1,0 +1,189 @@
+"""The two-stage latent diffusion training loop shared by every task.
+
+Stage 1 trains the ``AutoencoderKL`` on target patches (L1 + small KL); stage 2 trains the
+``DiffusionModelUNet`` on latents, conditioned by space-to-depth of the condition patch.
+A checkpoint is written every minute and at each stage's end; ``resume`` continues from it,
+including the time already spent. Tasks supply two batch functions and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..engine.latent import space_to_depth
+from ..engine.networks import build_network, build_scheduler
+
+TargetBatch = Callable[[np.random.Generator], np.ndarray]  # -> (B, C, X, Y, Z) target patches
+PairBatch = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]  # -> (condition, target)
+Log = Callable[[str], None]
+
+
+@dataclass
+class LoopSettings:
+    minutes: float = 40.0
+    autoencoder_fraction: float = 0.35
+    max_steps: int | None = None  # per stage; for tests and smoke runs
+    autoencoder_learning_rate: float = 1e-3
+    unet_learning_rate: float = 3e-4
+    kl_weight: float = 1e-6
+    seed: int = 0
+    checkpoint_seconds: float = 60.0
+
+
+@dataclass
+class LoopResult:
+    networks: dict[str, torch.nn.Module]
+    latent_scale_factor: float
+    steps: dict[str, int]
+    losses: dict[str, float]
+    seconds: float
+
+
+def _training_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, generator: torch.Generator):
+    """Noisy latents, timesteps and the regression target for the scheduler's objective."""
+    name = type(scheduler).__name__
+    if name == "RFlowScheduler":
+        t = scheduler.sample_timesteps(latents)
+        return scheduler.add_noise(latents, noise, t), t, latents - noise
+    t = torch.randint(0, scheduler.num_train_timesteps, (latents.shape[0],), generator=generator)
+    noisy = scheduler.add_noise(latents, noise, t)
+    if scheduler.prediction_type == "v_prediction":
+        return noisy, t, scheduler.get_velocity(latents, noise, t)
+    return noisy, t, noise
+
+
+class Checkpoint:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict | None:
+        return torch.load(self.path, weights_only=False) if self.path.exists() else None
+
+    def save(self, state: dict) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.path)
+
+
+def train_latent_diffusion(
+    specs: dict[str, dict],
+    target_batch: TargetBatch,
+    pair_batch: PairBatch,
+    downsample: int,
+    settings: LoopSettings,
+    workdir: Path,
+    resume: bool,
+    log: Log,
+) -> LoopResult:
+    """Train both stages within ``settings.minutes`` (shared out by ``autoencoder_fraction``)."""
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    autoencoder = build_network(specs["autoencoder"])
+    unet = build_network(specs["unet"])
+    scheduler = build_scheduler(specs["scheduler"])
+    optimisers = {
+        "autoencoder": torch.optim.AdamW(autoencoder.parameters(), lr=settings.autoencoder_learning_rate),
+        "unet": torch.optim.AdamW(unet.parameters(), lr=settings.unet_learning_rate),
+    }
+    checkpoint = Checkpoint(workdir / "checkpoint.pt")
+    state = {"stage": "autoencoder", "steps": {"autoencoder": 0, "unet": 0}, "seconds": 0.0, "scale": 1.0, "losses": {}}
+    if resume and (saved := checkpoint.load()) is not None:
+        autoencoder.load_state_dict(saved["autoencoder"])
+        unet.load_state_dict(saved["unet"])
+        for name, optimiser in optimisers.items():
+            optimiser.load_state_dict(saved["optimisers"][name])
+        rng = saved["rng"]
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+        log(f"resumed at stage {state['stage']} after {state['steps']} steps and {state['seconds']:.0f} s")
+
+    def save() -> None:
+        checkpoint.save(
+            {
+                "autoencoder": autoencoder.state_dict(),
+                "unet": unet.state_dict(),
+                "optimisers": {n: o.state_dict() for n, o in optimisers.items()},
+                "rng": rng,
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "state": state,
+                "settings": asdict(settings),
+            }
+        )
+
+    budget = settings.minutes * 60.0
+    stage_budget = {"autoencoder": budget * settings.autoencoder_fraction, "unet": budget}
+    started = time.monotonic() - state["seconds"]
+    last_save = time.monotonic()
+
+    def stage_done(stage: str) -> bool:
+        over_time = state["seconds"] >= stage_budget[stage]
+        over_steps = settings.max_steps is not None and state["steps"][stage] >= settings.max_steps
+        return over_time or over_steps
+
+    def tick(stage: str, loss: float) -> None:
+        nonlocal last_save
+        state["steps"][stage] += 1
+        state["seconds"] = time.monotonic() - started
+        running = state["losses"].get(stage, loss)
+        state["losses"][stage] = 0.98 * running + 0.02 * loss
+        step = state["steps"][stage]
+        if step % 25 == 0 or step == 1:
+            log(json.dumps({"stage": stage, "step": step, "loss": round(state["losses"][stage], 5), "seconds": round(state["seconds"])}))
+        if time.monotonic() - last_save > settings.checkpoint_seconds:
+            save()
+            last_save = time.monotonic()
+
+    if state["stage"] == "autoencoder":
+        autoencoder.train()
+        while not stage_done("autoencoder"):
+            x = torch.from_numpy(target_batch(rng))
+            reconstruction, mu, sigma = autoencoder(x)
+            kl = 0.5 * torch.mean(mu.pow(2) + sigma.pow(2) - torch.log(sigma.pow(2) + 1e-8) - 1)
+            loss = torch.nn.functional.l1_loss(reconstruction, x) + settings.kl_weight * kl
+            optimisers["autoencoder"].zero_grad(set_to_none=True)
+            loss.backward()
+            optimisers["autoencoder"].step()
+            tick("autoencoder", loss.item())
+        autoencoder.eval()
+        with torch.no_grad():
+            latents = torch.cat([autoencoder.encode_stage_2_inputs(torch.from_numpy(target_batch(rng))) for _ in range(8)])
+        state["scale"] = float(1.0 / max(latents.std().item(), 1e-6))
+        state["stage"] = "unet"
+        log(f"autoencoder done; latent scale factor {state['scale']:.4f}")
+        save()
+
+    autoencoder.eval()
+    unet.train()
+    while not stage_done("unet"):
+        condition, target = pair_batch(rng)
+        with torch.no_grad():
+            latents = autoencoder.encode_stage_2_inputs(torch.from_numpy(target)) * state["scale"]
+        cond = space_to_depth(torch.from_numpy(condition), downsample)
+        noise = torch.randn(latents.shape, generator=generator)
+        noisy, t, goal = _training_target(scheduler, latents, noise, generator)
+        prediction = unet(torch.cat([noisy, cond], dim=1), t)
+        loss = torch.nn.functional.mse_loss(prediction, goal)
+        optimisers["unet"].zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimisers["unet"].step()
+        tick("unet", loss.item())
+    state["stage"] = "done"
+    save()
+    return LoopResult(
+        networks={"autoencoder": autoencoder.eval(), "unet": unet.eval()},
+        latent_scale_factor=state["scale"],
+        steps=dict(state["steps"]),
+        losses={k: float(v) for k, v in state["losses"].items()},
+        seconds=float(state["seconds"]),
+    )

@@ -1,0 +1,306 @@
+"""``Volume``: a voxel array plus its 4x4 IJK->RAS matrix, and reading/writing NIfTI, NRRD and MHA.
+
+The array is indexed ``[i, j, k]`` (the first index runs fastest in the file). Files are read
+through SimpleITK (which works in LPS); the LPS<->RAS flip happens here and only here. NIfTI is
+written with nibabel so that the provenance record can go into a header extension; NRRD and MHA
+are written by SimpleITK with the record as key/value fields. Every write goes to a temporary
+file in the destination folder and is renamed only once complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, OutputError
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+SUPPORTED_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats, so a rename is atomic
+MAX_VOXELS = 1024**3  # refuse headers that declare absurd sizes before reading any data
+PROVENANCE_KEY = "DiffusionSynth_provenance"
+SYNTHETIC_MARKER = "SYNTHETIC"
+_FORMATS_HINT = "Give a 3D image as NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr) or MetaImage (.mha, .mhd)."
+
+
+@dataclass
+class Volume:
+    """A 3D scalar image: ``array[i, j, k]`` and the matrix mapping ``(i, j, k, 1)`` to RAS millimetres."""
+
+    array: np.ndarray
+    ijk_to_ras: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.ijk_to_ras = np.asarray(self.ijk_to_ras, dtype=np.float64).reshape(4, 4)
+        if self.array.ndim != 3:
+            raise ValueError(f"Volume arrays are 3D, got shape {self.array.shape}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.array.shape)  # type: ignore[return-value]
+
+    @property
+    def spacing(self) -> np.ndarray:
+        return np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
+
+    @property
+    def direction(self) -> np.ndarray:
+        """3x3 RAS direction cosines, one column per array axis."""
+        return self.ijk_to_ras[:3, :3] / self.spacing
+
+    @property
+    def origin(self) -> np.ndarray:
+        """RAS position of voxel (0, 0, 0)."""
+        return self.ijk_to_ras[:3, 3].copy()
+
+    def with_array(self, array: np.ndarray) -> Volume:
+        """Same grid, new voxels."""
+        if array.shape != self.array.shape:
+            raise ValueError(f"shape {array.shape} does not match the grid {self.array.shape}")
+        return Volume(array, self.ijk_to_ras.copy())
+
+    def same_grid(self, other: Volume, tolerance_mm: float = 1e-3) -> bool:
+        """True when both volumes have the same size and the same voxel positions."""
+        return self.shape == other.shape and bool(
+            np.allclose(self.ijk_to_ras, other.ijk_to_ras, atol=tolerance_mm)
+        )
+
+    def describe_grid(self) -> str:
+        sp = "x".join(f"{s:g}" for s in np.round(self.spacing, 4))
+        return f"{'x'.join(map(str, self.shape))} voxels at {sp} mm"
+
+
+# --------------------------------------------------------------------------------------------- SimpleITK
+
+
+def to_sitk(volume: Volume, dtype: Any | None = None):  # -> sitk.Image
+    """A SimpleITK image (LPS) with the volume's geometry."""
+    import SimpleITK as sitk
+
+    array = volume.array if dtype is None else volume.array.astype(dtype)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
+    ijk_to_lps = LPS_TO_RAS @ volume.ijk_to_ras
+    spacing = np.linalg.norm(ijk_to_lps[:3, :3], axis=0)
+    image.SetSpacing([float(s) for s in spacing])
+    image.SetDirection([float(v) for v in (ijk_to_lps[:3, :3] / spacing).ravel()])
+    image.SetOrigin([float(v) for v in ijk_to_lps[:3, 3]])
+    return image
+
+
+def from_sitk(image) -> Volume:
+    """A ``Volume`` from a 3D scalar SimpleITK image."""
+    import SimpleITK as sitk
+
+    spacing = np.array(image.GetSpacing(), dtype=np.float64)
+    direction = np.array(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, :3] = direction * spacing
+    ijk_to_lps[:3, 3] = image.GetOrigin()
+    array = sitk.GetArrayFromImage(image).transpose(2, 1, 0)
+    return Volume(array, LPS_TO_RAS @ ijk_to_lps)
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in SUPPORTED_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return ""
+
+
+def read_volume(path: str | os.PathLike, what: str = "image") -> Volume:
+    """Read a 3D scalar image; any problem is an ``InputError`` naming the file and the fix.
+
+    Args:
+        path: NIfTI, NRRD or MHA file.
+        what: what the file is for ("MR image", "mask"...), used in messages.
+    """
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"The {what} '{path}' does not exist. Check the path.")
+    if path.is_dir():
+        raise InputError(f"The {what} '{path}' is a folder, not an image file. {_FORMATS_HINT}")
+    if not _suffix(path):
+        raise InputError(f"The {what} '{path}' has an unsupported extension. {_FORMATS_HINT}")
+    if path.stat().st_size == 0:
+        raise InputError(f"The {what} '{path}' is an empty file. {_FORMATS_HINT}")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise InputError(
+            f"The {what} '{path}' could not be read as an image (corrupted or not an image file). {_FORMATS_HINT}"
+        ) from None
+    size = reader.GetSize()
+    dims = len(size)
+    if reader.GetNumberOfComponents() != 1:
+        raise InputError(
+            f"The {what} '{path}' has {reader.GetNumberOfComponents()} components per voxel (a vector or colour image); "
+            "give a scalar (grey-level) 3D image."
+        )
+    if dims == 4 and size[3] == 1:
+        dims = 3
+    if dims != 3:
+        raise InputError(f"The {what} '{path}' is a {dims}D image of size {list(size)}; give a single 3D volume.")
+    if min(size[:3]) < 2:
+        raise InputError(
+            f"The {what} '{path}' has size {list(size[:3])}: a single slice is a 2D image; give a 3D volume."
+        )
+    if float(np.prod(np.array(size, dtype=np.float64))) > MAX_VOXELS:
+        raise InputError(f"The {what} '{path}' declares {list(size)} voxels, more than this tool handles; check the file.")
+    spacing = np.array(reader.GetSpacing()[:3])
+    if not np.all(np.isfinite(spacing)) or np.any(spacing <= 1e-3) or np.any(spacing > 1e3):
+        raise InputError(
+            f"The {what} '{path}' has voxel spacing {[float(v) for v in np.round(spacing, 6)]} mm; spacing must be between "
+            "0.001 and 1000 mm. Fix the header."
+        )
+    volume = _read_voxels(reader, path, what)
+    if not np.issubdtype(volume.array.dtype, np.number):
+        raise InputError(f"The {what} '{path}' does not hold numbers.")
+    if volume.array.dtype.kind == "f" and not np.all(np.isfinite(volume.array)):
+        raise InputError(f"The {what} '{path}' contains NaN or infinite values; fix or mask them first.")
+    return volume
+
+
+def _read_voxels(reader, path: Path, what: str) -> Volume:
+    """Voxels with the geometry ITK reads from the header (as Slicer does).
+
+    NIfTI voxels come from nibabel: ITK silently turns NaN into 0 and reads truncated gzip
+    streams without complaint, and both must be refused, not hidden.
+    """
+    import SimpleITK as sitk
+
+    if _suffix(path) in (".nii", ".nii.gz"):
+        import nibabel as nib
+
+        try:
+            array = np.asanyarray(nib.load(str(path)).dataobj)
+        except Exception:  # noqa: BLE001 - any failure here means the voxel data is damaged
+            raise InputError(f"The {what} '{path}' is truncated or corrupted: its voxel data could not be read.") from None
+        array = array.reshape(array.shape[:3])
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        header = sitk.Image([1, 1, 1], sitk.sitkUInt8)
+        header.SetSpacing(reader.GetSpacing()[:3])
+        header.SetOrigin(reader.GetOrigin()[:3])
+        direction = np.array(reader.GetDirection()).reshape(len(reader.GetSize()), -1)[:3, :3]
+        header.SetDirection([float(v) for v in direction.ravel()])
+        geometry = from_sitk(header)
+        return Volume(array, geometry.ijk_to_ras)
+    try:
+        image = reader.Execute()
+    except RuntimeError:
+        raise InputError(f"The {what} '{path}' is truncated or corrupted: its voxel data could not be read.") from None
+    if image.GetDimension() == 4:
+        image = image[:, :, :, 0]
+    return from_sitk(image)
+
+
+def read_provenance(path: str | os.PathLike) -> dict | None:
+    """The provenance record written by ``write_volume``, or ``None`` when the file has none."""
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix in (".nii", ".nii.gz"):
+        import nibabel as nib
+
+        try:
+            image = nib.load(str(path))
+        except Exception:  # noqa: BLE001 - any nibabel failure means "not readable"
+            raise InputError(f"'{path}' could not be read as NIfTI.") from None
+        for extension in image.header.extensions:
+            content = extension.get_content()
+            text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+            if PROVENANCE_KEY in text:
+                try:
+                    return json.loads(text)[PROVENANCE_KEY]
+                except (ValueError, KeyError, TypeError):
+                    return None
+        return None
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise InputError(f"'{path}' could not be read as an image.") from None
+    if PROVENANCE_KEY in reader.GetMetaDataKeys():
+        try:
+            return json.loads(reader.GetMetaData(PROVENANCE_KEY))
+        except ValueError:
+            return None
+    return None
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before any computation, when ``path`` cannot become an output file."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"The output '{path}' is an existing folder; give a file name such as '{path / 'out.nii.gz'}'.")
+    if _suffix(path) not in OUTPUT_SUFFIXES:
+        raise OutputError(f"The output '{path}' has an unsupported extension. Use .nii.gz, .nii, .nrrd or .mha.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise OutputError(f"The folder of the output '{path}' does not exist; create '{parent}' first.")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"The folder '{parent}' is not writable; choose another output location.")
+    return path
+
+
+def write_volume(volume: Volume, path: str | os.PathLike, provenance: dict | None = None) -> Path:
+    """Write atomically (temporary file, then rename) with an optional provenance record."""
+    path = check_writable(path)
+    suffix = _suffix(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix in (".nii", ".nii.gz"):
+            _write_nifti(volume, tmp, provenance)
+        else:
+            _write_sitk(volume, tmp, provenance, suffix)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_nifti(volume: Volume, path: Path, provenance: dict | None) -> None:
+    import nibabel as nib
+
+    image = nib.Nifti1Image(np.asarray(volume.array), volume.ijk_to_ras)
+    image.header.set_qform(volume.ijk_to_ras, code=1)
+    image.header.set_sform(volume.ijk_to_ras, code=1)
+    image.header.set_xyzt_units("mm", "sec")
+    if provenance is not None:
+        task = str(provenance.get("task", ""))
+        image.header["descrip"] = f"{SYNTHETIC_MARKER} DiffusionSynth {task}"[:79].encode()
+        record = json.dumps({PROVENANCE_KEY: provenance}).encode()
+        image.header.extensions.append(nib.nifti1.Nifti1Extension("comment", record))
+    nib.save(image, str(path))
+
+
+def _write_sitk(volume: Volume, path: Path, provenance: dict | None, suffix: str) -> None:
+    import SimpleITK as sitk
+
+    image = to_sitk(volume)
+    if provenance is not None:
+        image.SetMetaData(PROVENANCE_KEY, json.dumps(provenance))
+        image.SetMetaData("DiffusionSynth_synthetic", "true")
+    sitk.WriteImage(image, str(path), useCompression=suffix in (".nrrd", ".mha"))
