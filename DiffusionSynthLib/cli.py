@@ -113,11 +113,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         path = train_mri_to_ct(
             data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
             holdout_fraction=args.holdout_slab, autoencoder_data=Path(args.autoencoder_data) if args.autoencoder_data else None,
-            settings=settings, resume=args.resume, scheduler=args.scheduler, log=log,
+            settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
         )
     else:
         raise InputError(f"Training for the task '{args.task}' is not available yet.")
-    print(f"wrote model package {path}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"wrote model package {path}")
     return 0
 
 
@@ -152,6 +153,19 @@ def cmd_provenance(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(record, indent=2))
     return 0
+
+
+def cmd_audit_memorization(args: argparse.Namespace) -> int:
+    """Exit 0 when no output looks like a copy of a training case, 1 when one does."""
+    from .audit import load_audit_model, run_audit
+
+    model = load_audit_model(args.model)
+    report = run_audit(
+        model, args.training_data, inputs=args.inputs, samples=args.samples, steps=args.steps, threshold=args.threshold,
+        reference_cts=args.reference_ct or (), device=args.device, progress=ProgressPrinter(args.progress),
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    return 1 if report.flagged else 0
 
 
 # ------------------------------------------------------------------------------------------ parser
@@ -191,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda; under torchrun each rank takes its LOCAL_RANK GPU")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("evaluate", help="compare a prediction with a reference; prints one JSON object")
@@ -199,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask")
     p.add_argument("--kind", choices=["ct", "mri"], required=True)
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("audit-memorization", help="privacy audit: do outputs copy training subjects? (exit 1 if one is flagged)")
+    p.add_argument("--model", required=True, help="built-in model id or model package folder")
+    p.add_argument("--training-data", required=True, help="the model's training cases (<case>/ct.nii.gz)")
+    p.add_argument("--samples", type=int, default=4, help="outputs per conditioning input, seeds 0..N-1 (default 4)")
+    p.add_argument("--inputs", nargs="+", help="conditioning images of people not in the training data (default: Colin27)")
+    p.add_argument("--reference-ct", nargs="+", help="extra real CTs of other people, for the inter-subject reference NCC")
+    p.add_argument("--threshold", type=float, help="NCC above which an output is a likely copy (default: derived from the data)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    _progress_argument(p)
+    p.set_defaults(run=cmd_audit_memorization)
 
     p = sub.add_parser("models", help="list the built-in models")
     p.add_argument("--json", action="store_true")
@@ -233,6 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MemoryError:
         print("error: out of memory; try a smaller volume, --samples 1, or a machine with more memory.", file=sys.stderr)
+        return 5
+    except RuntimeError as error:  # torch.OutOfMemoryError is a RuntimeError; torch is imported lazily
+        if "out of memory" not in str(error).lower():
+            raise
+        print("error: out of memory even with the smallest tiles; try --samples 1 or a machine with more memory.", file=sys.stderr)
         return 5
 
 

@@ -66,3 +66,11 @@ def test_tiled_decoding_matches_whole_decoding():
     inner = (slice(None), slice(None), slice(8, -8), slice(8, -8), slice(8, -8))
     correlation = np.corrcoef(parts[inner].flatten().numpy(), whole[inner].flatten().numpy())[0, 1]
     assert correlation > 0.95
+
+
+def test_tile_presets_fall_back_to_the_cpu_preset_off_gpu():
+    from DiffusionSynthLib.engine.tiling import select_tile_preset
+
+    presets = {"cpu": {"decode_latent": [8, 8, 8]}, "cuda-24GB": {"decode_latent": [48, 48, 48]}}
+    assert select_tile_preset(presets, torch.device("cpu")) == {"decode_latent": [8, 8, 8]}
+    assert select_tile_preset({}, torch.device("cpu")) == {}

@@ -7,6 +7,8 @@ UNet denoises; the autoencoder decodes. ``K`` samples run as one batch.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from einops import rearrange
@@ -15,7 +17,10 @@ from ..models.package import ModelPackage
 from .device import autocast
 from .progress import Stage
 from .sampling import AfterStep, denoise, sample_noise
-from .tiling import tiled
+from .tiling import select_tile_preset, tiled
+
+LOG = logging.getLogger("DiffusionSynthLib")
+MIN_TILE = 8  # latent voxels; below this tiles cost more in overlap than they save
 
 
 def space_to_depth(image: torch.Tensor, factor: int) -> torch.Tensor:
@@ -46,8 +51,7 @@ class LatentGenerator:
         levels = len(self.config["networks"]["unet"]["args"]["channels"])
         self.multiple = self.factor * 2 ** (levels - 1)
         self.scale = float(self.config.get("latent_scale_factor", 1.0))
-        presets = self.config.get("inference", {}).get("tiles", {})
-        preset = presets.get(device.type, presets.get("cpu", {}))
+        preset = select_tile_preset(self.config.get("inference", {}).get("tiles", {}), device)
         self.denoise_tile = preset.get("denoise_latent")
         self.decode_tile = preset.get("decode_latent")
         self.overlap = float(self.config.get("inference", {}).get("overlap", 0.25))
@@ -75,7 +79,43 @@ class LatentGenerator:
 
         ``after_step_factory(noise) -> AfterStep`` lets a task re-inject known latents each step.
         ``stage.report`` is called ``steps + len(seeds)`` times (denoising, then one decode per sample).
+        Out of memory, the run restarts with tiles half the size, then on the CPU, with a warning.
         """
+        while True:
+            try:
+                return self._generate(condition, seeds, steps, stage, after_step_factory)
+            except torch.OutOfMemoryError:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                latent_shape = [s // self.factor for s in pad_to_multiple(condition, self.multiple)[0].shape[-3:]]
+                if self._shrink_tiles(latent_shape):
+                    LOG.warning("Out of memory: retrying with smaller tiles (denoise %s, decode %s).", self.denoise_tile, self.decode_tile)
+                elif self.device.type != "cpu":
+                    LOG.warning("Out of GPU memory even with the smallest tiles: falling back to the CPU (slower).")
+                    self._move_to(torch.device("cpu"))
+                else:
+                    raise
+
+    def _shrink_tiles(self, latent_shape: list[int]) -> bool:
+        """Halve both tiles (a missing tile starts from the latent size); False when already minimal."""
+        step = self.multiple // self.factor
+
+        def half(tile: list[int] | None) -> list[int]:
+            current = tile or latent_shape
+            return [max(MIN_TILE, (int(t) // 2) // step * step) for t in current]
+
+        new_denoise, new_decode = half(self.denoise_tile), half(self.decode_tile)
+        if new_denoise == list(self.denoise_tile or latent_shape) and new_decode == list(self.decode_tile or latent_shape):
+            return False
+        self.denoise_tile, self.decode_tile = new_denoise, new_decode
+        return True
+
+    def _move_to(self, device: torch.device) -> None:
+        self.device = device
+        self.autoencoder = self.autoencoder.to(device)
+        self.unet = self.unet.to(device=device, memory_format=torch.contiguous_format)
+
+    def _generate(self, condition, seeds, steps, stage, after_step_factory) -> np.ndarray:
         padded, shape = pad_to_multiple(condition, self.multiple)
         cond = torch.from_numpy(np.ascontiguousarray(padded))[None].float().to(self.device)
         cond = space_to_depth(cond, self.factor)

@@ -6,9 +6,29 @@ processed in one call.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
+
+
+def select_tile_preset(presets: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The tile preset for ``device``, as MAISI keeps presets per GPU memory.
+
+    Keys are ``cpu``, ``cuda`` (any GPU) and ``cuda-<N>GB`` (GPUs with at least N GB); on a GPU
+    the largest ``cuda-<N>GB`` that fits its memory wins, then ``cuda``, then ``cpu``.
+    """
+    if device.type != "cuda":
+        return dict(presets.get("cpu", {}))
+    total_gb = torch.cuda.get_device_properties(device).total_memory / 1024**3
+    sized = sorted(
+        (int(match.group(1)), key) for key in presets if (match := re.fullmatch(r"cuda-(\d+)GB", key))
+    )
+    fitting = [key for gb, key in sized if gb <= total_gb + 0.5]
+    if fitting:
+        return dict(presets[fitting[-1]])
+    return dict(presets.get("cuda", presets.get("cpu", {})))
 
 
 def tiled(

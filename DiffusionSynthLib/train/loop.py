@@ -8,6 +8,7 @@ including the time already spent. Tasks supply two batch functions and nothing e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -17,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..engine.device import autocast
 from ..engine.latent import space_to_depth
 from ..engine.networks import build_network, build_scheduler
+from .distributed import Distributed
 
 TargetBatch = Callable[[np.random.Generator], np.ndarray]  # -> (B, C, X, Y, Z) target patches
 PairBatch = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]  # -> (condition, target)
@@ -44,15 +47,16 @@ class LoopResult:
     steps: dict[str, int]
     losses: dict[str, float]
     seconds: float
+    is_main: bool = True
 
 
 def _training_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, generator: torch.Generator):
     """Noisy latents, timesteps and the regression target for the scheduler's objective."""
     name = type(scheduler).__name__
     if name == "RFlowScheduler":
-        t = scheduler.sample_timesteps(latents)
+        t = scheduler.sample_timesteps(latents).to(latents.device)
         return scheduler.add_noise(latents, noise, t), t, latents - noise
-    t = torch.randint(0, scheduler.num_train_timesteps, (latents.shape[0],), generator=generator)
+    t = torch.randint(0, scheduler.num_train_timesteps, (latents.shape[0],), generator=generator).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, t)
     if scheduler.prediction_type == "v_prediction":
         return noisy, t, scheduler.get_velocity(latents, noise, t)
@@ -72,6 +76,17 @@ class Checkpoint:
         tmp.replace(self.path)
 
 
+def _fingerprint(module: torch.nn.Module) -> str:
+    """A short hash of the weights, logged by every rank so equality across ranks can be checked."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, value in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def train_latent_diffusion(
     specs: dict[str, dict],
     target_batch: TargetBatch,
@@ -81,13 +96,18 @@ def train_latent_diffusion(
     workdir: Path,
     resume: bool,
     log: Log,
+    device: torch.device | None = None,
 ) -> LoopResult:
-    """Train both stages within ``settings.minutes`` (shared out by ``autoencoder_fraction``)."""
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    autoencoder = build_network(specs["autoencoder"])
-    unet = build_network(specs["unet"])
+    """Train both stages within ``settings.minutes`` (shared out by ``autoencoder_fraction``).
+
+    Runs unchanged under ``torchrun`` (see ``distributed.py``): only rank 0 logs and checkpoints.
+    """
+    dist = Distributed(device or torch.device("cpu"))
+    device = dist.device
+    say: Log = log if dist.is_main else (lambda message: None)
+    torch.manual_seed(settings.seed)  # the same initial weights on every rank
+    autoencoder = build_network(specs["autoencoder"]).to(device)
+    unet = build_network(specs["unet"]).to(device)
     scheduler = build_scheduler(specs["scheduler"])
     optimisers = {
         "autoencoder": torch.optim.AdamW(autoencoder.parameters(), lr=settings.autoencoder_learning_rate),
@@ -100,21 +120,23 @@ def train_latent_diffusion(
         unet.load_state_dict(saved["unet"])
         for name, optimiser in optimisers.items():
             optimiser.load_state_dict(saved["optimisers"][name])
-        rng = saved["rng"]
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
-        log(f"resumed at stage {state['stage']} after {state['steps']} steps and {state['seconds']:.0f} s")
+        say(f"resumed at stage {state['stage']} after {state['steps']} steps and {state['seconds']:.0f} s")
+    # random streams depend on the seed, the rank and how far training got, so a resumed run
+    # does not replay the patches it already saw and ranks never draw the same patches
+    progress_key = state["steps"]["autoencoder"] + state["steps"]["unet"]
+    rng = np.random.default_rng([settings.seed, dist.rank, progress_key])
+    generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + dist.rank * 7919 + progress_key)
+    precision = autocast(device) if device.type == "cuda" and torch.cuda.is_bf16_supported() else contextlib.nullcontext()
 
     def save() -> None:
+        if not dist.is_main:
+            return
         checkpoint.save(
             {
                 "autoencoder": autoencoder.state_dict(),
                 "unet": unet.state_dict(),
                 "optimisers": {n: o.state_dict() for n, o in optimisers.items()},
-                "rng": rng,
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
                 "state": state,
                 "settings": asdict(settings),
             }
@@ -128,7 +150,7 @@ def train_latent_diffusion(
     def stage_done(stage: str) -> bool:
         over_time = state["seconds"] >= stage_budget[stage]
         over_steps = settings.max_steps is not None and state["steps"][stage] >= settings.max_steps
-        return over_time or over_steps
+        return dist.broadcast_flag(over_time or over_steps)
 
     def tick(stage: str, loss: float) -> None:
         nonlocal last_save
@@ -138,16 +160,21 @@ def train_latent_diffusion(
         state["losses"][stage] = 0.98 * running + 0.02 * loss
         step = state["steps"][stage]
         if step % 25 == 0 or step == 1:
-            log(json.dumps({"stage": stage, "step": step, "loss": round(state["losses"][stage], 5), "seconds": round(state["seconds"])}))
+            say(json.dumps({"stage": stage, "step": step, "loss": round(state["losses"][stage], 5), "seconds": round(state["seconds"])}))
         if time.monotonic() - last_save > settings.checkpoint_seconds:
             save()
             last_save = time.monotonic()
 
+    def batch(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(device)
+
     if state["stage"] == "autoencoder":
-        autoencoder.train()
+        trainer = dist.wrap(autoencoder.train())
         while not stage_done("autoencoder"):
-            x = torch.from_numpy(target_batch(rng))
-            reconstruction, mu, sigma = autoencoder(x)
+            x = batch(target_batch(rng))
+            with precision:
+                reconstruction, mu, sigma = trainer(x)
+            reconstruction, mu, sigma = reconstruction.float(), mu.float(), sigma.float()
             kl = 0.5 * torch.mean(mu.pow(2) + sigma.pow(2) - torch.log(sigma.pow(2) + 1e-8) - 1)
             loss = torch.nn.functional.l1_loss(reconstruction, x) + settings.kl_weight * kl
             optimisers["autoencoder"].zero_grad(set_to_none=True)
@@ -156,22 +183,23 @@ def train_latent_diffusion(
             tick("autoencoder", loss.item())
         autoencoder.eval()
         with torch.no_grad():
-            latents = torch.cat([autoencoder.encode_stage_2_inputs(torch.from_numpy(target_batch(rng))) for _ in range(8)])
-        state["scale"] = float(1.0 / max(latents.std().item(), 1e-6))
+            latents = torch.cat([autoencoder.encode_stage_2_inputs(batch(target_batch(rng))) for _ in range(8)])
+        state["scale"] = dist.broadcast_float(float(1.0 / max(latents.std().item(), 1e-6)))
         state["stage"] = "unet"
-        log(f"autoencoder done; latent scale factor {state['scale']:.4f}")
+        say(f"autoencoder done; latent scale factor {state['scale']:.4f}")
         save()
 
     autoencoder.eval()
-    unet.train()
+    trainer = dist.wrap(unet.train())
     while not stage_done("unet"):
         condition, target = pair_batch(rng)
-        with torch.no_grad():
-            latents = autoencoder.encode_stage_2_inputs(torch.from_numpy(target)) * state["scale"]
-        cond = space_to_depth(torch.from_numpy(condition), downsample)
-        noise = torch.randn(latents.shape, generator=generator)
+        with torch.no_grad(), precision:
+            latents = autoencoder.encode_stage_2_inputs(batch(target)).float() * state["scale"]
+        cond = space_to_depth(batch(condition), downsample)
+        noise = torch.randn(latents.shape, generator=generator).to(device)
         noisy, t, goal = _training_target(scheduler, latents, noise, generator)
-        prediction = unet(torch.cat([noisy, cond], dim=1), t)
+        with precision:
+            prediction = trainer(torch.cat([noisy, cond], dim=1), t.to(device)).float()
         loss = torch.nn.functional.mse_loss(prediction, goal)
         optimisers["unet"].zero_grad(set_to_none=True)
         loss.backward()
@@ -180,10 +208,13 @@ def train_latent_diffusion(
         tick("unet", loss.item())
     state["stage"] = "done"
     save()
+    log(f"rank {dist.rank} final weights fingerprint autoencoder {_fingerprint(autoencoder)} unet {_fingerprint(unet)}")
+    dist.close()
     return LoopResult(
-        networks={"autoencoder": autoencoder.eval(), "unet": unet.eval()},
+        networks={"autoencoder": autoencoder.eval().cpu(), "unet": unet.eval().cpu()},
         latent_scale_factor=state["scale"],
         steps=dict(state["steps"]),
         losses={k: float(v) for k, v in state["losses"].items()},
         seconds=float(state["seconds"]),
+        is_main=dist.is_main,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..engine.device import resolve_device
 from ..errors import InputError
 from ..geometry import resample_to_spacing
 from ..intensity import head_mask_ct, hu_to_unit, normalise_mr
@@ -19,6 +20,15 @@ from ..volume import read_volume
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
 from .loop import LoopSettings, train_latent_diffusion
 from .patches import random_crop, random_flip_lr, randomise_contrast
+
+
+# latent voxels per tile; a 24 GB GPU decodes 48^3 latents (192^3 voxels) of the small preset at once
+TILE_PRESETS = {
+    "cpu": {"denoise_latent": [32, 32, 32], "decode_latent": [24, 24, 24]},
+    "cuda": {"denoise_latent": [48, 48, 48], "decode_latent": [32, 32, 32]},
+    "cuda-24GB": {"denoise_latent": [64, 64, 64], "decode_latent": [48, 48, 48]},
+    "cuda-80GB": {"denoise_latent": [96, 96, 96], "decode_latent": [64, 64, 64]},
+}
 
 
 @dataclass
@@ -83,6 +93,7 @@ def train_mri_to_ct(
     settings: LoopSettings | None = None,
     resume: bool = False,
     scheduler: str = "RFlowScheduler",
+    device: str = "auto",
     log=print,
 ) -> Path:
     settings = settings or LoopSettings()
@@ -114,7 +125,9 @@ def train_mri_to_ct(
 
     workdir = output.parent / f".{output.name}.training"
     workdir.mkdir(parents=True, exist_ok=True)
-    result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log)
+    result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log, resolve_device(device))
+    if not result.is_main:
+        return output
     command = " ".join(shlex.quote(a) for a in ["diffusionsynth", *sys.argv[1:]]) if sys.argv else "diffusionsynth train"
     config = {
         "id": output.name,
@@ -134,7 +147,7 @@ def train_mri_to_ct(
         "inference": {
             "default_steps": 20,
             "overlap": 0.25,
-            "tiles": {"cpu": {"denoise_latent": [32, 32, 32], "decode_latent": [24, 24, 24]}, "cuda": {"denoise_latent": [64, 64, 64], "decode_latent": [48, 48, 48]}},
+            "tiles": TILE_PRESETS,
         },
         "training": {
             "command": command,
