@@ -26,6 +26,8 @@ from .errors import Cancelled, DiffusionSynthError, InputError
 class ProgressPrinter:
     """Prints progress to stderr: a bar with time left, or one JSON object per line."""
 
+    line_open = False  # a bar is drawn without its newline; an error message must start on a line of its own
+
     def __init__(self, style: str) -> None:
         self.style = style
         self.started = time.monotonic()
@@ -49,6 +51,7 @@ class ProgressPrinter:
             left = f" {remaining:5.0f} s left" if remaining is not None else ""
             end = "\n" if step >= total else ""
             print(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * step // max(total, 1):3d}% {message[:40]:40s}{left}", end=end, file=sys.stderr, flush=True)
+            ProgressPrinter.line_open = not end
 
 
 def _progress_argument(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +88,11 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     record = make_provenance("mri-to-ct", model, result.seed, result.steps, args.samples, {"mri": args.mri})
     write_volume(result.ct, output, record)
     if uncertainty is not None and result.std is not None:
-        write_volume(result.std, uncertainty, {**record, "output": "voxel-wise standard deviation of the samples (HU)"})
+        try:
+            write_volume(result.std, uncertainty, {**record, "output": "voxel-wise standard deviation of the samples (HU)"})
+        except BaseException:
+            output.unlink(missing_ok=True)  # both outputs or neither
+            raise
     print(f"wrote {output}" + (f" and {uncertainty}" if uncertainty else ""))
     return 0
 
@@ -105,6 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise InputError(f"The training data folder '{data}' does not exist.")
+    from .models.package import check_package_output
+
+    check_package_output(args.output)  # before hours of training, not after
     settings = LoopSettings(minutes=args.time_budget, max_steps=args.max_steps, seed=args.seed, autoencoder_fraction=args.autoencoder_fraction)
     log = (lambda m: print(m, file=sys.stderr, flush=True))
     if args.task == "mri-to-ct":
@@ -238,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def commands() -> list[str]:
+    """The sub-command names, so front ends can tell which tasks this library offers."""
+    for action in build_parser()._actions:  # argparse has no public accessor for sub-parsers
+        if isinstance(action, argparse._SubParsersAction):
+            return sorted(action.choices)
+    return []
+
+
 def _validate_common(args: argparse.Namespace) -> None:
     if getattr(args, "samples", 1) < 1:
         raise InputError("--samples must be 1 or more.")
@@ -246,26 +264,36 @@ def _validate_common(args: argparse.Namespace) -> None:
         raise InputError("--steps must be between 1 and 1000.")
 
 
+def _print_error(message: str) -> None:
+    """One ``error: ...`` line on stderr, on a line of its own even after a progress bar."""
+    if ProgressPrinter.line_open:
+        print(file=sys.stderr)
+        ProgressPrinter.line_open = False
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Cancelled("Stopped by SIGTERM; nothing was written.")))
+    if getattr(args, "progress", None) == "json":  # before the heavy imports, so a front end sees life at once
+        print(json.dumps({"progress": 0, "total": 1, "message": "loading", "elapsed_s": 0.0}), file=sys.stderr, flush=True)
     try:
         _validate_common(args)
         return int(args.run(args))
     except DiffusionSynthError as error:
-        print(f"error: {error}", file=sys.stderr)
+        _print_error(str(error))
         return error.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; nothing was written.", file=sys.stderr)
+        _print_error("interrupted; nothing was written.")
         return 130
     except MemoryError:
-        print("error: out of memory; try a smaller volume, --samples 1, or a machine with more memory.", file=sys.stderr)
+        _print_error("out of memory; try a smaller volume, --samples 1, or a machine with more memory.")
         return 5
     except RuntimeError as error:  # torch.OutOfMemoryError is a RuntimeError; torch is imported lazily
         if "out of memory" not in str(error).lower():
             raise
-        print("error: out of memory even with the smallest tiles; try --samples 1 or a machine with more memory.", file=sys.stderr)
+        _print_error("out of memory even with the smallest tiles; try --samples 1 or a machine with more memory.")
         return 5
 
 

@@ -51,6 +51,18 @@ def regression(norm: np.ndarray, ct: np.ndarray, train: np.ndarray, mask: np.nda
     return np.where(mask, np.polyval(coefficients, norm), -1000.0)
 
 
+def held_out_pair(model):
+    """The registered real pair and its masks: (MR volume, CT in HU, training-slice mask, held-out mask)."""
+    held = model.config["training"]["held_out_slices"]["pat002"]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = prepare_pair(read_volume(DATA / "head_mr_ct/cmtk-pat002/mr_t2.nii.gz"), read_volume(DATA / "head_mr_ct/cmtk-pat002/ct.nii.gz"), Path(tmp))
+        mr, ct, mask_volume = (read_volume(paths[k]) for k in ("mr", "ct", "mask"))
+    mask = mask_volume.array > 0
+    slab = np.zeros(mask.shape, bool)
+    slab[:, :, held[0] : held[1]] = True
+    return mr, ct.array.astype(np.float32), mask & ~slab, mask & slab
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
@@ -59,15 +71,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="repeat the model with this many seeds")
     args = parser.parse_args()
     model = resolve_model(args.model, "mri-to-ct")
-    held = model.config["training"]["held_out_slices"].get("pat002")
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = prepare_pair(read_volume(DATA / "head_mr_ct/cmtk-pat002/mr_t2.nii.gz"), read_volume(DATA / "head_mr_ct/cmtk-pat002/ct.nii.gz"), Path(tmp))
-        mr, ct, mask_volume = (read_volume(paths[k]) for k in ("mr", "ct", "mask"))
-    mask = mask_volume.array > 0
-    ct_hu = ct.array.astype(np.float32)
-    slab = np.zeros(mask.shape, bool)
-    slab[:, :, held[0] : held[1]] = True
-    test, train = mask & slab, mask & ~slab
+    held = model.config["training"]["held_out_slices"]["pat002"]
+    mr, ct_hu, train, test = held_out_pair(model)
+    mask = train | test
     norm = normalise_mr(mr.array, mask)
 
     predictions = {"bulk density (fitted on training slices)": bulk_density(norm, ct_hu, train, mask),

@@ -1,0 +1,267 @@
+"""The Slicer module's logic on real MRML nodes (slicer-core), without the Slicer application.
+
+The library runs for real: ``python -m DiffusionSynthLib.cli`` in a subprocess with the tiny
+trained model, on the small real head MR placed on an oblique, anisotropic grid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip install slicer-core)")
+import slicer.util  # noqa: E402
+import vtk  # noqa: E402
+
+from DiffusionSynthLib.errors import Cancelled  # noqa: E402
+from DiffusionSynthLib.volume import read_volume  # noqa: E402
+
+from conftest import oblique  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "DiffusionSynth"))
+from DiffusionSynthSlicerLib import Nodes  # noqa: E402
+from DiffusionSynthSlicerLib.Logic import RunError, SynthesisLogic, SynthesisRequest, parse_days  # noqa: E402
+from DiffusionSynthSlicerLib.Process import ProcessRunner, parse_progress  # noqa: E402
+from DiffusionSynthSlicerLib.Tasks import task_availability  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def set_ijk_to_ras(node, matrix: np.ndarray) -> None:
+    vtk_matrix = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            vtk_matrix.SetElement(r, c, float(matrix[r, c]))
+    node.SetIJKToRASMatrix(vtk_matrix)
+
+
+def add_volume(scene, array_ijk: np.ndarray, matrix: np.ndarray, name: str, cls: str = "vtkMRMLScalarVolumeNode"):
+    node = scene.AddNewNodeByClass(cls, name)
+    slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(array_ijk.transpose(2, 1, 0)))
+    set_ijk_to_ras(node, matrix)
+    return node
+
+
+def volume_nodes(scene) -> list:
+    nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
+    return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
+
+
+@pytest.fixture
+def scene():
+    scene = slicer.vtkMRMLScene()
+    slicer.mrmlScene = scene
+    yield scene
+    scene.Clear(1)
+
+
+@pytest.fixture
+def mr_node(scene, small_mri):
+    """The small real head MR on an oblique, anisotropic grid, inside a subject-hierarchy study."""
+    volume = oblique(read_volume(small_mri))
+    node = add_volume(scene, volume.array, volume.ijk_to_ras, "Head MR")
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    study = hierarchy.CreateFolderItem(hierarchy.GetSceneItemID(), "Study")
+    item = hierarchy.GetItemByDataNode(node)  # made by the application's logic in Slicer, not in slicer-core
+    hierarchy.SetItemParent(item, study) if item else hierarchy.CreateItem(study, node)
+    return node
+
+
+@pytest.fixture
+def temp_root(tmp_path) -> Path:
+    root = tmp_path / "runs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def logic(temp_root) -> SynthesisLogic:
+    return SynthesisLogic(ProcessRunner(python=sys.executable, grace_s=3.0), temp_root=temp_root)
+
+
+# ------------------------------------------------------------------------------------------ full runs
+
+
+def test_mri_to_ct_adds_synthetic_nodes_on_the_input_grid(scene, mr_node, tiny_model, logic, temp_root):
+    before_array = slicer.util.arrayFromVolume(mr_node).tobytes()
+    before_matrix = Nodes.ijk_to_ras(mr_node).tobytes()
+    progress = []
+    request = SynthesisRequest(mri=mr_node, model=str(tiny_model), steps=2, seed=3, samples=2, uncertainty=True)
+
+    ct, std = logic.run(request, on_progress=progress.append, timeout=300)
+
+    # inputs untouched, byte for byte; the temporary folder is gone
+    assert slicer.util.arrayFromVolume(mr_node).tobytes() == before_array
+    assert Nodes.ijk_to_ras(mr_node).tobytes() == before_matrix
+    assert list(temp_root.iterdir()) == []
+    assert len(volume_nodes(scene)) == 3
+    # progress: steps rise to the total, with a time estimate on the way
+    assert [p.step for p in progress] == sorted(p.step for p in progress) and progress[-1].step == progress[-1].total
+    assert any(p.remaining_s is not None for p in progress)
+    # geometry: exactly the input's
+    for node in (ct, std):
+        assert node.GetImageData().GetDimensions() == mr_node.GetImageData().GetDimensions()
+        assert np.array_equal(Nodes.ijk_to_ras(node), Nodes.ijk_to_ras(mr_node))
+    # values: int16 HU, air outside the head
+    hu = slicer.util.arrayFromVolume(ct)
+    assert hu.dtype == np.int16 and -1024 <= hu.min() and hu.max() <= 3100
+    mr = slicer.util.arrayFromVolume(mr_node)
+    outside = mr <= np.percentile(mr, 5)
+    assert np.mean(hu[outside] == -1000) > 0.95
+    assert np.mean(hu[mr > np.percentile(mr, 75)] > -500) > 0.5  # tissue is not air
+    assert slicer.util.arrayFromVolume(std).dtype == np.float32 and slicer.util.arrayFromVolume(std).min() >= 0
+    # marked synthetic, with the provenance record of the file
+    record = json.loads(ct.GetAttribute("DiffusionSynth.Provenance"))
+    assert record["synthetic"] is True and record["task"] == "mri-to-ct" and record["seed"] == 3 and record["steps"] == 2
+    assert ct.GetAttribute("DiffusionSynth.Synthetic") == "true"
+    assert ct.GetAttribute("DiffusionSynth.Model") == record["model_id"] != ""
+    assert (ct.GetAttribute("DiffusionSynth.Seed"), ct.GetAttribute("DiffusionSynth.Steps")) == ("3", "2")
+    assert ct.GetAttribute("DiffusionSynth.Date") == record["date"]
+    assert std.GetAttribute("DiffusionSynth.Output") == "uncertainty" and "not for diagnosis" in ct.GetDescription()
+    # named after the input, CT window, beside the input in the subject hierarchy
+    assert ct.GetName() == "Head MR pseudo-CT" and "uncertainty" in std.GetName()
+    assert (ct.GetDisplayNode().GetWindow(), ct.GetDisplayNode().GetLevel()) == Nodes.CT_WINDOW_LEVEL
+    hierarchy = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    parent = hierarchy.GetItemParent(hierarchy.GetItemByDataNode(mr_node))
+    assert hierarchy.GetItemName(parent) == "Study"
+    assert hierarchy.GetItemParent(hierarchy.GetItemByDataNode(ct)) == parent
+
+
+def test_cancel_from_another_thread_leaves_nothing(scene, mr_node, tiny_model, logic, temp_root):
+    first_line = threading.Event()
+    request = SynthesisRequest(mri=mr_node, model=str(tiny_model), steps=200)
+    job = logic.start(request, on_progress=lambda progress: first_line.set())
+    canceller = threading.Thread(target=lambda: first_line.wait(120) and logic.cancel())
+    canceller.start()
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        logic.finish(job)
+    canceller.join(30)
+
+    assert first_line.is_set() and time.monotonic() - started < 60  # 200 steps would take minutes
+    assert job.process.poll() is not None
+    if os.name == "posix":
+        with pytest.raises(ProcessLookupError):
+            os.killpg(job.process.pid, 0)  # the whole process group is gone
+    assert list(temp_root.iterdir()) == []
+    assert volume_nodes(scene) == [mr_node]
+    assert logic.job is None
+
+
+def test_cli_error_line_becomes_a_value_error(scene, mr_node, logic, temp_root):
+    with pytest.raises(ValueError, match="No model folder or built-in model named") as caught:
+        logic.run(SynthesisRequest(mri=mr_node, model=str(temp_root / "no-such-model")), timeout=120)
+    assert isinstance(caught.value, RunError) and caught.value.exit_code == 3
+    assert list(temp_root.iterdir()) == [] and volume_nodes(scene) == [mr_node]
+
+
+# ------------------------------------------------------------------------------------------ segments
+
+
+def test_segment_becomes_a_mask_on_the_reference_grid(scene, mr_node):
+    # a labelmap on a smaller grid, shifted by whole voxels inside the oblique reference grid
+    reference = Nodes.ijk_to_ras(mr_node)
+    offset = np.array([5, 6, 7])
+    sub = reference.copy()
+    sub[:3, 3] = (reference @ np.append(offset, 1.0))[:3]
+    labels = np.zeros((30, 30, 20), np.uint8)
+    labels[4:15, 10:22, 3:12] = 1
+    labelmap = add_volume(scene, labels, sub, "labels", "vtkMRMLLabelMapVolumeNode")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    segment_id = segmentation.GetSegmentation().GetNthSegmentID(0)
+    nodes_before = scene.GetNumberOfNodes()
+
+    mask = Nodes.segment_mask(segmentation, segment_id, mr_node)
+
+    expected = np.zeros(mr_node.GetImageData().GetDimensions(), np.uint8)
+    expected[5:35, 6:36, 7:27] = labels
+    assert mask.dtype == np.uint8 and np.array_equal(mask, expected)
+    assert scene.GetNumberOfNodes() == nodes_before  # the temporary labelmap was removed
+
+
+def test_empty_segment_and_missing_selection_are_refused(scene, mr_node):
+    # a painted segment that lies entirely outside the reference volume is empty there
+    far = np.eye(4)
+    far[:3, 3] = 1000.0
+    labels = np.zeros((10, 10, 10), np.uint8)
+    labels[2:6, 2:6, 2:6] = 1
+    labelmap = add_volume(scene, labels, far, "lesion", "vtkMRMLLabelMapVolumeNode")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Lesions")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    empty_id = segmentation.GetSegmentation().GetNthSegmentID(0)
+    with pytest.raises(ValueError, match="segment 'lesion' is empty inside 'Head MR'"):
+        Nodes.segment_mask(segmentation, empty_id, mr_node)
+    with pytest.raises(ValueError, match="No segment is selected"):
+        Nodes.segment_mask(segmentation, "", mr_node)
+    with pytest.raises(ValueError, match="No segmentation is selected"):
+        Nodes.segment_mask(None, empty_id, mr_node)
+
+
+# ------------------------------------------------------------------------------------------ bad inputs
+
+
+def test_bad_inputs_give_sentences(scene, mr_node, logic, temp_root):
+    with pytest.raises(ValueError, match="No input MR volume is selected"):
+        logic.start(SynthesisRequest(mri=None))
+    labelmap = add_volume(scene, np.ones((4, 4, 4), np.uint8), np.eye(4), "labels", "vtkMRMLLabelMapVolumeNode")
+    with pytest.raises(ValueError, match="not a scalar volume"):
+        logic.start(SynthesisRequest(mri=labelmap))
+    with pytest.raises(ValueError, match="at least two samples"):
+        logic.start(SynthesisRequest(mri=mr_node, samples=1, uncertainty=True))
+    # sequences on different grids (here: one voxel of shift)
+    shifted = Nodes.ijk_to_ras(mr_node)
+    shifted[:3, 3] += 1.0
+    other = add_volume(scene, Nodes.volume_from_node(mr_node, "x").array, shifted, "T2 shifted")
+    with pytest.raises(ValueError, match="not on the same grid"):
+        logic.check_inputs(SynthesisRequest(task="impute", sequences={"t1n": mr_node, "t2w": other}))
+    with pytest.raises(ValueError, match="positive whole numbers"):
+        parse_days("30, -5")
+    assert parse_days("180, 30 90") == [30, 90, 180]
+    assert list(temp_root.iterdir()) == []
+
+
+def test_availability_comes_from_the_command_line(logic):
+    availability = task_availability({"mri-to-ct", "impute"})
+    assert availability["mri-to-ct"] == (True, "") and availability["impute"] == (True, "")
+    available, reason = availability["forecast"]
+    assert not available and "diffusionsynth forecast" in reason
+    real = logic.availability()
+    assert real["mri-to-ct"][0]
+    for task, (ok, reason) in real.items():
+        if not ok:  # a task whose command has not landed is refused with its reason
+            with pytest.raises(ValueError, match="not available yet"):
+                logic.start(SynthesisRequest(task=task, sequences={}))
+            break
+
+
+# ------------------------------------------------------------------------------------------ small parts
+
+
+def test_progress_lines_and_forecast_sequence(scene, mr_node):
+    line = '{"progress": 3, "total": 10, "message": "denoising 2/8", "elapsed_s": 6.0, "remaining_s": 140.0}'
+    progress = parse_progress(line)
+    assert progress is not None and (progress.step, progress.total) == (3, 10)
+    assert progress.describe() == "denoising 2/8 - step 3 of 10, about 2 min 20 s left"
+    assert parse_progress("Traceback (most recent call last):") is None and parse_progress("{broken") is None
+
+    volume = Nodes.volume_from_node(mr_node, "MR")
+    nodes = {
+        day: Nodes.add_output_node(mr_node, volume, f"t1c day {day}", "forecast", {"task": "forecast"}, {}, "synthetic")
+        for day in (90, 30)
+    }
+    sequence = Nodes.forecast_sequence(nodes, "Head MR t1c forecast")
+    assert sequence.GetNumberOfDataNodes() == 2 and sequence.GetIndexUnit() == "days"
+    assert [sequence.GetNthIndexValue(i) for i in range(2)] == ["30", "90"]
+    assert sequence.GetAttribute("DiffusionSynth.Synthetic") == "true"
+    browsers = scene.GetNodesByClass("vtkMRMLSequenceBrowserNode")
+    assert browsers.GetNumberOfItems() == 1 and browsers.GetItemAsObject(0).GetMasterSequenceNode() is sequence
