@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .volume import Volume, from_sitk, to_sitk
+from .volume import Volume, to_sitk
 
 CT_RANGE = (-1024.0, 2000.0)  # HU mapped linearly onto [-1, 1]
 
@@ -30,6 +30,8 @@ def head_mask_mr(volume: Volume) -> np.ndarray:
     """Foreground (head) of an MR image: Otsu threshold, largest component, holes filled."""
     import SimpleITK as sitk
 
+    if min(volume.shape) < 4:  # the recursive Gaussian needs four voxels per axis; no head fits in fewer
+        return np.zeros(volume.shape, dtype=bool)
     image = to_sitk(volume, np.float32)
     smooth = sitk.SmoothingRecursiveGaussian(image, float(np.max(volume.spacing)))
     binary = sitk.OtsuThreshold(smooth, 0, 1)
@@ -71,8 +73,17 @@ def unit_to_hu(unit: np.ndarray) -> np.ndarray:
     return ((np.clip(unit, -1.0, 1.0) + 1.0) / 2.0 * (hi - lo) + lo).astype(np.float32)
 
 
-def mask_volume(volume: Volume, mask: np.ndarray) -> Volume:
-    return volume.with_array(mask.astype(np.uint8))
 
 
-__all__ = ["CT_RANGE", "head_mask_ct", "head_mask_mr", "hu_to_unit", "normalise_mr", "unit_to_hu", "from_sitk"]
+def brain_mask(arrays: list[np.ndarray]) -> np.ndarray:
+    """Foreground of skull-stripped MR images: voxels non-zero in any of them.
+
+    Images that are not skull-stripped (a background that is rarely exactly zero) fall back to
+    the Otsu head mask of the first image.
+    """
+    nonzero = np.zeros(arrays[0].shape, bool)
+    for array in arrays:
+        nonzero |= array != 0
+    if nonzero.mean() < 0.9:
+        return nonzero
+    return head_mask_mr(Volume(arrays[0], np.eye(4)))

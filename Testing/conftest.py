@@ -61,3 +61,35 @@ def tiny_model(shared_data, tmp_path_factory) -> Path:
                  "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1"])
     assert code == 0
     return output
+
+BRAIN = DATA / "brain_tumour_mri"
+SEQUENCE_NAMES = ("t1n", "t1c", "t2w", "t2f")
+
+
+@pytest.fixture(scope="session")
+def brain_cases(tmp_path_factory) -> Path:
+    """Two real BraTS-style cases at 3 mm (80x80x52): quick to read, train and impute on."""
+    if not (BRAIN / "BraTS-GLI-00001-000" / "t1n.nii.gz").is_file():
+        pytest.skip(f"brain tumour data not found at {BRAIN} (set DIFFUSIONSYNTH_DATA)")
+    from DiffusionSynthLib.geometry import resample_to_spacing
+    from DiffusionSynthLib.volume import read_volume, write_volume
+
+    root = tmp_path_factory.mktemp("brain")
+    for case in ("BraTS-GLI-00001-000", "TCGA-DU-7294"):
+        for name in SEQUENCE_NAMES:
+            small = resample_to_spacing(read_volume(BRAIN / case / f"{name}.nii.gz"), [3.0, 3.0, 3.0])
+            (root / case).mkdir(exist_ok=True)
+            write_volume(small, root / case / f"{name}.nii.gz")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
+    """A tiny imputation package trained for two steps per stage by the real training command."""
+    from DiffusionSynthLib.cli import main
+
+    output = tmp_path_factory.mktemp("tiny-impute") / "tiny-impute"
+    code = main(["train", "--task", "impute", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny",
+                 "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4"])
+    assert code == 0
+    return output

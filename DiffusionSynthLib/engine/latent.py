@@ -8,6 +8,7 @@ UNet denoises; the autoencoder decodes. ``K`` samples run as one batch.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -25,6 +26,15 @@ MIN_TILE = 8  # latent voxels; below this tiles cost more in overlap than they s
 
 def space_to_depth(image: torch.Tensor, factor: int) -> torch.Tensor:
     return rearrange(image, "b c (x p) (y q) (z r) -> b (c p q r) x y z", p=factor, q=factor, r=factor)
+
+
+def with_flags(condition: torch.Tensor, flags: Sequence[float] | torch.Tensor | None) -> torch.Tensor:
+    """Append per-sample ``flags`` (F values, or a (B, F) tensor) as constant channels."""
+    if flags is None:
+        return condition
+    values = torch.as_tensor(flags, dtype=condition.dtype, device=condition.device)
+    values = values.reshape(-1, values.shape[-1]).expand(condition.shape[0], -1)
+    return torch.cat([condition, values[:, :, None, None, None].expand(-1, -1, *condition.shape[2:])], dim=1)
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int, value: float = 0.0) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -59,23 +69,19 @@ class LatentGenerator:
     def default_steps(self) -> int:
         return int(self.config.get("inference", {}).get("default_steps", 20))
 
-    def encode(self, image: np.ndarray) -> torch.Tensor:
-        """Latent (scaled) of an image already normalised as the model's output, shape (C, X, Y, Z)."""
-        padded, _ = pad_to_multiple(image, self.multiple, value=float(image.min()))
-        x = torch.from_numpy(np.ascontiguousarray(padded))[None].float().to(self.device)
-        with torch.inference_mode(), autocast(self.device):
-            z = tiled(self.autoencoder.encode_stage_2_inputs, x, None)
-        return z.float() * self.scale
-
     def generate(
         self,
         condition: np.ndarray,
         seeds: list[int],
         steps: int,
         stage: Stage,
+        flags: Sequence[float] | None = None,
         after_step_factory=None,
     ) -> np.ndarray:
         """Decode ``len(seeds)`` samples conditioned on ``condition`` (C, X, Y, Z) -> (K, out, X, Y, Z).
+
+        ``flags`` (for example which MR sequences are present) join the condition as constant
+        latent-grid channels.
 
         ``after_step_factory(noise) -> AfterStep`` lets a task re-inject known latents each step.
         ``stage.report`` is called ``steps + len(seeds)`` times (denoising, then one decode per sample).
@@ -83,7 +89,7 @@ class LatentGenerator:
         """
         while True:
             try:
-                return self._generate(condition, seeds, steps, stage, after_step_factory)
+                return self._generate(condition, seeds, steps, stage, flags, after_step_factory)
             except torch.OutOfMemoryError:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
@@ -115,10 +121,10 @@ class LatentGenerator:
         self.autoencoder = self.autoencoder.to(device)
         self.unet = self.unet.to(device=device, memory_format=torch.contiguous_format)
 
-    def _generate(self, condition, seeds, steps, stage, after_step_factory) -> np.ndarray:
+    def _generate(self, condition, seeds, steps, stage, flags, after_step_factory) -> np.ndarray:
         padded, shape = pad_to_multiple(condition, self.multiple)
         cond = torch.from_numpy(np.ascontiguousarray(padded))[None].float().to(self.device)
-        cond = space_to_depth(cond, self.factor)
+        cond = with_flags(space_to_depth(cond, self.factor), flags)
         latent_shape = (len(seeds), self.latent_channels, *cond.shape[2:])
         noise = torch.cat([sample_noise((1, *latent_shape[1:]), seed, self.device) for seed in seeds])
         cond = cond.expand(len(seeds), *cond.shape[1:])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def autoencoder_spec(preset: str, in_channels: int = 1) -> dict[str, Any]:
+def autoencoder_spec(preset: str, in_channels: int = 1, latent_channels: int = 4) -> dict[str, Any]:
     channels, groups = {"small": ((16, 32, 32), 16), "tiny": ((8, 8, 8), 4)}[preset]
     return {
         "class": "AutoencoderKL",
@@ -14,7 +14,7 @@ def autoencoder_spec(preset: str, in_channels: int = 1) -> dict[str, Any]:
             "in_channels": in_channels,
             "out_channels": in_channels,
             "channels": list(channels),
-            "latent_channels": 4,
+            "latent_channels": latent_channels,
             "num_res_blocks": [1] * len(channels),
             "attention_levels": [False] * len(channels),
             "with_encoder_nonlocal_attn": False,

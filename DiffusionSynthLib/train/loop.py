@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from ..engine.device import autocast
-from ..engine.latent import space_to_depth
+from ..engine.latent import space_to_depth, with_flags
 from ..engine.networks import build_network, build_scheduler
 from .distributed import Distributed
 
 TargetBatch = Callable[[np.random.Generator], np.ndarray]  # -> (B, C, X, Y, Z) target patches
-PairBatch = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray]]  # -> (condition, target)
+# -> (condition image, target, per-sample flags (B, F) or None)
+PairBatch = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray | None]]
 Log = Callable[[str], None]
 
 
@@ -192,10 +193,10 @@ def train_latent_diffusion(
     autoencoder.eval()
     trainer = dist.wrap(unet.train())
     while not stage_done("unet"):
-        condition, target = pair_batch(rng)
+        condition, target, flags = pair_batch(rng)
         with torch.no_grad(), precision:
             latents = autoencoder.encode_stage_2_inputs(batch(target)).float() * state["scale"]
-        cond = space_to_depth(batch(condition), downsample)
+        cond = with_flags(space_to_depth(batch(condition), downsample), None if flags is None else batch(flags))
         noise = torch.randn(latents.shape, generator=generator).to(device)
         noisy, t, goal = _training_target(scheduler, latents, noise, generator)
         with precision:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import platform
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..engine.device import resolve_device
 from ..errors import InputError
 from ..geometry import resample_to_spacing
@@ -19,16 +15,8 @@ from ..models.package import save_model
 from ..volume import read_volume
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
 from .loop import LoopSettings, train_latent_diffusion
+from .record import inference_settings, training_record
 from .patches import random_crop, random_flip_lr, randomise_contrast
-
-
-# latent voxels per tile; a 24 GB GPU decodes 48^3 latents (192^3 voxels) of the small preset at once
-TILE_PRESETS = {
-    "cpu": {"denoise_latent": [32, 32, 32], "decode_latent": [24, 24, 24]},
-    "cuda": {"denoise_latent": [48, 48, 48], "decode_latent": [32, 32, 32]},
-    "cuda-24GB": {"denoise_latent": [64, 64, 64], "decode_latent": [48, 48, 48]},
-    "cuda-80GB": {"denoise_latent": [96, 96, 96], "decode_latent": [64, 64, 64]},
-}
 
 
 @dataclass
@@ -114,21 +102,20 @@ def train_mri_to_ct(
             out.append(crop[None])
         return np.stack(out).astype(np.float32)
 
-    def pair_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def pair_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, None]:
         conditions, targets = [], []
         for _ in range(batch):
             case = cases[int(rng.integers(len(cases)))]
             mr, ct, mask = random_flip_lr(random_crop([case.mr, case.ct, case.mask], patch, rng, [0.0, -1.0, False]), rng)
             conditions.append(randomise_contrast(mr, mask, rng)[None])
             targets.append(ct[None])
-        return np.stack(conditions).astype(np.float32), np.stack(targets).astype(np.float32)
+        return np.stack(conditions).astype(np.float32), np.stack(targets).astype(np.float32), None
 
     workdir = output.parent / f".{output.name}.training"
     workdir.mkdir(parents=True, exist_ok=True)
     result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log, resolve_device(device))
     if not result.is_main:
         return output
-    command = " ".join(shlex.quote(a) for a in ["diffusionsynth", *sys.argv[1:]]) if sys.argv else "diffusionsynth train"
     config = {
         "id": output.name,
         "task": "mri-to-ct",
@@ -144,24 +131,10 @@ def train_mri_to_ct(
             "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "head (Otsu)"},
             "output": {"kind": "hu_linear", "range": [-1024.0, 2000.0], "to": [-1.0, 1.0]},
         },
-        "inference": {
-            "default_steps": 20,
-            "overlap": 0.25,
-            "tiles": TILE_PRESETS,
-        },
-        "training": {
-            "command": command,
-            "data": sorted(holdout),
-            "held_out_slices": holdout,
-            "preset": preset,
-            "patch": list(patch),
-            "batch": batch,
-            "steps": result.steps,
-            "final_losses": result.losses,
-            "seconds": round(result.seconds),
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-            "diffusionsynth_version": __version__,
-        },
+        "inference": inference_settings(),
+        "training": training_record(
+            result, data=sorted(holdout), held_out_slices=holdout, preset=preset, patch=list(patch), batch=batch
+        ),
     }
     card = _card(config)
     return save_model(config, result.networks, output, card)
