@@ -274,11 +274,12 @@ def run_audit(
 
     training = {_case_name(p, root): load(p, "training CT") for p in ct_paths}
     references = {f"{Path(p).parent.name}/{Path(p).name}": load(Path(p), "reference CT") for p in reference_cts}
-    reference_ncc, reference_pair = reference_similarity({**training, **references})
+    reference_ncc, reference_pair = reference_similarity({**references, **training})  # references first: never cut off
     cut, source = derive_threshold(reference_ncc, threshold)
     report = AuditReport(
-        task=model.task, model=model.id, steps=steps or model.config.get("inference", {}).get("default_steps"), samples_per_input=samples, training_cases=len(training),
-        reference_ncc=reference_ncc, reference_pair=reference_pair, threshold=cut, threshold_source=source,
+        task=model.task, model=model.id, steps=steps or model.config.get("inference", {}).get("default_steps"),
+        samples_per_input=samples, training_cases=len(training), reference_ncc=reference_ncc, reference_pair=reference_pair,
+        threshold=cut, threshold_source=source,
     )
     for path, image in zip(input_paths, images):
         for seed in range(samples):

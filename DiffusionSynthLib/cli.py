@@ -97,6 +97,38 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_impute(args: argparse.Namespace) -> int:
+    from .models import resolve_model
+    from .outputs import OutputSet
+    from .provenance import make_provenance
+    from .sequences import SEQUENCES
+    from .tasks.checks import require_content
+    from .tasks.impute import impute, split_inputs
+    from .volume import read_volume
+
+    paths = {name: getattr(args, name) for name in SEQUENCES}
+    given, missing = split_inputs({name: path for name, path in paths.items()})
+    outputs = OutputSet(args.output_dir)
+    for name in missing:
+        outputs.plan(f"{name}.nii.gz")
+        if args.samples > 1:
+            outputs.plan(f"{name}_std.nii.gz")
+    volumes = {}
+    for name in given:
+        volumes[name] = read_volume(paths[name], f"{name} image")
+        require_content(volumes[name], f"{name} image '{paths[name]}'")
+    model = resolve_model(args.model, "impute")
+    result = impute(volumes, model, steps=args.steps, seed=args.seed, samples=args.samples, device=args.device, progress=ProgressPrinter(args.progress))
+    record = make_provenance("impute", model, result.seed, result.steps, args.samples, paths, {"grid": f"{result.reference} (the first given input)"})
+    for name, volume in result.outputs.items():
+        outputs.add(f"{name}.nii.gz", volume, {**record, "output": name})
+        if name in result.std:
+            outputs.add(f"{name}_std.nii.gz", result.std[name], {**record, "output": f"{name} voxel-wise standard deviation"})
+    written = outputs.commit()
+    print(f"wrote {', '.join(str(p) for p in written)} on the grid of --{result.reference}")
+    return 0
+
+
 def cmd_prepare_pairs(args: argparse.Namespace) -> int:
     from .registration import prepare_pair
     from .volume import read_volume
@@ -124,6 +156,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
             holdout_fraction=args.holdout_slab, autoencoder_data=Path(args.autoencoder_data) if args.autoencoder_data else None,
             settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
+        )
+    elif args.task == "impute":
+        from .train.impute import train_impute
+
+        path = train_impute(
+            data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
+            exclude=args.exclude_case or [], settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
         )
     else:
         raise InputError(f"Training for the task '{args.task}' is not available yet.")
@@ -193,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling_arguments(p)
     p.set_defaults(run=cmd_mri_to_ct)
 
+    p = sub.add_parser("impute", help="synthesise missing MR sequences from any subset of T1n, T1c, T2w, T2-FLAIR")
+    for name, text in (("t1n", "T1 native"), ("t1c", "T1 post-contrast"), ("t2w", "T2"), ("t2f", "T2-FLAIR")):
+        p.add_argument(f"--{name}", help=f"{text} image (give at least one; the others are imputed)")
+    p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each missing sequence")
+    _sampling_arguments(p)
+    p.set_defaults(run=cmd_impute)
+
     p = sub.add_parser("prepare-pairs", help="register an MR to its CT and write a SynthRAD-style case folder")
     p.add_argument("--mri", required=True)
     p.add_argument("--ct", required=True)
@@ -211,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patch", type=int, nargs=3, default=[64, 64, 32], help="training patch in voxels (multiples of 16)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--holdout-slab", type=float, default=0.25, help="fraction of each case's slices (top slab) kept out of training")
+    p.add_argument("--exclude-case", action="append", help="leave this case folder out (leave-one-out folds); repeatable")
     p.add_argument("--autoencoder-data", help="extra CT cases (*/ct.nii.gz) for the autoencoder stage")
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")

@@ -106,4 +106,6 @@ def evaluate_files(prediction: str, reference: str, mask: str | None, kind: str)
             raise InputError(f"The mask '{mask}' is on another grid than the reference; give a mask on the reference's grid.")
         mask_array = mask_volume.array != 0
     function = ct_metrics if kind == "ct" else mri_metrics
-    return {key: round(value, 6) for key, value in function(ref.array, pred.array, mask_array).items()}
+    values = function(ref.array, pred.array, mask_array)
+    # JSON has no infinity: identical images (infinite PSNR) and undefined values print as null
+    return {key: round(value, 6) if np.isfinite(value) else None for key, value in values.items()}

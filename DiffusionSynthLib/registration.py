@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .intensity import head_mask_ct
-from .volume import Volume, from_sitk, to_sitk, write_volume
+from .volume import Volume, check_output_folder, from_sitk, to_sitk, write_volume
 
 
 def register_rigid(fixed: Volume, moving: Volume, log: Callable[[str], None] = lambda m: None):
@@ -51,15 +51,30 @@ def prepare_pair(mri: Volume, ct: Volume, output_dir: Path, log: Callable[[str],
     """
     if not np.ptp(mri.array) or not np.ptp(ct.array):
         raise InputError("The MR or CT image is constant; a pair needs two real images.")
-    transform = register_rigid(ct, mri, log)
+    check_output_folder(output_dir)
+    try:
+        transform = register_rigid(ct, mri, log)
+    except RuntimeError as error:  # ITK: too few overlapping samples, degenerate images
+        reason = str(error).strip().splitlines()[-1][:200]
+        raise InputError(f"Registering the MR to the CT failed ({reason}); check that both show the same head.") from None
     mr_on_ct = resample_with_transform(mri, ct, transform)
     coverage = resample_with_transform(mri.with_array(np.ones(mri.shape, np.float32)), ct, transform)
     mask = head_mask_ct(ct) & (coverage.array > 0.99)
     if not mask.any():
         raise InputError("After registration the MR and CT do not overlap; check that they show the same patient.")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        "mr": write_volume(mr_on_ct, output_dir / "mr.nii.gz"),
-        "ct": write_volume(ct.with_array(ct.array.astype(np.int16)), output_dir / "ct.nii.gz"),
-        "mask": write_volume(ct.with_array(mask.astype(np.uint8)), output_dir / "mask.nii.gz"),
-    }
+    volumes = {"mr": mr_on_ct, "ct": ct.with_array(ct.array.astype(np.int16)), "mask": ct.with_array(mask.astype(np.uint8))}
+    created = not output_dir.exists()
+    written: dict[str, Path] = {}
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, volume in volumes.items():
+            written[name] = write_volume(volume, output_dir / f"{name}.nii.gz")
+    except BaseException as error:  # all three files or none
+        for path in written.values():
+            path.unlink(missing_ok=True)
+        if created and output_dir.is_dir() and not any(output_dir.iterdir()):
+            output_dir.rmdir()
+        if isinstance(error, OSError):
+            raise OutputError(f"The case folder '{output_dir}' could not be written ({error.strerror or error}).") from None
+        raise
+    return written

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, OutputError
+from .errors import Cancelled, InputError, OutputError
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SUPPORTED_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -166,6 +166,13 @@ def read_volume(path: str | os.PathLike, what: str = "image") -> Volume:
             f"The {what} '{path}' has voxel spacing {[float(v) for v in np.round(spacing, 6)]} mm; spacing must be between "
             "0.001 and 1000 mm. Fix the header."
         )
+    direction = np.array(reader.GetDirection()).reshape(len(size), -1)[:3, :3]
+    origin = np.array(reader.GetOrigin()[:3])
+    if not (np.all(np.isfinite(direction)) and np.all(np.isfinite(origin))) or abs(np.linalg.det(direction)) < 1e-6:
+        raise InputError(
+            f"The {what} '{path}' has an invalid orientation: its direction matrix is singular or not finite "
+            f"({[float(v) for v in np.round(direction.ravel(), 4)]}). Fix the header."
+        )
     volume = _read_voxels(reader, path, what)
     if not np.issubdtype(volume.array.dtype, np.number):
         raise InputError(f"The {what} '{path}' does not hold numbers.")
@@ -187,6 +194,8 @@ def _read_voxels(reader, path: Path, what: str) -> Volume:
 
         try:
             array = np.asanyarray(nib.load(str(path)).dataobj)
+        except Cancelled:
+            raise
         except Exception:  # noqa: BLE001 - any failure here means the voxel data is damaged
             raise InputError(f"The {what} '{path}' is truncated or corrupted: its voxel data could not be read.") from None
         array = array.reshape(array.shape[:3])
@@ -257,16 +266,41 @@ def check_writable(path: str | os.PathLike) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         raise OutputError(f"The folder of the output '{path}' does not exist; create '{parent}' first.")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"The folder '{parent}' is not writable; choose another output location.")
+    _probe_folder(parent)
     return path
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """Fail early, before any computation, when ``path`` cannot become a folder of outputs."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"The output folder '{path}' is an existing file; give a folder name.")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    _probe_folder(existing)
+    return path
+
+
+def _probe_folder(folder: Path) -> None:
+    """Create and drop an unnamed file in ``folder``: permission bits alone say nothing to root, or in /proc."""
+    if not folder.is_dir():
+        raise OutputError(f"'{folder}' is a file, not a folder; choose another output location.")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OutputError(f"The folder '{folder}' is not writable ({error.strerror or error}); choose another output location.") from None
 
 
 def write_volume(volume: Volume, path: str | os.PathLike, provenance: dict | None = None) -> Path:
     """Write atomically (temporary file, then rename) with an optional provenance record."""
     path = check_writable(path)
     suffix = _suffix(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
+    except OSError as error:
+        raise OutputError(f"The output '{path}' cannot be created ({error.strerror or error}).") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -274,7 +308,11 @@ def write_volume(volume: Volume, path: str | os.PathLike, provenance: dict | Non
             _write_nifti(volume, tmp, provenance)
         else:
             _write_sitk(volume, tmp, provenance, suffix)
+        tmp.chmod(0o644)  # mkstemp makes owner-only files; outputs are ordinary files
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:  # disk full, folder removed, SimpleITK write failure
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"Writing '{path}' failed ({getattr(error, 'strerror', None) or error}); nothing was written.") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

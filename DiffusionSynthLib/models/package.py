@@ -18,8 +18,9 @@ from typing import Any
 
 import torch
 
-from ..errors import ModelError
+from ..errors import ModelError, OutputError
 from ..engine.networks import build_network, build_scheduler
+from ..volume import check_output_folder
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("id", "task", "networks", "scheduler", "spacing_mm")
@@ -107,11 +108,22 @@ def load_model(path: str | os.PathLike, task: str | None = None) -> ModelPackage
     return ModelPackage(path=path, config=config, networks=networks)
 
 
+def check_package_output(output: str | os.PathLike) -> Path:
+    """Fail early when ``output`` cannot receive a package; an existing folder is replaced only if it is one."""
+    output = check_output_folder(output)
+    if output.is_dir() and any(output.iterdir()) and not (output / "model.json").is_file():
+        raise OutputError(
+            f"The output '{output}' is a folder that is not a model package; writing the package would replace "
+            "everything in it. Give a new folder name."
+        )
+    return output
+
+
 def save_model(config: dict[str, Any], networks: dict[str, torch.nn.Module], output: str | os.PathLike, card: str) -> Path:
     """Write a package atomically: a temporary folder beside ``output``, renamed when complete."""
     from safetensors.torch import save_file
 
-    output = Path(output)
+    output = check_package_output(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:

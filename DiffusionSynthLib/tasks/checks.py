@@ -11,7 +11,7 @@ from ..volume import Volume
 def require_content(volume: Volume, what: str) -> None:
     """Refuse images without usable signal (constant, or no foreground)."""
     array = volume.array
-    if array.size == 0 or float(np.ptp(array)) == 0.0:
+    if array.size == 0 or array.min() == array.max():  # not np.ptp: it overflows on extreme values
         raise InputError(f"The {what} is constant (every voxel has the same value); give a real image.")
 
 
