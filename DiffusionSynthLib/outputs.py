@@ -1,8 +1,8 @@
 """A set of output files that appear together or not at all.
 
 Each file is written to a hidden staging name in the output folder, and all are renamed only once
-every one is complete; any failure removes what was staged. Existing files are only replaced at
-that last step.
+every one is complete; any failure removes what was staged (and the folder, if this run made it).
+Existing files are only replaced at that last step.
 """
 
 from __future__ import annotations
@@ -11,29 +11,28 @@ import os
 from pathlib import Path
 
 from .errors import OutputError
-from .volume import Volume, check_writable, write_volume
+from .volume import OUTPUT_SUFFIXES, Volume, check_output_folder, write_volume
 
 
 class OutputSet:
     def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise OutputError(f"The output folder '{self.folder}' is a file; give a folder.")
-        if not self.folder.parent.is_dir():
-            raise OutputError(f"The parent of the output folder '{self.folder}' does not exist; create it first.")
-        self.planned: list[str] = []
+        self.folder = check_output_folder(folder)
+        self.created = not self.folder.exists()
         self.staged: list[tuple[Path, Path]] = []
 
     def plan(self, name: str) -> None:
-        """Check, before any work, that ``name`` can be written."""
-        self.folder.mkdir(exist_ok=True)
-        check_writable(self.folder / name)
-        self.planned.append(name)
+        """Check, before any work, that ``name`` can be written (the folder is made only when needed)."""
+        target = self.folder / name
+        if not name.endswith(OUTPUT_SUFFIXES):
+            raise OutputError(f"The output '{target}' has an unsupported extension.")
+        if target.is_dir():
+            raise OutputError(f"The output '{target}' is an existing folder; move it away first.")
 
     def add(self, name: str, volume: Volume, provenance: dict) -> None:
         final = self.folder / name
         staging = self.folder / f".{name}.staging{''.join(final.suffixes)}"
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             write_volume(volume, staging, provenance)
         except BaseException:
             self.discard()
@@ -51,3 +50,5 @@ class OutputSet:
         for staging, _ in self.staged:
             staging.unlink(missing_ok=True)
         self.staged = []
+        if self.created and self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()

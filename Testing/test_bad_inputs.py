@@ -29,7 +29,7 @@ from DiffusionSynthLib.volume import Volume, read_volume, write_volume
 from conftest import rotation
 from hostile import WRITERS, bad_image_files, digests, head_like, listing
 
-COMMANDS = ("mri-to-ct", "prepare-pairs", "evaluate", "train", "provenance", "audit-memorization")
+COMMANDS = ("mri-to-ct", "impute", "prepare-pairs", "evaluate", "train", "provenance", "audit-memorization")
 TRIED: Counter[str] = Counter()  # bad inputs given to each command, all checked for lost data
 ACCEPTED: Counter[str] = Counter()  # generated images a command accepted, each with a complete output checked
 NO_RECORD = "carries no DiffusionSynth provenance record"
@@ -84,13 +84,17 @@ CONTENT_FILES = [name for name in BAD_FILES if name not in ("missing", "folder",
 
 
 @pytest.mark.parametrize("case", BAD_FILES)
-def test_bad_image_files(case, bad, out, capsys, tiny_model, small_mri):
+def test_bad_image_files(case, bad, out, capsys, tiny_model, small_mri, tiny_impute_model):
     path = bad[case]
     watched = [path.parent, small_mri, tiny_model]
     pairs = tiny_model.parent / "pairs"
     model = ["--model", tiny_model, "--steps", "1", "--progress", "none"]
     message = refused(capsys, ["mri-to-ct", "--mri", path, "--output", out / "ct.nii.gz", *model], watched, out, 2)
     assert path.name in message
+    impute = ["--output-dir", out / "imputed", "--model", tiny_impute_model, "--steps", "1", "--progress", "none"]
+    message = refused(capsys, ["impute", "--t1n", path, *impute], [*watched, tiny_impute_model], out, 2)
+    assert path.name in message
+    refused(capsys, ["impute", "--t1c", small_mri, "--t2f", path, *impute], [*watched, tiny_impute_model], out, 2)
     refused(capsys, ["prepare-pairs", "--mri", path, "--ct", small_mri, "--output", out / "case"], watched, out, 2)
     refused(capsys, ["prepare-pairs", "--mri", small_mri, "--ct", path, "--output", out / "case"], watched, out, 2)
     refused(capsys, ["evaluate", "--prediction", path, "--reference", small_mri, "--kind", "ct"], watched, out, 2)
@@ -112,7 +116,7 @@ def test_bad_training_files(case, bad, out, capsys, tiny_model, tmp_path):
     refused(capsys, audit, [data, tiny_model], out, 2)
 
 
-def test_bad_outputs(out, capsys, tiny_model, small_mri):
+def test_bad_outputs(out, capsys, tiny_model, small_mri, tiny_impute_model):
     pairs = tiny_model.parent / "pairs"
     watched = [small_mri, tiny_model, pairs]
     under_file = out / "somefile.txt"
@@ -122,6 +126,9 @@ def test_bad_outputs(out, capsys, tiny_model, small_mri):
     refused(capsys, [*run, "--output", out / "ct.nii.gz", "--samples", "2", "--uncertainty", under_file / "std.nii.gz"], watched, out, 4)
     for target in (under_file, under_file / "case", Path("/proc/case")):
         refused(capsys, ["prepare-pairs", "--mri", small_mri, "--ct", pairs / "pat002" / "ct.nii.gz", "--output", target], watched, out, 4)
+    impute = ["impute", "--t1n", small_mri, "--model", tiny_impute_model, "--steps", "1", "--progress", "none"]
+    for target in (under_file, under_file / "imputed", Path("/proc/imputed")):
+        refused(capsys, [*impute, "--output-dir", target], [*watched, tiny_impute_model], out, 4)
     train = ["train", "--task", "mri-to-ct", "--data", pairs, "--max-steps", "1", "--preset", "tiny"]
     for target in (under_file / "model", Path("/proc/model"), under_file, pairs):  # pairs: a folder that is no model package
         message = refused(capsys, [*train, "--output", target], watched, out, 4)
