@@ -13,7 +13,7 @@ from ..engine.latent import LatentGenerator
 from ..engine.progress import CancelCheck, ProgressCallback, Stage, never_cancel, no_progress
 from ..errors import InputError
 from ..geometry import resample, resample_to_spacing
-from ..intensity import head_mask_mr, normalise_mr, unit_to_hu
+from ..intensity import ct_knots, head_mask_mr, normalise_mr, unit_to_hu
 from ..models.package import ModelPackage
 from ..volume import Volume
 from .checks import require_content, require_seeds
@@ -65,7 +65,7 @@ def mri_to_ct(
         units = generator.generate(condition, seeds, steps, Stage(progress, cancel, 1, total))
     finally:
         generator.release()
-    hu = unit_to_hu(units[:, 0])  # (K, X, Y, Z)
+    hu = unit_to_hu(units[:, 0], ct_knots(model.config))  # (K, X, Y, Z)
 
     # finish: back to the MR grid, air outside the head
     head = head_mask_mr(mri)

@@ -10,7 +10,7 @@ import numpy as np
 from ..engine.device import resolve_device
 from ..errors import InputError
 from ..geometry import resample_to_spacing
-from ..intensity import head_mask_ct, hu_to_unit, normalise_mr
+from ..intensity import CT_KNOTS, head_mask_ct, hu_to_unit, normalise_mr
 from ..models.package import save_model
 from ..volume import read_volume
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
@@ -129,7 +129,7 @@ def train_mri_to_ct(
         "outputs": ["ct"],
         "intensity": {
             "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "head (Otsu)"},
-            "output": {"kind": "hu_linear", "range": [-1024.0, 2000.0], "to": [-1.0, 1.0]},
+            "output": {"kind": "hu_piecewise_linear", **CT_KNOTS},
         },
         "inference": inference_settings(),
         "training": training_record(
@@ -149,15 +149,26 @@ Task: MRI -> pseudo-CT (Hounsfield units). {config['description']}
 **Demonstration model, not for clinical use.** Outputs are synthetic and must not be used for
 diagnosis or treatment planning.
 
+## Data and licence
+- Paired cases: {', '.join(training['data'])} (prepared with `diffusionsynth prepare-pairs`: rigid
+  Mattes mutual-information registration of the MR onto the CT grid). Extra CTs, when given with
+  `--autoencoder-data`, train the autoencoder only.
+- Held-out slices (last array axis, on each case's CT grid, never seen in training):
+  {training['held_out_slices']}
+- For the built-in model: the CMTK test inputs (RIRE-style head CT/MR pair `cmtk-pat002`, T2-weighted
+  MR, and the CT `cmtk-cad001`); CMTK's code is GPL-3, no separate data terms are stated. One
+  patient: this model cannot generalise the way a model trained on SynthRAD-scale data would.
+
 ## Training
 - Command: `{training['command']}`
-- Cases: {', '.join(training['data'])}; held-out slices (last array axis, on each case's CT grid,
-  never seen in training): {training['held_out_slices']}
-- Network preset `{training['preset']}`, patch {training['patch']}, batch {training['batch']},
-  steps {training['steps']}, {training['seconds']} s on {training['machine']}.
+- Network preset `{training['preset']}` (MONAI `AutoencoderKL` + `DiffusionModelUNet`, rectified flow),
+  patch {training['patch']}, batch {training['batch']}, steps {training['steps']},
+  {training['seconds']} s on {training['machine']}.
 - Spacing {config['spacing_mm']} mm; MR normalised by 0.5-99.5 percentiles inside the head; CT
-  range -1024..2000 HU mapped to [-1, 1]; contrast randomisation so T1 and T2 inputs both work.
+  mapped to [-1, 1] piecewise linearly (knots {config['intensity']['output']['hu']} HU ->
+  {config['intensity']['output']['unit']}); contrast randomisation (random gamma and random
+  piecewise-linear intensity maps) so that T1- and T2-weighted inputs both work.
 
 ## Held-out figures
-See the section below (filled in from `benchmarks/`).
+Filled in from `benchmarks/` (see below when present).
 """
