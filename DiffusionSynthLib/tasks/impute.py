@@ -12,16 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.device import resolve_device
-from ..engine.latent import LatentGenerator
-from ..engine.progress import CancelCheck, ProgressCallback, Stage, never_cancel, no_progress
+from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError
 from ..geometry import resample, resample_like, resample_to_spacing
 from ..intensity import brain_mask, normalise_mr
 from ..models.package import ModelPackage
 from ..sequences import SEQUENCES
 from ..volume import Volume
-from .checks import require_content, require_seeds
+from .checks import require_content
+from .run import TaskRun
 
 
 @dataclass
@@ -58,19 +57,12 @@ def impute(
     cancel: CancelCheck = never_cancel,
 ) -> Imputation:
     """Synthesise every missing sequence on the grid of the first given input (inputs are not modified)."""
-    if model.task != "impute":
-        raise InputError(f"The model '{model.id}' is for '{model.task}', not imputation.")
     given, missing = split_inputs(inputs)
     for name in given:
         require_content(inputs[name], f"{name} image")
-    seeds = require_seeds(seed, samples)
     reference_name = given[0]
     reference = inputs[reference_name]
-    generator = LatentGenerator(model, resolve_device(device))
-    steps = int(steps or generator.default_steps())
-    total = 2 + steps + samples
-    stage = Stage(progress, cancel, 0, total)
-    stage.report(0, "preparing")
+    run = TaskRun(model, "impute", steps, seed, samples, device, progress, cancel)
 
     spacing = model.config["spacing_mm"]
     on_grid = {name: resample_like(inputs[name], reference) for name in given}
@@ -83,16 +75,13 @@ def impute(
     for name in given:
         condition[SEQUENCES.index(name)] = normalise_mr(small[name].array, mask_small)
     flags = [1.0 if name in given else 0.0 for name in SEQUENCES]
-    stage.report(1, "prepared")
+    run.prepared()
 
-    try:
-        units = generator.generate(condition, seeds, steps, Stage(progress, cancel, 1, total), flags=flags)
-    finally:
-        generator.release()
+    units = run.sample(condition, flags)
 
     mask_full = brain_mask([volume.array for volume in on_grid.values()])
     typical = model.config["intensity"]["typical_range"]
-    result = Imputation(outputs={}, reference=reference_name, steps=steps, seed=seed)
+    result = Imputation(outputs={}, reference=reference_name, steps=run.steps, seed=seed)
     for name in missing:
         low, high = typical[name]
         values = low + np.clip(units[:, SEQUENCES.index(name)], 0.0, 1.0) * (high - low)
@@ -101,5 +90,5 @@ def impute(
         if samples > 1:
             std = resample(grid.with_array(values.std(axis=0)), reference.shape, reference.ijk_to_ras).array
             result.std[name] = reference.with_array(np.where(mask_full, std, 0.0).astype(np.float32))
-    stage.report(total, "done")
+    run.done()
     return result

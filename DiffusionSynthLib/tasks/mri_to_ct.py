@@ -8,15 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.device import resolve_device
-from ..engine.latent import LatentGenerator
-from ..engine.progress import CancelCheck, ProgressCallback, Stage, never_cancel, no_progress
+from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError
 from ..geometry import resample, resample_to_spacing
 from ..intensity import ct_knots, head_mask_mr, normalise_mr, unit_to_hu
 from ..models.package import ModelPackage
 from ..volume import Volume
-from .checks import require_content, require_seeds
+from .checks import require_content
+from .run import TaskRun
 
 AIR_HU = -1000
 
@@ -41,16 +40,8 @@ def mri_to_ct(
     cancel: CancelCheck = never_cancel,
 ) -> PseudoCt:
     """A pseudo-CT in Hounsfield units on exactly ``mri``'s grid (the input is not modified)."""
-    if model.task != "mri-to-ct":
-        raise InputError(f"The model '{model.id}' is for '{model.task}', not MRI to CT.")
     require_content(mri, "MR image")
-    seeds = require_seeds(seed, samples)
-    torch_device = resolve_device(device)
-    generator = LatentGenerator(model, torch_device)
-    steps = int(steps or generator.default_steps())
-    total = 2 + steps + samples
-    stage = Stage(progress, cancel, 0, total)
-    stage.report(0, "preparing")
+    run = TaskRun(model, "mri-to-ct", steps, seed, samples, device, progress, cancel)
 
     # prepare
     small = resample_to_spacing(mri, model.config["spacing_mm"])
@@ -58,13 +49,10 @@ def mri_to_ct(
     if mask_small.sum() < 100:
         raise InputError("No head could be found in the MR image (the foreground is too small); check the file.")
     condition = normalise_mr(small.array, mask_small)[None]
-    stage.report(1, "prepared")
+    run.prepared()
 
     # sample
-    try:
-        units = generator.generate(condition, seeds, steps, Stage(progress, cancel, 1, total))
-    finally:
-        generator.release()
+    units = run.sample(condition)
     hu = unit_to_hu(units[:, 0], ct_knots(model.config))  # (K, X, Y, Z)
 
     # finish: back to the MR grid, air outside the head
@@ -75,5 +63,5 @@ def mri_to_ct(
     if samples > 1:
         std = resample(small.with_array(hu.std(axis=0)), mri.shape, mri.ijk_to_ras, "linear", 0.0).array
         std_volume = mri.with_array(np.where(head, std, 0.0).astype(np.float32))
-    stage.report(total, "done")
-    return PseudoCt(ct=mri.with_array(ct), std=std_volume, head_mask=head, steps=steps, seed=seed)
+    run.done()
+    return PseudoCt(ct=mri.with_array(ct), std=std_volume, head_mask=head, steps=run.steps, seed=seed)

@@ -15,13 +15,12 @@ from ..engine.device import resolve_device
 from ..errors import InputError
 from ..geometry import resample_like, resample_to_spacing
 from ..intensity import brain_mask, normalise_mr, percentile_range
-from ..models.package import save_model
 from ..sequences import SEQUENCES
 from ..volume import read_volume
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
-from .loop import LoopSettings, train_latent_diffusion
+from .loop import LoopSettings
 from .patches import random_crop, random_flip_lr
-from .record import inference_settings, training_record
+from .record import train_and_package, training_record
 
 
 def load_sequence_cases(data: Path, spacing: list[float], exclude: list[str]) -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
@@ -89,39 +88,42 @@ def train_impute(
         flags = np.stack([random_subset(rng) for _ in range(batch)])
         return targets * flags[:, :, None, None, None], targets, flags
 
-    workdir = output.parent / f".{output.name}.training"
-    workdir.mkdir(parents=True, exist_ok=True)
-    result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log, resolve_device(device))
-    if not result.is_main:
-        return output
-    config = {
-        "id": output.name,
-        "task": "impute",
-        "description": "Conditional latent diffusion: any subset of T1n, T1c, T2w, T2-FLAIR in, the missing sequences out.",
-        "spacing_mm": spacing_mm,
-        "networks": {"autoencoder": ae, "unet": unet},
-        "scheduler": specs["scheduler"],
-        "latent_scale_factor": result.latent_scale_factor,
-        "latent_downsample": downsample,
-        "inputs": list(SEQUENCES),
-        "outputs": list(SEQUENCES),
-        "intensity": {
-            "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "brain (non-zero voxels)"},
-            "typical_range": typical,
-        },
-        "inference": inference_settings(),
-        "training": training_record(result, data=names, excluded=exclude or [], preset=preset, patch=list(patch), batch=batch),
-    }
-    card = f"""# Model card: {config['id']}
+    def describe(result) -> dict:
+        return {
+            "task": "impute",
+            "description": "Conditional latent diffusion: any subset of T1n, T1c, T2w, T2-FLAIR in, the missing sequences out.",
+            "spacing_mm": spacing_mm,
+            "inputs": list(SEQUENCES),
+            "outputs": list(SEQUENCES),
+            "intensity": {
+                "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "brain (non-zero voxels)"},
+                "typical_range": typical,
+            },
+            "training": training_record(result, data=names, excluded=exclude or [], preset=preset, patch=list(patch), batch=batch),
+        }
+
+    return train_and_package(
+        output, specs, downsample, target_batch, pair_batch, settings, resume, resolve_device(device), log, describe, _card
+    )
+
+
+def _card(config: dict) -> str:
+    training = config["training"]
+    return f"""# Model card: {config['id']}
 
 Task: missing MR sequence imputation (any subset of {', '.join(SEQUENCES)} in, the rest out).
 **Synthetic images; not for diagnosis.**
 
+## Data and licence
+Cases: {', '.join(training['data'])}; excluded: {training['excluded'] or 'none'}. For the built-in
+model, the four co-registered cases of `brain_tumour_mri` (BraTS 2023 / BrainLesion tutorials,
+Apache-2.0 repositories with BraTS data terms: research use, cite the BraTS papers; TCGA via TCIA,
+CC BY 3.0).
+
 ## Training
-- Command: `{config['training']['command']}`
-- Cases: {', '.join(names)}; excluded: {exclude or 'none'}
-- Spacing {spacing_mm} mm; each sequence normalised by its 0.5-99.5 percentiles inside the brain;
-  outputs rescaled to the typical raw range per sequence: {typical}.
-- Steps {result.steps}, {round(result.seconds)} s.
+- Command: `{training['command']}`
+- Spacing {config['spacing_mm']} mm; each sequence normalised by its 0.5-99.5 percentiles inside
+  the brain; outputs rescaled to the typical raw range per sequence:
+  {config['intensity']['typical_range']}.
+- Steps {training['steps']}, {training['seconds']} s on {training['machine']}.
 """
-    return save_model(config, result.networks, output, card)

@@ -11,11 +11,10 @@ from ..engine.device import resolve_device
 from ..errors import InputError
 from ..geometry import resample_to_spacing
 from ..intensity import CT_KNOTS, head_mask_ct, hu_to_unit, normalise_mr
-from ..models.package import save_model
 from ..volume import read_volume
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
-from .loop import LoopSettings, train_latent_diffusion
-from .record import inference_settings, training_record
+from .loop import LoopSettings
+from .record import train_and_package, training_record
 from .patches import random_crop, random_flip_lr, randomise_contrast
 
 
@@ -111,33 +110,25 @@ def train_mri_to_ct(
             targets.append(ct[None])
         return np.stack(conditions).astype(np.float32), np.stack(targets).astype(np.float32), None
 
-    workdir = output.parent / f".{output.name}.training"
-    workdir.mkdir(parents=True, exist_ok=True)
-    result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log, resolve_device(device))
-    if not result.is_main:
-        return output
-    config = {
-        "id": output.name,
-        "task": "mri-to-ct",
-        "description": "Conditional latent diffusion: head MR (T1 or T2) to pseudo-CT in Hounsfield units.",
-        "spacing_mm": spacing_mm,
-        "networks": {"autoencoder": ae, "unet": specs["unet"]},
-        "scheduler": specs["scheduler"],
-        "latent_scale_factor": result.latent_scale_factor,
-        "latent_downsample": downsample,
-        "inputs": ["mri"],
-        "outputs": ["ct"],
-        "intensity": {
-            "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "head (Otsu)"},
-            "output": {"kind": "hu_piecewise_linear", **CT_KNOTS},
-        },
-        "inference": inference_settings(),
-        "training": training_record(
-            result, data=sorted(holdout), held_out_slices=holdout, preset=preset, patch=list(patch), batch=batch
-        ),
-    }
-    card = _card(config)
-    return save_model(config, result.networks, output, card)
+    def describe(result) -> dict:
+        return {
+            "task": "mri-to-ct",
+            "description": "Conditional latent diffusion: head MR (T1 or T2) to pseudo-CT in Hounsfield units.",
+            "spacing_mm": spacing_mm,
+            "inputs": ["mri"],
+            "outputs": ["ct"],
+            "intensity": {
+                "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "head (Otsu)"},
+                "output": {"kind": "hu_piecewise_linear", **CT_KNOTS},
+            },
+            "training": training_record(
+                result, data=sorted(holdout), held_out_slices=holdout, preset=preset, patch=list(patch), batch=batch
+            ),
+        }
+
+    return train_and_package(
+        output, specs, downsample, target_batch, pair_batch, settings, resume, resolve_device(device), log, describe, _card
+    )
 
 
 def _card(config: dict) -> str:

@@ -7,8 +7,14 @@ import shlex
 import sys
 from typing import Any
 
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
 from .. import __version__
-from .loop import LoopResult
+from ..models.package import save_model
+from .loop import LoopResult, LoopSettings, PairBatch, TargetBatch, train_latent_diffusion
 
 # latent voxels per tile, as MAISI keeps presets per GPU memory; CPU tiles keep peak RSS low
 TILE_PRESETS = {
@@ -38,3 +44,38 @@ def training_record(result: LoopResult, **details: Any) -> dict[str, Any]:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "diffusionsynth_version": __version__,
     }
+
+
+def train_and_package(
+    output: Path,
+    specs: dict[str, dict],
+    downsample: int,
+    target_batch: TargetBatch,
+    pair_batch: PairBatch,
+    settings: LoopSettings,
+    resume: bool,
+    device: torch.device,
+    log: Callable[[str], None],
+    describe: Callable[[LoopResult], dict[str, Any]],
+    card: Callable[[dict[str, Any]], str],
+) -> Path:
+    """Train both stages (checkpoints beside ``output``) and write the package; rank 0 alone writes.
+
+    ``describe(result)`` gives the task's own ``model.json`` keys (task, inputs, intensity,
+    training record...); ``card(config)`` the model card.
+    """
+    workdir = output.parent / f".{output.name}.training"
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log, device)
+    if not result.is_main:
+        return output
+    config = {
+        "id": output.name,
+        "networks": {"autoencoder": specs["autoencoder"], "unet": specs["unet"]},
+        "scheduler": specs["scheduler"],
+        "latent_scale_factor": result.latent_scale_factor,
+        "latent_downsample": downsample,
+        "inference": inference_settings(),
+        **describe(result),
+    }
+    return save_model(config, result.networks, output, card(config))
