@@ -297,8 +297,11 @@ def test_a_sample_as_real_subprocesses(bad, out, tiny_model, small_mri, tmp_path
     assert listing(out) == files and digests(watched) == before
 
 
-def test_zz_summary(tmp_path, capsys):
-    """How many bad inputs each command was given; each was checked to leave inputs and outputs intact."""
+def test_zz_summary(tmp_path, capsys, shared_data):
+    """How many bad inputs each command was given; each was checked to leave inputs and outputs intact.
+
+    Needs the real data (``shared_data`` skips without it): most commands' cases are built on it.
+    """
     if not TRIED:
         pytest.skip("run the whole module to get the summary")
     summary = {command: TRIED[command] for command in COMMANDS}
