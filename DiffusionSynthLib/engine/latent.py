@@ -17,7 +17,7 @@ from einops import rearrange
 from ..models.package import ModelPackage
 from .device import autocast
 from .progress import Stage
-from .sampling import AfterStep, denoise, sample_noise
+from .sampling import denoise, sample_noise
 from .tiling import select_tile_preset, tiled
 
 LOG = logging.getLogger("DiffusionSynthLib")
@@ -76,20 +76,18 @@ class LatentGenerator:
         steps: int,
         stage: Stage,
         flags: Sequence[float] | None = None,
-        after_step_factory=None,
     ) -> np.ndarray:
         """Decode ``len(seeds)`` samples conditioned on ``condition`` (C, X, Y, Z) -> (K, out, X, Y, Z).
 
         ``flags`` (for example which MR sequences are present) join the condition as constant
         latent-grid channels.
 
-        ``after_step_factory(noise) -> AfterStep`` lets a task re-inject known latents each step.
         ``stage.report`` is called ``steps + len(seeds)`` times (denoising, then one decode per sample).
         Out of memory, the run restarts with tiles half the size, then on the CPU, with a warning.
         """
         while True:
             try:
-                return self._generate(condition, seeds, steps, stage, flags, after_step_factory)
+                return self._generate(condition, seeds, steps, stage, flags)
             except torch.OutOfMemoryError:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
@@ -121,14 +119,13 @@ class LatentGenerator:
         self.autoencoder = self.autoencoder.to(device)
         self.unet = self.unet.to(device=device, memory_format=torch.contiguous_format)
 
-    def _generate(self, condition, seeds, steps, stage, flags, after_step_factory) -> np.ndarray:
+    def _generate(self, condition, seeds, steps, stage, flags) -> np.ndarray:
         padded, shape = pad_to_multiple(condition, self.multiple)
         cond = torch.from_numpy(np.ascontiguousarray(padded))[None].float().to(self.device)
         cond = with_flags(space_to_depth(cond, self.factor), flags)
         latent_shape = (len(seeds), self.latent_channels, *cond.shape[2:])
         noise = torch.cat([sample_noise((1, *latent_shape[1:]), seed, self.device) for seed in seeds])
         cond = cond.expand(len(seeds), *cond.shape[1:])
-        after_step: AfterStep | None = after_step_factory(noise) if after_step_factory else None
 
         def denoiser(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             def predict(x: torch.Tensor) -> torch.Tensor:
@@ -137,7 +134,7 @@ class LatentGenerator:
             return tiled(predict, torch.cat([z, cond], dim=1), self.denoise_tile, self.overlap)
 
         with torch.inference_mode(), autocast(self.device):
-            z = denoise(denoiser, noise, self.package.scheduler(), steps, stage.report, after_step)
+            z = denoise(denoiser, noise, self.package.scheduler(), steps, stage.report)
             outputs = []
             for index in range(len(seeds)):
                 decoded = tiled(self.autoencoder.decode_stage_2_outputs, z[index : index + 1] / self.scale, self.decode_tile, self.overlap)

@@ -1,7 +1,6 @@
 """The one sampling loop shared by every task, for DDIM, DDPM and rectified-flow schedulers.
 
-Tasks differ in what they feed the denoiser (conditioning) and what they do after each step
-(known-region re-injection for inpainting), never in this loop.
+Tasks differ in what they feed the denoiser (conditioning), never in this loop.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from collections.abc import Callable
 import torch
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (noisy latent, timestep) -> model output
-AfterStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (latent, next timestep) -> latent
 Report = Callable[[int, str], None]
 
 
@@ -53,7 +51,6 @@ def denoise(
     scheduler,
     steps: int,
     report: Report,
-    after_step: AfterStep | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Run the reverse process from ``noise``; ``report(step, message)`` after each step.
@@ -68,7 +65,5 @@ def denoise(
         t_batch = t.reshape(1).expand(z.shape[0]).to(z.device)
         output = denoiser(z, t_batch).float()
         z = step_function(scheduler, output, t.to(z.device), t_next.to(z.device), z, generator)
-        if after_step is not None:
-            z = after_step(z, t_next)
         report(index + 1, f"denoising {index + 1}/{len(schedule)}")
     return z

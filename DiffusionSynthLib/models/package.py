@@ -58,9 +58,6 @@ class ModelPackage:
         """A fresh scheduler (schedulers hold per-run state)."""
         return build_scheduler(self.config["scheduler"])
 
-    def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
-
 
 def read_config(path: Path) -> dict[str, Any]:
     config_path = path / "model.json"
