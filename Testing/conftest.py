@@ -80,6 +80,10 @@ def brain_cases(tmp_path_factory) -> Path:
             small = resample_to_spacing(read_volume(BRAIN / case / f"{name}.nii.gz"), [3.0, 3.0, 3.0])
             (root / case).mkdir(exist_ok=True)
             write_volume(small, root / case / f"{name}.nii.gz")
+        for label in ("tumour_seg_predicted", "inpainting_mask"):
+            if (BRAIN / case / f"{label}.nii.gz").is_file():
+                small = resample_to_spacing(read_volume(BRAIN / case / f"{label}.nii.gz"), [3.0, 3.0, 3.0], "nearest")
+                write_volume(small.with_array(small.array.astype(np.uint8)), root / case / f"{label}.nii.gz")
     return root
 
 
@@ -91,5 +95,18 @@ def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("tiny-impute") / "tiny-impute"
     code = main(["train", "--task", "impute", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny",
                  "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4"])
+    assert code == 0
+    return output
+
+
+@pytest.fixture(scope="session")
+def tiny_inpaint_model(brain_cases, tiny_impute_model, tmp_path_factory) -> Path:
+    """A tiny inpainting package (UNet two steps, autoencoder reused from the tiny imputation model)."""
+    from DiffusionSynthLib.cli import main
+
+    output = tmp_path_factory.mktemp("tiny-inpaint") / "tiny-inpaint"
+    code = main(["train", "--task", "inpaint", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny",
+                 "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4",
+                 "--autoencoder-from", str(tiny_impute_model)])
     assert code == 0
     return output

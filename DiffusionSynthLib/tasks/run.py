@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..engine.device import resolve_device
-from ..engine.latent import LatentGenerator
+from ..engine.latent import Guidance, KnownRegion, LatentGenerator
 from ..engine.progress import CancelCheck, ProgressCallback, Stage
 from ..errors import InputError
 from ..models.package import ModelPackage
@@ -44,10 +44,17 @@ class TaskRun:
     def prepared(self) -> None:
         self._stage.report(1, "prepared")
 
-    def sample(self, condition: np.ndarray, flags: Sequence[float] | None = None) -> np.ndarray:
+    def sample(
+        self,
+        condition: np.ndarray,
+        flags: Sequence[float] | None = None,
+        known: KnownRegion | None = None,
+        guidance: Guidance | None = None,
+    ) -> np.ndarray:
         """(K, channels, X, Y, Z) decoded samples; device memory is released afterwards."""
         try:
-            return self.generator.generate(condition, self.seeds, self.steps, Stage(self.progress, self.cancel, 1, self.total), flags=flags)
+            stage = Stage(self.progress, self.cancel, 1, self.total)
+            return self.generator.generate(condition, self.seeds, self.steps, stage, flags=flags, known=known, guidance=guidance)
         finally:
             self.generator.release()
 

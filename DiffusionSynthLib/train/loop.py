@@ -98,8 +98,12 @@ def train_latent_diffusion(
     resume: bool,
     log: Log,
     device: torch.device | None = None,
+    pretrained_autoencoder: tuple[dict[str, torch.Tensor], float] | None = None,
 ) -> LoopResult:
     """Train both stages within ``settings.minutes`` (shared out by ``autoencoder_fraction``).
+
+    ``pretrained_autoencoder`` (weights, latent scale factor) skips stage 1: another task's
+    autoencoder of the same images is reused and the whole budget goes to the UNet.
 
     Runs unchanged under ``torchrun`` (see ``distributed.py``): only rank 0 logs and checkpoints.
     """
@@ -123,6 +127,10 @@ def train_latent_diffusion(
             optimiser.load_state_dict(saved["optimisers"][name])
         state = saved["state"]
         say(f"resumed at stage {state['stage']} after {state['steps']} steps and {state['seconds']:.0f} s")
+    elif pretrained_autoencoder is not None:
+        autoencoder.load_state_dict(pretrained_autoencoder[0])
+        state.update(stage="unet", scale=float(pretrained_autoencoder[1]))
+        say(f"autoencoder reused (latent scale factor {state['scale']:.4f}); training the UNet only")
     # random streams depend on the seed, the rank and how far training got, so a resumed run
     # does not replay the patches it already saw and ranks never draw the same patches
     progress_key = state["steps"]["autoencoder"] + state["steps"]["unet"]

@@ -60,6 +60,7 @@ def train_and_package(
     log: Callable[[str], None],
     describe: Callable[[LoopResult], dict[str, Any]],
     card: Callable[[dict[str, Any]], str],
+    pretrained_autoencoder: tuple[dict[str, torch.Tensor], float] | None = None,
 ) -> Path:
     """Train both stages (checkpoints beside ``output``) and write the package; rank 0 alone writes.
 
@@ -68,7 +69,7 @@ def train_and_package(
     """
     workdir = output.parent / f".{output.name}.training"
     workdir.mkdir(parents=True, exist_ok=True)
-    result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log, device)
+    result = train_latent_diffusion(specs, target_batch, pair_batch, downsample, settings, workdir, resume, log, device, pretrained_autoencoder)
     if not result.is_main:
         return output
     config = {

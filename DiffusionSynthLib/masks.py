@@ -1,0 +1,56 @@
+"""Lesion masks for inpainting: checks with one clear error each, and the blend at the border."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import InputError
+from .volume import Volume
+
+BLEND_MARGIN_VOXELS = 3  # outside the mask, beyond this many voxels, every voxel is the input's
+MAX_BRAIN_FRACTION = 0.5  # a mask over more of the brain than this leaves too little context
+
+
+def inside_mask(mask: Volume, reference: Volume, brain: np.ndarray, what: str = "mask") -> np.ndarray:
+    """The mask's non-zero voxels as a bool array on ``reference``'s grid, or one ``InputError``.
+
+    Refused: another grid, no voxel set, mostly outside the brain, or most of the brain.
+    """
+    if not mask.same_grid(reference):
+        raise InputError(
+            f"The {what} is on another grid ({mask.describe_grid()}) than the images ({reference.describe_grid()}); "
+            "draw or resample it on the image's grid (in 3D Slicer a segmentation exported with the image as reference)."
+        )
+    inside = np.asarray(mask.array) != 0
+    count = int(inside.sum())
+    if count == 0:
+        raise InputError(f"The {what} is empty (no non-zero voxel); draw the region to inpaint.")
+    brain_voxels = max(int(brain.sum()), 1)
+    in_brain = int((inside & brain).sum())
+    if in_brain < 0.5 * count:
+        raise InputError(f"The {what} lies mostly outside the brain ({in_brain} of its {count} voxels inside); draw it inside the brain.")
+    if in_brain > MAX_BRAIN_FRACTION * brain_voxels:
+        raise InputError(
+            f"The {what} covers {100 * in_brain / brain_voxels:.0f}% of the brain; inpainting needs surrounding tissue as context "
+            f"(at most {100 * MAX_BRAIN_FRACTION:.0f}%): draw a smaller region."
+        )
+    return inside
+
+
+def blend_weights(inside: np.ndarray, margin: int = BLEND_MARGIN_VOXELS) -> np.ndarray:
+    """1 inside the mask, falling linearly to 0 over ``margin`` voxels outside it, 0 beyond (float32)."""
+    distance = ndimage.distance_transform_edt(~inside)
+    return np.clip(1.0 - distance / (margin + 1), 0.0, 1.0).astype(np.float32)
+
+
+def composite(original: np.ndarray, generated: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Blend ``generated`` into ``original`` by ``weights``; where a weight is 0 the voxel is the original, bit for bit.
+
+    The result keeps the original's dtype (integers rounded and clipped to the type's range).
+    """
+    mixed = weights * generated.astype(np.float32) + (1.0 - weights) * original.astype(np.float32)
+    if np.issubdtype(original.dtype, np.integer):
+        info = np.iinfo(original.dtype)
+        mixed = np.clip(np.rint(mixed), info.min, info.max)
+    return np.where(weights > 0, mixed.astype(original.dtype), original)

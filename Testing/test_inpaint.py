@@ -1,0 +1,212 @@
+"""Inpainting on real cases: voxel-exact outside the mask, both modes, subsets, seeds, bad masks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import rotation
+
+from DiffusionSynthLib.cli import main
+from DiffusionSynthLib.engine.latent import latent_mask
+from DiffusionSynthLib.engine.sampling import denoise
+from DiffusionSynthLib.errors import InputError
+from DiffusionSynthLib.masks import BLEND_MARGIN_VOXELS, blend_weights, composite
+from DiffusionSynthLib.models import load_model
+from DiffusionSynthLib.sequences import SEQUENCES
+from DiffusionSynthLib.tasks.inpaint import inpaint
+from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
+
+CASE = "TCGA-DU-7294"
+
+
+def case_volumes(brain_cases: Path, case: str = CASE) -> dict[str, Volume]:
+    return {name: read_volume(brain_cases / case / f"{name}.nii.gz") for name in SEQUENCES}
+
+
+def blob_mask(reference: Volume, centre: tuple[int, int, int], radius: float = 4.0) -> Volume:
+    grid = np.indices(reference.shape)
+    distance = np.sqrt(sum((grid[i] - centre[i]) ** 2 for i in range(3)))
+    return reference.with_array((distance <= radius).astype(np.uint8))
+
+
+def brain_centre(volume: Volume) -> tuple[int, int, int]:
+    return tuple(int(c) for c in np.round(np.argwhere(volume.array != 0).mean(axis=0)))
+
+
+# ------------------------------------------------------------------------------ engine pieces
+
+
+def test_reinjection_hook_keeps_the_known_region_exactly():
+    """The RePaint hook runs after every step and the last step ends on the known latent itself."""
+    from monai.networks.schedulers import RFlowScheduler
+
+    scheduler = RFlowScheduler(num_train_timesteps=1000, use_discrete_timesteps=True)
+    known = torch.randn(1, 2, 4, 4, 4)
+    free = torch.zeros(1, 1, 4, 4, 4)
+    free[..., :2] = 1.0
+    seen = []
+
+    def after_step(z, t_next):
+        seen.append(int(t_next))
+        level = known if int(t_next) == 0 else scheduler.add_noise(known, torch.randn_like(z), t_next.reshape(1))
+        return free * z + (1 - free) * level
+
+    z = denoise(lambda z, t: torch.ones_like(z), torch.randn(1, 2, 4, 4, 4), scheduler, 5, lambda *_: None, after_step=after_step)
+    assert len(seen) == 5 and seen[-1] == 0
+    assert torch.equal(z[..., 2:], known[..., 2:])
+    assert not torch.allclose(z[..., :2], known[..., :2])
+
+
+def test_latent_mask_marks_every_latent_voxel_touched_by_the_mask():
+    mask = np.zeros((16, 16, 16), bool)
+    mask[5, 9, 2] = True
+    pooled = latent_mask(mask, 4, dilation=0)[0, 0].numpy()
+    assert pooled.shape == (4, 4, 4) and pooled.sum() == 1 and pooled[1, 2, 0] == 1
+    assert latent_mask(mask, 4, dilation=1)[0, 0].numpy().sum() == 3 * 3 * 2
+
+
+def test_blend_weights_reach_zero_beyond_the_margin_and_composite_keeps_dtype():
+    inside = np.zeros((20, 20, 20), bool)
+    inside[8:12, 8:12, 8:12] = True
+    weights = blend_weights(inside)
+    assert np.all(weights[inside] == 1.0)
+    assert weights[12 + BLEND_MARGIN_VOXELS, 10, 10] == 0.0 and weights[12, 10, 10] > 0
+    original = np.arange(8000, dtype=np.int16).reshape(20, 20, 20)
+    out = composite(original, np.full(original.shape, 1e9, np.float32), weights)
+    assert out.dtype == np.int16 and out[inside].max() == np.iinfo(np.int16).max
+    assert np.array_equal(out[weights == 0], original[weights == 0])
+
+
+# ------------------------------------------------------------------------------ the task on real cases
+
+
+@pytest.mark.parametrize("mode", ["remove", "add"])
+def test_outside_the_margin_every_voxel_is_the_input(brain_cases, tiny_inpaint_model, mode):
+    volumes = case_volumes(brain_cases)
+    volumes["t1c"] = volumes["t1c"].with_array(np.rint(volumes["t1c"].array).astype(np.int16))  # an integer input keeps its type
+    mask = read_volume(brain_cases / CASE / "tumour_seg_predicted.nii.gz")
+    before = {name: v.array.copy() for name, v in volumes.items()}
+    result = inpaint(volumes, mask, mode, load_model(tiny_inpaint_model), steps=2, seed=0)
+    inside = mask.array != 0
+    outside = blend_weights(inside) == 0
+    for name in SEQUENCES:
+        out = result.outputs[name]
+        assert out.same_grid(volumes[name]) and out.array.dtype == volumes[name].array.dtype
+        assert np.array_equal(out.array[outside], volumes[name].array[outside])
+        assert not np.array_equal(out.array[inside], volumes[name].array[inside])
+        assert np.array_equal(volumes[name].array, before[name])  # inputs untouched
+
+
+@pytest.mark.parametrize("given", [("t1c",), ("t2w", "t2f"), ("t1n", "t1c", "t2w")])
+def test_any_subset_of_sequences_is_inpainted_and_only_those(brain_cases, tiny_inpaint_model, given):
+    volumes = case_volumes(brain_cases)
+    mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]))
+    result = inpaint({name: volumes[name] for name in given}, mask, "remove", load_model(tiny_inpaint_model), steps=2)
+    assert sorted(result.outputs) == sorted(given) and result.reference == given[0]
+
+
+def test_same_seed_same_result_other_seed_differs_and_strength_matters(brain_cases, tiny_inpaint_model):
+    volumes = case_volumes(brain_cases)
+    mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
+    model = load_model(tiny_inpaint_model)
+    runs = [inpaint(volumes, mask, "add", model, steps=2, seed=s, strength=g).outputs["t2f"].array for s, g in ((3, 1.0), (3, 1.0), (4, 1.0), (3, 2.5))]
+    assert np.array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+    assert not np.array_equal(runs[0], runs[3])
+
+
+def test_samples_give_a_std_map_zero_outside_the_blend(brain_cases, tiny_inpaint_model):
+    volumes = case_volumes(brain_cases)
+    mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]))
+    result = inpaint({"t1c": volumes["t1c"]}, mask, "add", load_model(tiny_inpaint_model), steps=2, samples=2)
+    std = result.std["t1c"].array
+    assert std[blend_weights(mask.array != 0) == 0].max() == 0 and std[mask.array != 0].max() > 0
+
+
+def test_oblique_grid_is_kept(brain_cases, tiny_inpaint_model):
+    volumes = case_volumes(brain_cases)
+    matrix = volumes["t1n"].ijk_to_ras.copy()
+    matrix[:3, :3] = rotation(2, 17) @ rotation(0, -11) @ matrix[:3, :3]
+    oblique = {name: Volume(v.array, matrix) for name, v in volumes.items()}
+    mask = blob_mask(oblique["t1n"], brain_centre(oblique["t1n"]))
+    result = inpaint(oblique, mask, "remove", load_model(tiny_inpaint_model), steps=1)
+    assert all(np.array_equal(out.ijk_to_ras, matrix) for out in result.outputs.values())
+
+
+def test_sequences_on_different_grids_are_refused(brain_cases, tiny_inpaint_model):
+    volumes = case_volumes(brain_cases)
+    shifted = volumes["t2w"].ijk_to_ras.copy()
+    shifted[0, 3] += 1.5
+    volumes["t2w"] = Volume(volumes["t2w"].array, shifted)
+    with pytest.raises(InputError, match="not on the grid"):
+        inpaint(volumes, blob_mask(volumes["t1n"], brain_centre(volumes["t1n"])), "remove", load_model(tiny_inpaint_model), steps=1)
+
+
+def test_autoencoder_is_reused_bit_for_bit(tiny_inpaint_model, tiny_impute_model):
+    inpaint_config = json.loads((tiny_inpaint_model / "model.json").read_text())
+    impute_config = json.loads((tiny_impute_model / "model.json").read_text())
+    assert inpaint_config["task"] == "inpaint"
+    assert inpaint_config["networks"]["autoencoder"]["sha256"] == impute_config["networks"]["autoencoder"]["sha256"]
+    assert inpaint_config["latent_scale_factor"] == impute_config["latent_scale_factor"]
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def run_cli(brain_cases, model, output, mask_path, *extra) -> int:
+    files = [a for name in ("t1c", "t2f") for a in (f"--{name}", str(brain_cases / CASE / f"{name}.nii.gz"))]
+    return main(["inpaint", *files, "--mask", str(mask_path), "--output-dir", str(output), "--model", str(model),
+                 "--steps", "2", "--progress", "none", *extra])
+
+
+def test_cli_writes_each_given_sequence_marked_synthetic(brain_cases, tiny_inpaint_model, tmp_path):
+    mask_path = brain_cases / CASE / "tumour_seg_predicted.nii.gz"
+    before = (brain_cases / CASE / "t1c.nii.gz").read_bytes()
+    assert run_cli(brain_cases, tiny_inpaint_model, tmp_path / "out", mask_path, "--mode", "remove", "--samples", "2") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["t1c.nii.gz", "t1c_std.nii.gz", "t2f.nii.gz", "t2f_std.nii.gz"]
+    record = read_provenance(tmp_path / "out" / "t1c.nii.gz")
+    assert record["synthetic"] and record["task"] == "inpaint" and record["mode"] == "remove"
+    assert (brain_cases / CASE / "t1c.nii.gz").read_bytes() == before
+
+
+def bad_masks(brain_cases: Path, folder: Path) -> dict[str, tuple[Path, str]]:
+    reference = read_volume(brain_cases / CASE / "t1c.nii.gz")
+    brain = reference.array != 0
+    other = Volume(np.zeros((10, 10, 10), np.uint8), np.eye(4))
+    other.array[2:5, 2:5, 2:5] = 1
+    cases = {
+        "empty": (reference.with_array(np.zeros(reference.shape, np.uint8)), "empty"),
+        "all-brain": (reference.with_array(brain.astype(np.uint8)), "covers"),
+        "another grid": (other, "another grid"),
+        "outside the brain": (reference.with_array((~brain).astype(np.uint8) * np.pad(np.ones((4, 4, 4), np.uint8), [(0, s - 4) for s in reference.shape])), "outside the brain"),
+    }
+    paths = {}
+    for name, (volume, message) in cases.items():
+        paths[name] = (write_volume(volume, folder / f"{name.replace(' ', '_')}.nii.gz"), message)
+    not_image = folder / "notes.nii.gz"
+    not_image.write_text("this is not an image")
+    paths["not an image"] = (not_image, "mask")
+    return paths
+
+
+def test_bad_masks_give_one_clear_error_and_no_output(brain_cases, tiny_inpaint_model, tmp_path, capsys):
+    for name, (path, message) in bad_masks(brain_cases, tmp_path).items():
+        output = tmp_path / f"out-{name.replace(' ', '_')}"
+        assert run_cli(brain_cases, tiny_inpaint_model, output, path, "--mode", "add") == 2, name
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith("error: ") and message in error, (name, error)
+        assert not output.exists() or not any(output.iterdir()), name
+
+
+def test_bad_mode_and_strength_are_refused(brain_cases, tiny_inpaint_model, tmp_path, capsys):
+    mask_path = brain_cases / CASE / "tumour_seg_predicted.nii.gz"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(brain_cases, tiny_inpaint_model, tmp_path / "out", mask_path, "--mode", "grow")
+    assert exit_info.value.code == 2
+    assert run_cli(brain_cases, tiny_inpaint_model, tmp_path / "out", mask_path, "--mode", "add", "--strength", "7") == 2
+    assert "--strength must be between 0 and 3" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
