@@ -129,6 +129,44 @@ def cmd_impute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    from .models import resolve_model
+    from .outputs import OutputSet
+    from .provenance import make_provenance
+    from .sequences import SEQUENCES
+    from .tasks.checks import require_content
+    from .tasks.inpaint import check_options, given_sequences, inpaint
+    from .volume import read_volume
+
+    check_options(args.mode, args.strength)
+    paths = {name: getattr(args, name) for name in SEQUENCES}
+    given = given_sequences(paths)
+    outputs = OutputSet(args.output_dir)
+    for name in given:
+        outputs.plan(f"{name}.nii.gz")
+        if args.samples > 1:
+            outputs.plan(f"{name}_std.nii.gz")
+    volumes = {}
+    for name in given:
+        volumes[name] = read_volume(paths[name], f"{name} image")
+        require_content(volumes[name], f"{name} image '{paths[name]}'")
+    mask = read_volume(args.mask, "mask")
+    model = resolve_model(args.model, "inpaint")
+    result = inpaint(
+        volumes, mask, args.mode, model, steps=args.steps, seed=args.seed, samples=args.samples, strength=args.strength,
+        device=args.device, progress=ProgressPrinter(args.progress),
+    )
+    extra = {"mode": args.mode, "strength": args.strength, "mask": str(Path(args.mask).resolve()), "mask_voxels": result.mask_voxels}
+    record = make_provenance("inpaint", model, result.seed, result.steps, args.samples, paths, extra)
+    for name, volume in result.outputs.items():
+        outputs.add(f"{name}.nii.gz", volume, {**record, "output": name})
+        if name in result.std:
+            outputs.add(f"{name}_std.nii.gz", result.std[name], {**record, "output": f"{name} voxel-wise standard deviation"})
+    written = outputs.commit()
+    print(f"wrote {', '.join(str(p) for p in written)} ({args.mode}, {result.mask_voxels} voxels in the mask)")
+    return 0
+
+
 def cmd_prepare_pairs(args: argparse.Namespace) -> int:
     from .registration import prepare_pair
     from .volume import read_volume
@@ -163,6 +201,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         path = train_impute(
             data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
             exclude=args.exclude_case or [], settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
+        )
+    elif args.task == "inpaint":
+        from .train.inpaint import train_inpaint
+
+        path = train_inpaint(
+            data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
+            exclude=args.exclude_case or [], settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device,
+            autoencoder_from=args.autoencoder_from, log=log,
         )
     else:
         raise InputError(f"Training for the task '{args.task}' is not available yet.")
@@ -217,6 +263,25 @@ def cmd_audit_memorization(args: argparse.Namespace) -> int:
     return 1 if report.flagged else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The browser front end (``DiffusionSynthWeb``, the ``web`` extra), imported only here."""
+    try:
+        from DiffusionSynthWeb import missing_requirements
+    except ImportError:
+        missing = ["DiffusionSynthWeb"]
+    else:
+        missing = missing_requirements()
+    if missing:
+        raise InputError(f"'diffusionsynth serve' needs the web extra ({', '.join(missing)} not installed); install it with: pip install \"DiffusionSynth[web]\"")
+    if args.data is not None and not Path(args.data).is_dir():
+        raise InputError(f"--data '{args.data}' is not a folder; give the folder that holds the volumes to show.")
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port {args.port} is not a port number (0 to 65535).")
+    from DiffusionSynthWeb.server import serve
+
+    return serve(args.host, args.port, args.data)
+
+
 # ------------------------------------------------------------------------------------------ parser
 
 
@@ -239,6 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling_arguments(p)
     p.set_defaults(run=cmd_impute)
 
+    p = sub.add_parser("inpaint", help="remove a lesion to healthy tissue, or add one inside a mask")
+    for name, text in (("t1n", "T1 native"), ("t1c", "T1 post-contrast"), ("t2w", "T2"), ("t2f", "T2-FLAIR")):
+        p.add_argument(f"--{name}", help=f"{text} image (give one or more, all on one grid; each is inpainted)")
+    p.add_argument("--mask", required=True, help="label map or segmentation on the images' grid; any non-zero voxel is inside")
+    p.add_argument("--mode", required=True, choices=["remove", "add"], help="remove: healthy tissue in the mask; add: a tumour in it")
+    p.add_argument("--strength", type=float, default=1.0, help="how pronounced the change is, 0-3 (default 1)")
+    p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each given sequence")
+    _sampling_arguments(p)
+    p.set_defaults(run=cmd_inpaint)
+
     p = sub.add_parser("prepare-pairs", help="register an MR to its CT and write a SynthRAD-style case folder")
     p.add_argument("--mri", required=True)
     p.add_argument("--ct", required=True)
@@ -259,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout-slab", type=float, default=0.25, help="fraction of each case's slices (top slab) kept out of training")
     p.add_argument("--exclude-case", action="append", help="leave this case folder out (leave-one-out folds); repeatable")
     p.add_argument("--autoencoder-data", help="extra CT cases (*/ct.nii.gz) for the autoencoder stage")
+    p.add_argument("--autoencoder-from", help="inpaint: reuse this package's autoencoder (e.g. impute-brats-demo) and train the UNet only")
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")
     p.add_argument("--seed", type=int, default=0)
@@ -292,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("provenance", help="print a file's synthetic-data provenance record (exit 1 if none)")
     p.add_argument("file")
     p.set_defaults(run=cmd_provenance)
+
+    p = sub.add_parser("serve", help="the browser front end: views, segment editor and every task (needs the web extra)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    p.add_argument("--data", help="folder of volumes (NIfTI, NRRD, MHA) to load and show at start; *seg*/*mask*/*label* files become segmentations")
+    p.set_defaults(run=cmd_serve)
     return parser
 
 
