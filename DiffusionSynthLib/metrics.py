@@ -91,6 +91,22 @@ def mri_metrics(reference: np.ndarray, prediction: np.ndarray, mask: np.ndarray 
     }
 
 
+def inpaint_metrics(reference: np.ndarray, prediction: np.ndarray, region: np.ndarray, brain: np.ndarray | None = None) -> dict[str, float]:
+    """SSIM, PSNR and MSE inside the inpainted ``region``, both images scaled by the reference's brain percentiles.
+
+    As the BraTS local-inpainting challenge: only the filled voxels count; one intensity scale
+    (0.5-99.5 percentiles of the reference inside ``brain``, non-zero voxels by default) for both.
+    """
+    region = region.astype(bool)
+    brain = reference != 0 if brain is None else brain.astype(bool)
+    if not region.any():
+        raise InputError("The inpainting region is empty.")
+    lo, hi = np.percentile(reference[brain | region], [0.5, 99.5])
+    ref, pred = ((np.clip(a.astype(np.float64), lo, hi) - lo) / max(hi - lo, 1e-12) for a in (reference, prediction))
+    mse = float(np.mean((ref[region] - pred[region]) ** 2))
+    return {"ssim": _masked_ssim(ref, pred, region, 1.0), "psnr": _psnr(ref[region], pred[region], 1.0), "mse": mse}
+
+
 def evaluate_files(prediction: str, reference: str, mask: str | None, kind: str) -> dict[str, float]:
     pred = read_volume(prediction, "prediction")
     ref = read_volume(reference, "reference")
