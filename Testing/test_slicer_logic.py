@@ -265,3 +265,41 @@ def test_progress_lines_and_forecast_sequence(scene, mr_node):
     assert sequence.GetAttribute("DiffusionSynth.Synthetic") == "true"
     browsers = scene.GetNodesByClass("vtkMRMLSequenceBrowserNode")
     assert browsers.GetNumberOfItems() == 1 and browsers.GetItemAsObject(0).GetMasterSequenceNode() is sequence
+
+
+def test_inpaint_add_from_a_segment_keeps_every_voxel_outside_the_blend(scene, brain_cases, tiny_inpaint_model, logic, temp_root):
+    """Two real sequences as nodes, a drawn segment as the mask: new synthetic nodes, input grid, exact outside."""
+    from DiffusionSynthLib.masks import blend_weights
+
+    case = brain_cases / "TCGA-DU-7294"
+    nodes = {}
+    for name in ("t1c", "t2f"):
+        volume = read_volume(case / f"{name}.nii.gz")
+        nodes[name] = add_volume(scene, volume.array, volume.ijk_to_ras, f"Case {name}")
+    reference = nodes["t1c"]
+    dims = reference.GetImageData().GetDimensions()
+    drawn = np.zeros(dims, np.uint8)
+    centre = np.argwhere(slicer.util.arrayFromVolume(reference).transpose(2, 1, 0) != 0).mean(axis=0).astype(int)
+    drawn[tuple(slice(c - 3, c + 3) for c in centre)] = 1
+    labelmap = add_volume(scene, drawn, Nodes.ijk_to_ras(reference), "lesion", "vtkMRMLLabelMapVolumeNode")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    before = {name: slicer.util.arrayFromVolume(node).copy() for name, node in nodes.items()}
+    request = SynthesisRequest(task="inpaint", sequences=nodes, segmentation=segmentation,
+                               segment_id=segmentation.GetSegmentation().GetNthSegmentID(0), mode="add", strength=1.5,
+                               model=str(tiny_inpaint_model), steps=2, seed=1)
+
+    outputs = logic.run(request, timeout=300)
+
+    assert list(temp_root.iterdir()) == []
+    by_name = {node.GetName(): node for node in outputs}
+    assert sorted(by_name) == sorted(f"Case t1c inpaint {name}" for name in ("t1c", "t2f"))
+    outside = (blend_weights(drawn != 0) == 0).transpose(2, 1, 0)  # kji, as arrayFromVolume
+    for name, node in nodes.items():
+        out = by_name[f"Case t1c inpaint {name}"]
+        assert np.array_equal(Nodes.ijk_to_ras(out), Nodes.ijk_to_ras(node))
+        result = slicer.util.arrayFromVolume(out)
+        assert np.array_equal(result[outside], before[name][outside])
+        assert not np.array_equal(result[~outside], before[name][~outside])
+        assert np.array_equal(slicer.util.arrayFromVolume(node), before[name])
+        assert out.GetAttribute("DiffusionSynth.Synthetic") == "true"

@@ -127,8 +127,8 @@ class SynthesisLogic:
         if spec.needs_mode:
             if request.mode not in ("remove", "add"):
                 raise ValueError(f"Unknown inpainting mode '{request.mode}'; choose remove or add.")
-            if not 0.0 < request.strength <= 1.0:
-                raise ValueError("The inpainting strength must be above 0 and at most 1.")
+            if not 0.0 <= request.strength <= 3.0:
+                raise ValueError("The inpainting strength must be between 0 and 3 (1 is the default).")
         if spec.needs_days and (not request.days or min(request.days) < 1):
             raise ValueError("Give at least one day to forecast (a positive whole number).")
         return inputs
