@@ -29,7 +29,7 @@ from DiffusionSynthLib.volume import Volume, read_volume, write_volume
 from conftest import rotation
 from hostile import WRITERS, bad_image_files, digests, head_like, listing
 
-COMMANDS = ("mri-to-ct", "impute", "prepare-pairs", "evaluate", "train", "provenance", "audit-memorization")
+COMMANDS = ("mri-to-ct", "impute", "inpaint", "prepare-pairs", "evaluate", "train", "provenance", "audit-memorization")
 TRIED: Counter[str] = Counter()  # bad inputs given to each command, all checked for lost data
 ACCEPTED: Counter[str] = Counter()  # generated images a command accepted, each with a complete output checked
 NO_RECORD = "carries no DiffusionSynth provenance record"
@@ -84,7 +84,7 @@ CONTENT_FILES = [name for name in BAD_FILES if name not in ("missing", "folder",
 
 
 @pytest.mark.parametrize("case", BAD_FILES)
-def test_bad_image_files(case, bad, out, capsys, tiny_model, small_mri, tiny_impute_model):
+def test_bad_image_files(case, bad, out, capsys, tiny_model, small_mri, tiny_impute_model, tiny_inpaint_model):
     path = bad[case]
     watched = [path.parent, small_mri, tiny_model]
     pairs = tiny_model.parent / "pairs"
@@ -95,6 +95,10 @@ def test_bad_image_files(case, bad, out, capsys, tiny_model, small_mri, tiny_imp
     message = refused(capsys, ["impute", "--t1n", path, *impute], [*watched, tiny_impute_model], out, 2)
     assert path.name in message
     refused(capsys, ["impute", "--t1c", small_mri, "--t2f", path, *impute], [*watched, tiny_impute_model], out, 2)
+    inpaint = ["--output-dir", out / "inpainted", "--model", tiny_inpaint_model, "--steps", "1", "--mode", "add", "--progress", "none"]
+    message = refused(capsys, ["inpaint", "--t1n", path, "--mask", small_mri, *inpaint], [*watched, tiny_inpaint_model], out, 2)
+    assert path.name in message
+    refused(capsys, ["inpaint", "--t1c", small_mri, "--mask", path, *inpaint], [*watched, tiny_inpaint_model], out, 2)
     refused(capsys, ["prepare-pairs", "--mri", path, "--ct", small_mri, "--output", out / "case"], watched, out, 2)
     refused(capsys, ["prepare-pairs", "--mri", small_mri, "--ct", path, "--output", out / "case"], watched, out, 2)
     refused(capsys, ["evaluate", "--prediction", path, "--reference", small_mri, "--kind", "ct"], watched, out, 2)
@@ -116,7 +120,7 @@ def test_bad_training_files(case, bad, out, capsys, tiny_model, tmp_path):
     refused(capsys, audit, [data, tiny_model], out, 2)
 
 
-def test_bad_outputs(out, capsys, tiny_model, small_mri, tiny_impute_model):
+def test_bad_outputs(out, capsys, tiny_model, small_mri, tiny_impute_model, tiny_inpaint_model):
     pairs = tiny_model.parent / "pairs"
     watched = [small_mri, tiny_model, pairs]
     under_file = out / "somefile.txt"
@@ -129,6 +133,12 @@ def test_bad_outputs(out, capsys, tiny_model, small_mri, tiny_impute_model):
     impute = ["impute", "--t1n", small_mri, "--model", tiny_impute_model, "--steps", "1", "--progress", "none"]
     for target in (under_file, under_file / "imputed", Path("/proc/imputed")):
         refused(capsys, [*impute, "--output-dir", target], [*watched, tiny_impute_model], out, 4)
+    mask = out.parent / "mask.nii.gz"
+    head = read_volume(small_mri)
+    write_volume(head.with_array((np.indices(head.shape)[0] == head.shape[0] // 2).astype(np.uint8) * (head.array > head.array.mean())), mask)
+    inpaint = ["inpaint", "--t1n", small_mri, "--mask", mask, "--mode", "remove", "--model", tiny_inpaint_model, "--steps", "1", "--progress", "none"]
+    for target in (under_file, under_file / "inpainted", Path("/proc/inpainted")):
+        refused(capsys, [*inpaint, "--output-dir", target], [*watched, mask, tiny_inpaint_model], out, 4)
     train = ["train", "--task", "mri-to-ct", "--data", pairs, "--max-steps", "1", "--preset", "tiny"]
     for target in (under_file / "model", Path("/proc/model"), under_file, pairs):  # pairs: a folder that is no model package
         message = refused(capsys, [*train, "--output", target], watched, out, 4)
