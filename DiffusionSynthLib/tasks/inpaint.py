@@ -112,7 +112,7 @@ def inpaint(
 
     units = run.sample(condition, presence + [add], known=known, guidance=guidance)
 
-    weights = blend_weights(inside, BLEND_MARGIN_VOXELS)
+    weights = blend_weights(inside, BLEND_MARGIN_VOXELS) * (brain | inside)  # the background stays background
     result = Inpainting(outputs={}, reference=given[0], steps=run.steps, seed=seed, mask_voxels=int(inside.sum()))
     for name in given:
         low, high = ranges[name]
