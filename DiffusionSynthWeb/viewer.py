@@ -1,0 +1,116 @@
+"""The viewer side of the app: trame-slicer's own logic for views, segment editor and volume display.
+
+Assembled like trame-slicer's ``SegmentationAppLogic``, except that loading adds to the scene
+instead of clearing it (inputs and results live side by side) and mask files become segmentations.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from trame_server.utils.typed_state import TypedState
+from trame_slicer.app.logic import (
+    DownloadSceneLogic,
+    LayoutButtonLogic,
+    MprInteractionButtonLogic,
+    SegmentEditorLogic,
+    VolumePropertyLogic,
+)
+from trame_slicer.app.ui import ViewerLayoutState, VolumePropertyState
+from trame_slicer.rca_view import register_rca_factories
+from trame_slicer.utils import write_client_files_to_dir
+from vtkmodules.vtkCommonCore import vtkCommand
+
+from . import results
+from .loading import Loaded, folder_files, load_files
+
+FIT_WINDOW_S = 5.0  # views resized this soon after a load or a new browser are fitted to the volume again
+
+
+class ViewerLogic:
+    """Views, segment editor, volume properties and file loading on ``slicer_app``'s scene."""
+
+    def __init__(self, server, slicer_app) -> None:
+        self.server, self.slicer_app = server, slicer_app
+        register_rca_factories(slicer_app.view_manager, server)
+        self.segment_editor = SegmentEditorLogic(server, slicer_app)
+        self.volume_properties = VolumePropertyLogic(server, slicer_app)
+        self.layout_button = LayoutButtonLogic(server, slicer_app)
+        self.download_scene = DownloadSceneLogic(server, slicer_app)
+        self.mpr = MprInteractionButtonLogic(server, slicer_app)
+        self.layout_state = TypedState(server.state, ViewerLayoutState)
+        self.property_state = TypedState(server.state, VolumePropertyState)
+        self.on_loaded: list[Callable[[list], None]] = []  # called with the new volume nodes
+        self.on_shown: list[Callable[[object], None]] = []  # called with the node now in the views
+        self._fit_until = 0.0
+        server.state.update({"ds_load_message": "", "trame__title": "DiffusionSynth"})
+        self.layout_state.data.active_tool = "SynthesisPanel"  # the first thing to see (the layout opens the drawer)
+        server.controller.on_client_connected.add(self._allow_fit)
+        for view in slicer_app.view_manager.get_views():
+            view.interactor().AddObserver(vtkCommand.WindowResizeEvent, lambda *_, v=view: self._fit_on_resize(v), -1.0)
+
+    @property
+    def layout_manager(self):
+        return self.layout_button.layout_manager
+
+    def set_ui(self, ui) -> None:
+        """Connect trame-slicer's widgets (built by :class:`~DiffusionSynthWeb.layout.AppLayout`)."""
+        self.segment_editor.set_ui(ui.segment_editor)
+        self.volume_properties.set_ui(ui.volume_properties)
+        self.layout_button.set_ui(ui.layout_button)
+        self.download_scene.set_ui(ui.download_scene_button)
+        self.mpr.set_ui(ui.mpr_interaction_button)
+        ui.load_buttons.on_load_volume.connect(self.load_uploaded)
+
+    # ------------------------------------------------------------------------------ loading
+
+    def load_uploaded(self, files: list[dict]) -> None:
+        """Files sent by the browser's file loader (written to a temporary folder, then read)."""
+        if not files:
+            return
+        with tempfile.TemporaryDirectory(prefix="DiffusionSynthWeb-upload-") as folder:
+            self.load_paths(write_client_files_to_dir(files, folder))
+
+    def load_folder(self, folder: str | Path) -> Loaded:
+        return self.load_paths(folder_files(folder))
+
+    def load_paths(self, paths: list) -> Loaded:
+        loaded = load_files(self.slicer_app, paths)
+        with self.server.state as state:
+            state.ds_load_message = f"Not a NIfTI, NRRD or MHA volume: {', '.join(loaded.skipped)}" if loaded.skipped else ""
+            if loaded.volumes:
+                self.show_volume(loaded.volumes[0], reset_views=True)
+                for callback in self.on_loaded:
+                    callback(loaded.volumes)
+            elif loaded.segmentations and self.slicer_app.segmentation_editor.active_volume_node is not None:
+                self.segment_editor.on_volume_changed(self.slicer_app.segmentation_editor.active_volume_node)
+        return loaded
+
+    # ------------------------------------------------------------------------------ display
+
+    def show_volume(self, node, reset_views: bool = False) -> None:
+        """Show ``node`` in the slice views and the 3D view; it becomes the segment editor's source."""
+        first = not self.layout_state.data.is_volume_loaded
+        self.slicer_app.display_manager.show_volume(node, vr_preset=results.render_preset(node), do_reset_views=reset_views or first)
+        self.volume_properties.on_volume_changed(node)
+        self.property_state.data.preset_3d_name = results.render_preset(node)
+        if results.kind(node) == "input":
+            self.segment_editor.on_volume_changed(node)
+        if first:
+            self.layout_state.data.is_volume_loaded = True
+        if reset_views or first:
+            self._allow_fit()
+        for callback in self.on_shown:
+            callback(node)
+
+    def _allow_fit(self, *_) -> None:
+        self._fit_until = time.monotonic() + FIT_WINDOW_S
+
+    def _fit_on_resize(self, view) -> None:
+        """A volume shown before the browser gave the views their size would be cropped: fit it again."""
+        if time.monotonic() < self._fit_until:
+            view.fit_view_to_content()
+            view.schedule_render()

@@ -1,0 +1,141 @@
+"""``diffusionsynth serve`` end to end in a real browser (Debian's chromium, headless, via Playwright).
+
+A real server process renders Slicer's views off-screen; the page loads a real volume, runs a
+task with few steps, and the result is checked three ways: in the page (result list), in the
+views (a screenshot with an image in it) and as the downloaded file (the input's grid,
+marked synthetic). Screenshots are kept in the test's folder.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from web_browser import (
+    RECORD_PROGRESS,
+    browser_page,
+    chromium_path,
+    differs,
+    serve,
+    shows_an_image,
+    wait_for_views,
+)
+
+from DiffusionSynthLib.cli import commands
+from DiffusionSynthLib.volume import read_provenance, read_volume, write_volume
+
+pytest.importorskip("trame_slicer", reason="the web extra is not installed (pip install -e '.[web]')")
+pytest.importorskip("playwright", reason="playwright is not installed (pip install playwright)")
+pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no chromium on PATH (apt-get install chromium)")
+
+RUN_TIMEOUT_MS = 180_000
+
+
+def open_settings_and_set_steps(page, steps: int) -> None:
+    page.locator("#ds-settings").click()
+    page.locator("#ds-steps").fill(str(steps))
+
+
+def run_and_wait(page, result_text: str):
+    """Press Apply, then wait for the result row; returns the row."""
+    page.evaluate(RECORD_PROGRESS)
+    page.locator("#ds-apply").click()
+    row = page.locator(".ds-result", has_text=result_text).first
+    row.wait_for(timeout=RUN_TIMEOUT_MS)
+    assert page.locator("#ds-error").count() == 0
+    return row
+
+
+def download(page, row, folder):
+    with page.expect_download() as info:
+        row.locator(".ds-download").click()
+    path = folder / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
+def assert_same_grid(path, reference_path) -> None:
+    result, reference = read_volume(path), read_volume(reference_path)
+    assert result.shape == reference.shape
+    assert np.allclose(result.ijk_to_ras, reference.ijk_to_ras, atol=1e-3)
+
+
+def test_pseudo_ct_from_an_uploaded_mr(small_mri, tmp_path):
+    with serve(tmp_path / "server.log") as url, browser_page() as page:
+        page.goto(url)
+        page.locator("input[type=file]").first.set_input_files(str(small_mri))  # the 'Open Files' loader
+        page.locator("#ds-apply").wait_for()  # the synthesis panel opens once a volume is loaded
+        mr_picture = wait_for_views(page, shows_an_image, path=tmp_path / "1-loaded.png")
+
+        page.locator("#ds-task-mri-to-ct").click()
+        open_settings_and_set_steps(page, 2)
+        row = run_and_wait(page, "pseudo-CT")
+        ct_picture = wait_for_views(
+            page, lambda p: shows_an_image(p) and differs(p, mr_picture, 5.0), path=tmp_path / "2-pseudo-ct.png"
+        )
+        page.screenshot(path=tmp_path / "3-page.png")
+        progress = page.evaluate("window.__progress")
+        saved = download(page, row, tmp_path)
+
+    assert shows_an_image(ct_picture)
+    assert any(re.search(r"step \d+ of \d+", text) for text in progress), progress  # the progress bar was fed
+    assert_same_grid(saved, small_mri)
+    record = read_provenance(saved)
+    assert record["synthetic"] is True and record["task"] == "mri-to-ct" and record["steps"] == 2
+    hu = read_volume(saved).array
+    assert -1024 <= hu.min() and hu.max() <= 3100 and (hu == -1000).mean() > 0.2  # HU, air around the head
+
+
+@pytest.fixture
+def brain_case(tmp_path, shared_data):
+    """One real BraTS case at 3 mm (four sequences, 80x80x52) in a folder for ``--data``."""
+    from DiffusionSynthLib.geometry import resample_to_spacing
+
+    source = shared_data / "brain_tumour_mri" / "BraTS-GLI-00001-000"
+    if not (source / "t1n.nii.gz").is_file():
+        pytest.skip(f"brain tumour data not found at {source}")
+    folder = tmp_path / "case"
+    folder.mkdir()
+    for name in ("t1n", "t1c", "t2w", "t2f"):
+        small = resample_to_spacing(read_volume(source / f"{name}.nii.gz"), [3.0, 3.0, 3.0])
+        write_volume(small.with_array(small.array.astype(np.float32)), folder / f"{name}.nii.gz")
+    return folder
+
+
+def paint_stroke(page) -> None:
+    """Add a segment and paint a short stroke in the middle of the axial view (the largest view)."""
+    page.locator("#ds-open-segment-editor").click()
+    page.get_by_role("button", name="Add segment").click()
+    page.locator(".v-navigation-drawer button:has(.mdi-brush)").first.click()
+    view = page.locator(".layout-grid-container img.image-display-area").first
+    box = view.bounding_box()
+    x, y = box["x"] + box["width"] * 0.42, box["y"] + box["height"] * 0.45
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(x + 4 * step, y + 2 * step)
+        page.wait_for_timeout(50)
+    page.mouse.up()
+
+
+@pytest.mark.skipif("inpaint" not in commands(), reason="the 'diffusionsynth inpaint' command is absent from this library")
+def test_add_a_lesion_drawn_in_the_browser(brain_case, tmp_path):
+    with serve(tmp_path / "server.log", data=brain_case) as url, browser_page() as page:
+        page.goto(url)
+        page.locator("#ds-apply").wait_for()
+        loaded = wait_for_views(page, shows_an_image, path=tmp_path / "1-loaded.png")
+        paint_stroke(page)
+        painted = wait_for_views(page, lambda p: differs(p, loaded, 0.05), path=tmp_path / "2-painted.png")
+
+        page.locator("#ds-open-synthesis").click()
+        page.locator("#ds-task-inpaint").click()
+        page.locator("#ds-mode-add").click()
+        open_settings_and_set_steps(page, 2)
+        row = run_and_wait(page, "inpaint")
+        wait_for_views(page, lambda p: shows_an_image(p) and differs(p, painted, 0.5), path=tmp_path / "3-inpainted.png")
+        saved = download(page, row, tmp_path)
+
+    assert_same_grid(saved, brain_case / "t1n.nii.gz")
+    record = read_provenance(saved)
+    assert record["synthetic"] is True and record["task"] == "inpaint"

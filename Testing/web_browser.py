@@ -1,0 +1,144 @@
+"""Helpers for the browser tests: a real ``diffusionsynth serve`` process and Debian's chromium.
+
+Chromium is driven by Playwright through ``executable_path`` (no browser download). The views
+arrive as images over a websocket, so helpers poll screenshots until the views hold a picture.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(log_path: Path, data: Path | None = None, timeout_s: float = 90.0):
+    """``diffusionsynth serve`` on 127.0.0.1 and a free port; yields the page's URL."""
+    port = free_port()
+    args = [sys.executable, "-m", "DiffusionSynthLib.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if data is not None:
+        args += ["--data", str(data)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DISPLAY", None)  # render off-screen, as on a server
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"diffusionsynth serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"diffusionsynth serve did not answer within {timeout_s:g} s:\n{log_path.read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(process.pid, sig)
+                    process.wait(10)
+                    break
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    continue
+
+
+@contextmanager
+def browser_page(width: int = 1400, height: int = 900):
+    """A chromium page (Playwright on the system's chromium); downloads allowed."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def grey(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+
+
+def axial_picture(page) -> np.ndarray:
+    """The axial view's current image (the first and largest view of the layout), as grey levels."""
+    return grey(page.locator(".layout-grid-container img.image-display-area").first.screenshot())
+
+
+def save_views(page, path: Path) -> None:
+    """A screenshot of all the views (the layout grid)."""
+    page.locator(".layout-grid-container").first.screenshot(path=str(path))
+
+
+def shows_an_image(picture: np.ndarray) -> bool:
+    """True for a slice view with an image in it; an empty view is black, a loading one a uniform grey."""
+    return float(picture.std()) > 20.0 and float((picture > 25).mean()) > 0.05 and len(np.unique(picture.astype(np.uint8))) > 32
+
+
+def differs(picture: np.ndarray, before: np.ndarray, threshold: float) -> bool:
+    """Mean absolute grey-level change above ``threshold`` (pictures of different sizes do not compare)."""
+    return picture.shape == before.shape and float(np.abs(picture - before).mean()) > threshold
+
+
+def wait_for_views(page, condition, timeout_s: float = 60.0, path: Path | None = None) -> np.ndarray:
+    """Poll the axial view until ``condition(picture)`` holds; returns that picture, saves all views to ``path``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        picture = axial_picture(page)
+        if condition(picture) or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(500)
+    if path is not None:
+        page.wait_for_timeout(1000)  # let the other views catch up for the saved screenshot
+        save_views(page, path)
+    if not condition(picture):
+        raise AssertionError(f"the views did not show the expected picture within {timeout_s:g} s (std {picture.std():.1f})")
+    return picture
+
+
+RECORD_PROGRESS = """() => {
+    window.__progress = [];
+    const seen = () => {
+        const node = document.querySelector('#ds-progress-text');
+        const text = node ? node.textContent.trim() : '';
+        if (text && window.__progress[window.__progress.length - 1] !== text) window.__progress.push(text);
+    };
+    new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
