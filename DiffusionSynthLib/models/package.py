@@ -1,5 +1,8 @@
 """A model package is a folder: ``model.json``, one ``.safetensors`` file per network, ``MODEL_CARD.md``.
 
+A package may have no network at all (``"networks": {}``): the growth-forecast package holds only
+calibrated parameters in ``model.json``, which the task checks for completeness and range on use.
+
 ``model.json`` holds the task, each network as a MONAI class name and arguments with its weights
 file and sha256, the scheduler, voxel spacing, intensity normalisation, latent scale factor,
 inputs, outputs and inference presets. Weights are checked against their sha256 before use.
@@ -23,7 +26,8 @@ from ..engine.networks import build_network, build_scheduler
 from ..volume import check_output_folder
 
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("id", "task", "networks", "scheduler", "spacing_mm")
+REQUIRED_KEYS = ("id", "task", "networks")
+NETWORK_KEYS = ("scheduler", "spacing_mm")  # required when a package has networks; a calibrated-parameters package has none
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -70,6 +74,10 @@ def read_config(path: Path) -> dict[str, Any]:
     except ValueError as error:
         raise ModelError(f"'{config_path}' is not valid JSON ({error}); the package is damaged.") from None
     missing = [key for key in REQUIRED_KEYS if key not in config]
+    if not missing and not isinstance(config["networks"], dict):
+        raise ModelError(f"'{config_path}' has 'networks' that is not an object; the package is damaged.")
+    if not missing and config["networks"]:
+        missing = [key for key in NETWORK_KEYS if key not in config]
     if missing:
         raise ModelError(f"'{config_path}' lacks the keys {missing}; the package is damaged or too old.")
     for name, spec in config["networks"].items():

@@ -1,0 +1,230 @@
+"""Tumour growth forecasting: from a baseline T1c and its tumour mask, the tumour and the image after N days.
+
+prepare: the mask checked against the T1c's grid; tissue classes and the working grid (``growth``).
+grow: Fisher-Kolmogorov with the package's calibrated parameters, one run for all days; with
+``samples`` K >= 2, K more runs with parameters drawn from the calibrated spread between patients
+give the voxel-wise probability of tumour. render: each day's image by inpainting every given
+sequence, ``remove`` where the tumour has receded from the baseline mask, then ``add`` where it
+has grown; voxels away from both are the input's, bit for bit. Everything is on the T1c's grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine.progress import (
+    CancelCheck,
+    ProgressCallback,
+    Stage,
+    never_cancel,
+    no_progress,
+)
+from ..errors import InputError, ModelError
+from ..growth.domain import SOLVER_SPACING_MM, GrowthDomain, prepare_domain
+from ..growth.parameters import GrowthParameters, draw_parameters
+from ..intensity import head_mask_mr
+from ..models.package import ModelPackage
+from ..sequences import SEQUENCES
+from ..volume import Volume
+from .checks import require_content
+
+MAX_DAYS = 3650
+MAX_SAMPLES = 64
+MAX_HEAD_FRACTION = 0.5  # a "tumour" over half the head is not a tumour mask
+UNITS_PER_RUN = 10  # progress units per growth simulation and per rendered day
+
+
+@dataclass
+class Forecast:
+    masks: dict[int, Volume]  # uint8 0/1 on the T1c's grid
+    images: dict[int, dict[str, Volume]] = field(default_factory=dict)  # per day, each given sequence
+    probability: dict[int, Volume] = field(default_factory=dict)  # per day, when samples >= 2
+    parameters: GrowthParameters | None = None
+    physics_spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    inpaint_model: str = ""
+    steps: int = 0  # the inpainting's denoising steps
+
+
+def check_days(days: Sequence[object]) -> list[int]:
+    """Sorted distinct whole days from 1 to ``MAX_DAYS``; anything else is one ``InputError``."""
+    if not days:
+        raise InputError(f"Give at least one day to forecast with --days (whole days from 1 to {MAX_DAYS}).")
+    result = set()
+    for value in days:
+        text = str(value).strip()
+        if not (text.lstrip("+-").isdigit() and 1 <= int(text) <= MAX_DAYS):
+            raise InputError(
+                f"--days takes whole days after the baseline scan from 1 to {MAX_DAYS} (ten years), not '{value}'."
+            )
+        result.add(int(text))
+    return sorted(result)
+
+
+def check_spacing(values: Sequence[object] | None) -> tuple[float, float, float] | None:
+    """Three voxel sizes in mm (0.05 to 50) from ``--assume-spacing``, or ``None`` when not given."""
+    if values is None:
+        return None
+    try:
+        spacing = tuple(float(v) for v in values)
+    except ValueError:
+        spacing = ()
+    if len(spacing) != 3 or not all(np.isfinite(s) and 0.05 <= s <= 50 for s in spacing):
+        raise InputError(f"--assume-spacing takes three voxel sizes in mm between 0.05 and 50, such as '0.86 0.86 5', not {list(values)}.")
+    return spacing  # type: ignore[return-value]
+
+
+def day_name(day: int) -> str:
+    """``7`` -> ``day007``; at least three digits."""
+    return f"day{day:03d}"
+
+
+def check_tumour_mask(mask: Volume, t1c: Volume) -> np.ndarray:
+    """The mask's non-zero voxels (bool on the T1c grid), or one ``InputError`` saying what is wrong."""
+    if not mask.same_grid(t1c):
+        raise InputError(
+            f"The tumour mask is on another grid ({mask.describe_grid()}) than the T1c ({t1c.describe_grid()}); "
+            "give a mask drawn on the T1c (in 3D Slicer: a segmentation exported with the T1c as reference)."
+        )
+    tumour = np.asarray(mask.array) != 0
+    count = int(tumour.sum())
+    if count == 0:
+        raise InputError("The tumour mask has no tumour (no non-zero voxel); give the segmentation of the tumour on the baseline T1c.")
+    head = head_mask_mr(t1c)
+    inside = int((tumour & head).sum())
+    if inside < 0.5 * count:
+        raise InputError(f"The tumour mask lies mostly outside the head ({inside} of its {count} voxels inside); check that it belongs to this T1c.")
+    if count > MAX_HEAD_FRACTION * max(int(head.sum()), 1):
+        raise InputError(
+            f"The tumour mask covers {100 * count / max(int(head.sum()), 1):.0f}% of the head; give the tumour's segmentation, not a head or brain mask."
+        )
+    return tumour
+
+
+def growth_config(model: ModelPackage) -> tuple[GrowthParameters, dict, float]:
+    """(parameters, spread, solver spacing) from a forecast package."""
+    growth = model.config.get("growth")
+    if not isinstance(growth, dict) or "parameters" not in growth:
+        raise ModelError(f"The model '{model.id}' has no 'growth' parameters in its model.json; it is not a forecast package.")
+    parameters = GrowthParameters.from_dict(growth["parameters"])
+    spacing = float(growth.get("solver_spacing_mm", SOLVER_SPACING_MM))
+    if not 0.5 <= spacing <= 10:
+        raise ModelError(f"The model '{model.id}' has solver_spacing_mm {spacing}; it must be between 0.5 and 10 mm.")
+    return parameters, dict(growth.get("spread", {})), spacing
+
+
+def given_inputs(inputs: dict[str, Volume | None]) -> tuple[list[str], Volume]:
+    """The given sequences in canonical order and the T1c (required); all on the T1c's grid."""
+    unknown = sorted(set(inputs) - set(SEQUENCES))
+    if unknown:
+        raise InputError(f"Unknown sequence names {unknown}; use {', '.join(SEQUENCES)}.")
+    t1c = inputs.get("t1c")
+    if t1c is None:
+        raise InputError("Forecasting needs the contrast-enhanced T1 (--t1c): the growth model reads tissue from it.")
+    given = [name for name in SEQUENCES if inputs.get(name) is not None]
+    for name in given:
+        require_content(inputs[name], f"{name} image")
+        if not inputs[name].same_grid(t1c):
+            raise InputError(
+                f"The {name} image ({inputs[name].describe_grid()}) is not on the grid of the T1c ({t1c.describe_grid()}); "
+                "the forecast keeps every voxel away from the tumour, so give all sequences on the T1c's grid."
+            )
+    return given, t1c
+
+
+def grow_masks(
+    domain: GrowthDomain,
+    parameters: GrowthParameters,
+    days: list[int],
+    draws: list[GrowthParameters],
+    stage: Callable[[float, str], None],
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """(mask per day, probability per day) on the input grid; the probability is empty without draws."""
+    runs = [parameters, *draws]
+    masks: dict[int, np.ndarray] = {}
+    counts = {day: np.zeros(domain.tumour.shape, np.float32) for day in days} if draws else {}
+    for r, run_parameters in enumerate(runs):
+        label = "growing the tumour" if r == 0 else f"growing sample {r}/{len(draws)}"
+        grown = domain.forecast(run_parameters, days, progress=lambda f, r=r, label=label: stage(r + f, label))
+        if r == 0:
+            masks = grown
+        else:
+            for day in days:
+                counts[day] += grown[day]
+    probability = {day: counts[day] / len(draws) for day in counts}
+    return masks, probability
+
+
+def forecast(
+    inputs: dict[str, Volume | None],
+    tumour_mask: Volume,
+    days: Sequence[object],
+    model: ModelPackage,
+    inpaint_model: ModelPackage | None = None,
+    samples: int = 1,
+    seed: int = 0,
+    steps: int | None = None,
+    device: str = "auto",
+    spacing: Sequence[float] | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelCheck = never_cancel,
+) -> Forecast:
+    """Forecast the tumour mask (and, with ``inpaint_model``, the images) at each day.
+
+    Args:
+        inputs: sequences by name (t1n, t1c, t2w, t2f); the T1c is required, all on its grid.
+        tumour_mask: the baseline tumour (non-zero voxels) on the T1c's grid.
+        days: whole days after the baseline, 1 to ``MAX_DAYS``.
+        model: a forecast package (calibrated growth parameters).
+        inpaint_model: renders each day's images; ``None``: masks only.
+        samples: K >= 2 adds K runs with parameters drawn from the calibrated spread (seeded).
+        spacing: voxel size in mm for the physics when the header lost it; outputs stay on the input grid.
+    """
+    if model.task != "forecast":
+        raise ModelError(f"The model '{model.id}' is for the task '{model.task}', not 'forecast'.")
+    if samples < 1:
+        raise InputError("The number of samples must be 1 or more.")
+    days = check_days(days)
+    given, t1c = given_inputs(inputs)
+    tumour = check_tumour_mask(tumour_mask, t1c)
+    parameters, spread, solver_spacing = growth_config(model)
+    draws = draw_parameters(parameters, spread, samples, seed) if samples > 1 else []
+    runs = 1 + len(draws)
+    rendered = len(days) if inpaint_model is not None else 0
+    total = 1 + UNITS_PER_RUN * (runs + rendered)
+    stage = Stage(progress, cancel, 0, total)
+    last = [-1]
+
+    def report(units: float, message: str) -> None:
+        step = min(int(units), total)
+        if step != last[0]:
+            last[0] = step
+            stage.report(step, message)
+
+    report(0, "preparing: tissue classes")
+    domain = prepare_domain(t1c, tumour, spacing=spacing, solver_spacing_mm=solver_spacing)
+    report(1, "prepared")
+    masks, probability = grow_masks(domain, parameters, days, draws, lambda f, m: report(1 + UNITS_PER_RUN * f, m))
+    result = Forecast(
+        masks={day: t1c.with_array(mask.astype(np.uint8)) for day, mask in masks.items()},
+        probability={day: t1c.with_array(p.astype(np.float32)) for day, p in probability.items()},
+        parameters=parameters,
+        physics_spacing=tuple(float(s) for s in domain.physical.spacing),
+        inpaint_model=inpaint_model.id if inpaint_model is not None else "",
+        steps=int(steps or (inpaint_model.config.get("inference", {}).get("default_steps", 0) if inpaint_model is not None else 0)),
+    )
+    if inpaint_model is not None:
+        from .forecast_render import render_day
+
+        for index, day in enumerate(days):
+            offset = 1 + UNITS_PER_RUN * (runs + index)
+            result.images[day] = render_day(
+                {name: inputs[name] for name in given}, tumour, masks[day], inpaint_model, steps=steps, seed=seed, device=device,
+                progress=lambda step, steps_total, message, offset=offset, day=day: report(
+                    offset + UNITS_PER_RUN * step / max(steps_total, 1), f"day {day}: {message}"),
+                cancel=cancel,
+            )
+    report(total, "done")
+    return result

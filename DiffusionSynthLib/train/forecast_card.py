@@ -1,0 +1,101 @@
+"""The model card of a forecast package, written from its ``model.json``."""
+
+from __future__ import annotations
+
+from ..growth.loo import LABELS, markdown
+
+
+def forecast_card(config: dict) -> str:
+    growth, training = config["growth"], config["training"]
+    p, spread = growth["parameters"], growth["spread"]
+    speed = 2.0 * (p["diffusivity_white"] * max(p["proliferation"], 0.0)) ** 0.5
+    sx, sy, sz = growth["assumed_spacing_mm"]
+    registration = "; ".join(f"{name}: {r['rotation_deg']:.1f} deg, {r['translation_mm']:.1f} mm" for name, r in training["registration"].items())
+    loo = markdown(training["leave_one_out"]) if training["leave_one_out"] else "(fewer than two patients: no table)"
+    means = training["leave_one_out_summary"]
+    verdict = ", ".join(f"{LABELS[m]} {s['mean_dice']:.3f}" for m, s in means.items())
+    return f"""# Model card: {config['id']}
+
+Task: tumour growth forecasting. {config['description']}
+
+**Demonstration model, not for clinical use.** Forecasts are synthetic: a physical model with
+parameters fitted on nine patients, not a prediction for any person. Not for diagnosis or
+treatment planning.
+
+## What it is, and why
+A hybrid of physics and statistics. The physics: Fisher-Kolmogorov reaction-diffusion,
+du/dt = div(D grad u) + rho u (1 - u), solved in millimetres on a working grid no finer than
+{growth['solver_spacing_mm']:g} mm (thick slices kept as they are), with D in white matter, D x {p['grey_ratio']:g}
+in grey matter and no flux across CSF (ventricles, sulci) and out of the brain (skull). Tissue
+comes from the T1c alone (brain extraction and four brightness clusters, `growth/tissue.py`),
+since T1c is the only sequence of the training data. The forecast mask is where the density
+reaches {p['threshold']:g} (the density at the edge of the segmented tumour, whose initial profile is the
+travelling wave of the equation), less the baseline's necrotic core. The statistics: the two free
+parameters are shared by the population, chosen on a coarse grid to maximise mean Dice with
+the real follow-up masks, and their spread between patients (each patient's own best grid point)
+is what `--samples K` draws from to give the voxel-wise probability of tumour.
+Why not a learned model: nine patients with one follow-up each cannot train a network that
+beats a two-parameter physical model; the physics brings the anatomy (tissue, barriers) that the
+data cannot teach. Each day's image is rendered by the inpainting model `{config['render']['inpaint_model']}`:
+`remove` where the tumour receded, `add` where it grew.
+
+## Parameters
+| parameter | value |
+|---|---|
+| D white matter | {p['diffusivity_white']:g} mm²/day |
+| D grey matter | {p['diffusivity_white'] * p['grey_ratio']:g} mm²/day (ratio {p['grey_ratio']:g}, fixed) |
+| rho (proliferation) | {p['proliferation']:g} /day |
+| visible density threshold | {p['threshold']:g} (fixed) |
+| front speed 2 sqrt(D rho) in white matter | {speed:.4f} mm/day ({365 * speed:.1f} mm/year) |
+| spread between patients | log10 D sd {spread['log10_diffusivity_sd']:.2f}, rho sd {spread['proliferation_sd']:.4f} /day |
+| grid searched | D {training['grid']['diffusivity_white']} mm²/day x rho {training['grid']['proliferation']} /day |
+| mean volume growth rate of the training patients | {growth['mean_volume_growth_rate_per_day']:.4f} /day (the isotropic baseline's) |
+| in-sample mean Dice at these parameters | {growth['calibration_mean_dice']:.3f} |
+
+## Spacing assumed
+The training files' headers say 1x1x1 mm: the true spacing was lost. Assumed:
+{sx:g} x {sy:g} x {sz:g} mm. In-plane: the heads measure a median 183 x 233 pixels (breadth x length,
+scalp included), against about 150 x 190 mm for adults, 0.82 mm; a 220 mm field of view on 256
+pixels is 0.86 mm. Slices: 5 mm, the collection's usual thickness (a gap between slices, common
+then, would make the true distance larger). D scales with the square of a length, so if the true
+spacing is s times the assumed one, the equivalent D is s² times the value above; rho does not
+change. Give such data to `diffusionsynth forecast` with `--assume-spacing {sx:g} {sy:g} {sz:g}`; data
+with a correct header needs nothing.
+
+## Data and licence
+TCIA Brain-Tumor-Progression (Schmainda KM, Prah M (2018). Data from Brain-Tumor-Progression. The
+Cancer Imaging Archive. doi:10.7937/K9/TCIA.2018.15quzvnb), Creative Commons Attribution 3.0
+Unported (CC BY 3.0), as redistributed in `../shared/data/tumour_progression`: {len(training['data'])} glioblastoma
+patients ({', '.join(training['data'])}), T1 post-contrast and tumour mask within 90 days after
+chemoradiation and at progression, {min(training['intervals_days'].values())} to {max(training['intervals_days'].values())} days apart. Caveats, all real: resized
+in-plane to 256 x 256 by nearest neighbour, 20 real slices padded to 24 (the padding is left out
+of registration, tissue and scores), slices removed at the ends by the redistributor (growth
+beyond the first and last slice is not seen), spacing lost (above). The follow-ups are not
+registered to their baselines despite the table's claim: rigid mutual-information registration
+moved them by {registration}. The masks outline the enhancing tumour.
+
+## Training
+- Command: `{training['command']}`
+- {training['seconds']} s on {training['machine']} (registration, tissue, {len(training['grid']['diffusivity_white']) * len(training['grid']['proliferation'])} grid points per patient).
+
+## Leave-one-patient-out
+Each patient in turn is left out, the parameters are re-selected on the others (the same grid
+scores, so exactly what `--exclude-case` gives) and the held-out baseline is forecast to its
+follow-up day; Dice and signed volume error against the registered follow-up mask, where both
+scans have real slices. Beside two baselines computed in the same run: no change (the baseline
+mask) and isotropic growth at the other patients' mean volume growth rate (the mask grown by the
+same distance in every direction, inside the brain, to that volume). Mean Dice: {verdict}.
+
+{loo}
+
+Anchor: treatment-aware diffusion (TaDiff) reports future-tumour Dice about 0.85 at half a
+month, falling to 0.46 beyond two years, with multi-sequence MRI, treatment information and
+hundreds of scans; this package has one sequence, nine patients and two parameters.
+
+## Limits
+- Treatment is not modelled (the baseline is after chemoradiation, the follow-up at
+  progression); the necrotic core is kept as it was; mass effect is not modelled.
+- With one follow-up per patient, D and rho trade off: the per-patient best fits are loose, and
+  the spread drawn by `--samples` is wide.
+- Tissue classes from one T1c by brightness clusters are approximate (bias field, 5 mm slices).
+"""
