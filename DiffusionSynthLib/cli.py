@@ -282,25 +282,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args.host, args.port, args.data)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """The browser front end (``DiffusionSynthWeb``, the ``web`` extra), imported only here."""
-    try:
-        from DiffusionSynthWeb import missing_requirements
-    except ImportError:
-        missing = ["DiffusionSynthWeb"]
-    else:
-        missing = missing_requirements()
-    if missing:
-        raise InputError(f"'diffusionsynth serve' needs the web extra ({', '.join(missing)} not installed); install it with: pip install \"DiffusionSynth[web]\"")
-    if args.data is not None and not Path(args.data).is_dir():
-        raise InputError(f"--data '{args.data}' is not a folder; give the folder that holds the volumes to show.")
-    if not 0 <= args.port <= 65535:
-        raise InputError(f"--port {args.port} is not a port number (0 to 65535).")
-    from DiffusionSynthWeb.server import serve
-
-    return serve(args.host, args.port, args.data)
-
-
 # ------------------------------------------------------------------------------------------ parser
 
 
@@ -387,12 +368,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("provenance", help="print a file's synthetic-data provenance record (exit 1 if none)")
     p.add_argument("file")
     p.set_defaults(run=cmd_provenance)
-
-    p = sub.add_parser("serve", help="the browser front end: views, segment editor and every task (needs the web extra)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
-    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    p.add_argument("--data", help="folder of volumes (NIfTI, NRRD, MHA) to load and show at start; *seg*/*mask*/*label* files become segmentations")
-    p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("serve", help="the browser front end: views, segment editor and every task (needs the web extra)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
