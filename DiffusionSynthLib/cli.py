@@ -167,6 +167,64 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    from .models import resolve_model
+    from .outputs import OutputSet
+    from .provenance import make_provenance
+    from .sequences import SEQUENCES
+    from .tasks.checks import require_content
+    from .tasks.forecast import (
+        MAX_SAMPLES,
+        check_days,
+        check_spacing,
+        check_tumour_mask,
+        day_name,
+        forecast,
+        given_inputs,
+    )
+    from .volume import read_volume
+
+    days = check_days(args.days)
+    spacing = check_spacing(args.assume_spacing)
+    if args.samples > MAX_SAMPLES:
+        raise InputError(f"--samples must be at most {MAX_SAMPLES} for a forecast (each sample is one growth simulation).")
+    if args.t1c is None:
+        raise InputError("Forecasting needs the contrast-enhanced T1 (--t1c): the growth model reads tissue from it.")
+    paths = {name: getattr(args, name) for name in SEQUENCES}
+    given = [name for name in SEQUENCES if paths[name] is not None]
+    outputs = OutputSet(args.output_dir)
+    for day in days:
+        for name in ["tumour_mask", *given] + (["tumour_probability"] if args.samples > 1 else []):
+            outputs.plan(f"{name}_{day_name(day)}.nii.gz")
+    volumes = {}
+    for name in given:
+        volumes[name] = read_volume(paths[name], f"{name} image")
+        require_content(volumes[name], f"{name} image '{paths[name]}'")
+    mask = read_volume(args.tumour_mask, "tumour mask")
+    check_tumour_mask(mask, given_inputs(volumes)[1])  # input errors before any model is loaded
+    model = resolve_model(args.model, "forecast")
+    inpaint_name = args.inpaint_model or model.config.get("render", {}).get("inpaint_model")
+    inpaint_model = resolve_model(inpaint_name, "inpaint")
+    result = forecast(
+        volumes, mask, days, model, inpaint_model, samples=args.samples, seed=args.seed, steps=args.steps, device=args.device,
+        spacing=spacing, progress=ProgressPrinter(args.progress),
+    )
+    extra = {"tumour_mask": str(Path(args.tumour_mask).resolve()), "growth_parameters": result.parameters.to_dict(),
+             "physics_spacing_mm": list(result.physics_spacing), "inpaint_model": result.inpaint_model}
+    inputs = {**paths, "tumour_mask": args.tumour_mask}
+    for day in days:
+        record = make_provenance("forecast", model, args.seed, result.steps, args.samples, inputs, {**extra, "day": day})
+        outputs.add(f"tumour_mask_{day_name(day)}.nii.gz", result.masks[day], {**record, "output": "forecast tumour mask"})
+        for name, volume in result.images[day].items():
+            outputs.add(f"{name}_{day_name(day)}.nii.gz", volume, {**record, "output": f"{name} at the forecast day"})
+        if day in result.probability:
+            outputs.add(f"tumour_probability_{day_name(day)}.nii.gz", result.probability[day],
+                        {**record, "output": f"voxel-wise probability of tumour over {args.samples} parameter draws"})
+    written = outputs.commit()
+    print(f"wrote {len(written)} files for days {', '.join(map(str, days))} in {args.output_dir}")
+    return 0
+
+
 def cmd_augment(args: argparse.Namespace) -> int:
     from .models import resolve_model
     from .tasks.augment import augment, find_sources
@@ -226,6 +284,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             exclude=args.exclude_case or [], settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device,
             autoencoder_from=args.autoencoder_from, log=log,
         )
+    elif args.task == "forecast":
+        from .train.forecast import train_forecast
+
+        path = train_forecast(data, Path(args.output), exclude=args.exclude_case or [], log=log)
     else:
         raise InputError(f"Training for the task '{args.task}' is not available yet.")
     if int(os.environ.get("RANK", "0")) == 0:
@@ -329,6 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each given sequence")
     _sampling_arguments(p)
     p.set_defaults(run=cmd_inpaint)
+
+    p = sub.add_parser("forecast", help="tumour growth: the tumour mask and images after N days, from a baseline T1c and its mask")
+    for name, text in (("t1n", "T1 native"), ("t1c", "T1 post-contrast (required)"), ("t2w", "T2"), ("t2f", "T2-FLAIR")):
+        p.add_argument(f"--{name}", help=f"{text} baseline image, on the T1c's grid")
+    p.add_argument("--tumour-mask", required=True, help="baseline tumour segmentation on the T1c's grid; any non-zero voxel is tumour")
+    p.add_argument("--days", required=True, nargs="+", help="days after the baseline to forecast, whole numbers from 1 to 3650")
+    p.add_argument("--output-dir", required=True, help="folder for tumour_mask_dayNNN, <sequence>_dayNNN (and tumour_probability_dayNNN)")
+    p.add_argument("--inpaint-model", help="inpainting model that renders the images (default: the one the forecast model names)")
+    p.add_argument("--assume-spacing", nargs=3, metavar=("X", "Y", "Z"),
+                   help="voxel size in mm for the physics when the header lost it (outputs stay on the input grid)")
+    _sampling_arguments(p)
+    p.set_defaults(run=cmd_forecast)
 
     p = sub.add_parser("augment", help="synthetic training cases: lesions added to healthy scans, with their labels")
     p.add_argument("--input-dir", required=True, help="folder of healthy cases, one sub-folder each with any of t1n/t1c/t2w/t2f.nii.gz")

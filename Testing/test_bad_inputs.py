@@ -29,7 +29,7 @@ from DiffusionSynthLib.volume import Volume, read_volume, write_volume
 from conftest import rotation
 from hostile import WRITERS, bad_image_files, digests, head_like, listing
 
-COMMANDS = ("mri-to-ct", "impute", "inpaint", "prepare-pairs", "evaluate", "train", "provenance", "audit-memorization")
+COMMANDS = ("mri-to-ct", "impute", "inpaint", "forecast", "prepare-pairs", "evaluate", "train", "provenance", "audit-memorization")
 TRIED: Counter[str] = Counter()  # bad inputs given to each command, all checked for lost data
 ACCEPTED: Counter[str] = Counter()  # generated images a command accepted, each with a complete output checked
 NO_RECORD = "carries no DiffusionSynth provenance record"
@@ -99,6 +99,10 @@ def test_bad_image_files(case, bad, out, capsys, tiny_model, small_mri, tiny_imp
     message = refused(capsys, ["inpaint", "--t1n", path, "--mask", small_mri, *inpaint], [*watched, tiny_inpaint_model], out, 2)
     assert path.name in message
     refused(capsys, ["inpaint", "--t1c", small_mri, "--mask", path, *inpaint], [*watched, tiny_inpaint_model], out, 2)
+    forecast = ["--days", "30", "--output-dir", out / "forecast", "--inpaint-model", tiny_inpaint_model, "--steps", "1", "--progress", "none"]
+    message = refused(capsys, ["forecast", "--t1c", path, "--tumour-mask", small_mri, *forecast], [*watched, tiny_inpaint_model], out, 2)
+    assert path.name in message
+    refused(capsys, ["forecast", "--t1c", small_mri, "--tumour-mask", path, *forecast], [*watched, tiny_inpaint_model], out, 2)
     refused(capsys, ["prepare-pairs", "--mri", path, "--ct", small_mri, "--output", out / "case"], watched, out, 2)
     refused(capsys, ["prepare-pairs", "--mri", small_mri, "--ct", path, "--output", out / "case"], watched, out, 2)
     refused(capsys, ["evaluate", "--prediction", path, "--reference", small_mri, "--kind", "ct"], watched, out, 2)
@@ -139,6 +143,10 @@ def test_bad_outputs(out, capsys, tiny_model, small_mri, tiny_impute_model, tiny
     inpaint = ["inpaint", "--t1n", small_mri, "--mask", mask, "--mode", "remove", "--model", tiny_inpaint_model, "--steps", "1", "--progress", "none"]
     for target in (under_file, under_file / "inpainted", Path("/proc/inpainted")):
         refused(capsys, [*inpaint, "--output-dir", target], [*watched, mask, tiny_inpaint_model], out, 4)
+    forecast = ["forecast", "--t1c", small_mri, "--tumour-mask", mask, "--days", "30", "--inpaint-model", tiny_inpaint_model, "--steps", "1",
+                "--progress", "none"]
+    for target in (under_file, under_file / "forecast", Path("/proc/forecast")):
+        refused(capsys, [*forecast, "--output-dir", target], [*watched, mask, tiny_inpaint_model], out, 4)
     train = ["train", "--task", "mri-to-ct", "--data", pairs, "--max-steps", "1", "--preset", "tiny"]
     for target in (under_file / "model", Path("/proc/model"), under_file, pairs):  # pairs: a folder that is no model package
         message = refused(capsys, [*train, "--output", target], watched, out, 4)

@@ -50,7 +50,7 @@ def test_growth_is_faster_along_white_than_grey_matter():
 
 def _grown_ball(spacing) -> list[float]:
     """Diameter in mm along each axis of a ball of 8 mm radius after 200 days, sampled at ``spacing``."""
-    shape = tuple(int(round(80.0 / s)) for s in spacing)
+    shape = tuple(round(80.0 / s) for s in spacing)
     centre = [n // 2 * s for n, s in zip(shape, spacing)]
     u0 = ball(shape, centre, 8.0, spacing).astype(np.float32)
     u = simulate(u0, np.full(shape, 0.1, np.float32), spacing, rho=0.03, days=[200])[200]

@@ -303,3 +303,53 @@ def test_inpaint_add_from_a_segment_keeps_every_voxel_outside_the_blend(scene, b
         assert not np.array_equal(result[~outside], before[name][~outside])
         assert np.array_equal(slicer.util.arrayFromVolume(node), before[name])
         assert out.GetAttribute("DiffusionSynth.Synthetic") == "true"
+
+
+def test_forecast_of_a_real_patient_becomes_sequences_of_days(scene, tiny_inpaint_model, logic, temp_root, tmp_path):
+    """A real baseline T1c and its tumour as a segment: each output series (mask, image, probability) is a Sequence in days."""
+    import shutil
+
+    from conftest import DATA
+
+    from DiffusionSynthLib.growth.longitudinal import ASSUMED_SPACING_MM, with_spacing
+    from DiffusionSynthLib.models import resolve_model
+
+    patient = DATA / "tumour_progression" / "02"
+    if not (patient / "Pre_Scan_T1.nii.gz").is_file():
+        pytest.skip(f"longitudinal data not found at {patient.parent}")
+    t1c = with_spacing(read_volume(patient / "Pre_Scan_T1.nii.gz"), ASSUMED_SPACING_MM)  # a Slicer volume knows its spacing
+    tumour = (read_volume(patient / "Pre_Mask.nii.gz").array > 0).astype(np.uint8)
+    node = add_volume(scene, t1c.array, t1c.ijk_to_ras, "Baseline T1c")
+    labelmap = add_volume(scene, tumour, t1c.ijk_to_ras, "tumour", "vtkMRMLLabelMapVolumeNode")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    model = Path(shutil.copytree(resolve_model("forecast-gbm-demo", "forecast").path, tmp_path / "forecast model"))
+    config = json.loads((model / "model.json").read_text())
+    config["render"]["inpaint_model"] = str(tiny_inpaint_model)  # the built-in names inpaint-brats-demo
+    (model / "model.json").write_text(json.dumps(config))
+    request = SynthesisRequest(task="forecast", sequences={"t1c": node}, segmentation=segmentation,
+                               segment_id=segmentation.GetSegmentation().GetNthSegmentID(0), days=[90, 7], model=str(model),
+                               steps=1, samples=2, seed=3)
+
+    outputs = logic.run(request, timeout=600)
+
+    assert list(temp_root.iterdir()) == []
+    sequences = {n.GetName(): n for n in outputs if n.IsA("vtkMRMLSequenceNode")}
+    volumes = {n.GetName(): n for n in outputs if n.IsA("vtkMRMLScalarVolumeNode")}
+    assert sorted(sequences) == [f"Baseline T1c forecast {s} forecast" for s in ("t1c", "tumour_mask", "tumour_probability")]
+    assert sorted(volumes) == sorted(f"Baseline T1c forecast {s}_{d}" for s in ("t1c", "tumour_mask", "tumour_probability")
+                                     for d in ("day007", "day090"))
+    for sequence in sequences.values():
+        assert sequence.GetIndexUnit() == "days" and sequence.GetNumberOfDataNodes() == 2
+        assert [sequence.GetNthIndexValue(i) for i in range(2)] == ["7", "90"]
+        assert sequence.GetAttribute("DiffusionSynth.Synthetic") == "true"
+    for volume in volumes.values():
+        assert np.array_equal(Nodes.ijk_to_ras(volume), Nodes.ijk_to_ras(node))
+        assert volume.GetImageData().GetDimensions() == node.GetImageData().GetDimensions()
+    masks = [slicer.util.arrayFromVolume(volumes[f"Baseline T1c forecast tumour_mask_{d}"]) > 0 for d in ("day007", "day090")]
+    baseline = tumour.transpose(2, 1, 0) > 0
+    assert 2 * (masks[0] & baseline).sum() / (masks[0].sum() + baseline.sum()) > 0.85 and masks[1].sum() > masks[0].sum()
+    record = json.loads(volumes["Baseline T1c forecast t1c_day090"].GetAttribute("DiffusionSynth.Provenance"))
+    assert record["task"] == "forecast" and record["day"] == 90 and record["physics_spacing_mm"] == pytest.approx(list(ASSUMED_SPACING_MM))
+    browsers = scene.GetNodesByClass("vtkMRMLSequenceBrowserNode")
+    assert browsers.GetNumberOfItems() == 3

@@ -14,6 +14,17 @@ def forecast_card(config: dict) -> str:
     loo = markdown(training["leave_one_out"]) if training["leave_one_out"] else "(fewer than two patients: no table)"
     means = training["leave_one_out_summary"]
     verdict = ", ".join(f"{LABELS[m]} {s['mean_dice']:.3f}" for m, s in means.items())
+    rows = training["leave_one_out"]
+    if rows:
+        worst = min(rows, key=lambda r: r["physics_dice"] - r["no_change_dice"])
+        verdict += (
+            f". The physics beats no change on {means['physics']['above_no_change_patients']} of {len(rows)} patients and isotropic "
+            f"growth on {sum(r['physics_dice'] > r['isotropic_dice'] for r in rows)} of {len(rows)}; its largest loss is patient "
+            f"{worst['patient']} ({worst['days']} days: Dice {worst['physics_dice']:.3f} against {worst['no_change_dice']:.3f} for no "
+            f"change, volume {worst['physics_volume_error_pct']:+.0f}%)"
+        )
+        if worst["physics_volume_error_pct"] > 50 and worst["days"] > max(r["days"] for r in rows if r is not worst):
+            verdict += ", the longest interval: parameters fitted on shorter intervals overgrow the tumour"
     return f"""# Model card: {config['id']}
 
 Task: tumour growth forecasting. {config['description']}

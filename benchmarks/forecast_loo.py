@@ -1,0 +1,101 @@
+"""Growth forecasting, leave one patient out, on the real longitudinal glioblastoma patients.
+
+For each patient: the growth parameters are calibrated on the other eight (the grid is scored once
+for all patients; each fold re-selects on the others' rows, which is what ``diffusionsynth train
+--task forecast --exclude-case P`` computes: ``--check-fold P`` runs that command and compares),
+then the held-out baseline is forecast to its follow-up day through the task itself
+(``tasks.forecast.forecast``, masks only) and scored against the registered follow-up mask where
+both scans have real slices: Dice and signed volume error. In the same run, two baselines: no
+change (the baseline mask) and isotropic growth at the other patients' mean volume growth rate.
+Also timed: one forecast of five days (7 to 3650) with the calibrated parameters.
+
+Usage: python benchmarks/forecast_loo.py [--output runs/forecast-loo] [--check-fold 07]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, machine
+
+from DiffusionSynthLib.growth.calibrate import dice, prepare_case, score_grid, select
+from DiffusionSynthLib.growth.longitudinal import ASSUMED_SPACING_MM, load_cases
+from DiffusionSynthLib.growth.loo import leave_one_out, markdown, summary
+from DiffusionSynthLib.models.package import ModelPackage
+from DiffusionSynthLib.tasks.forecast import forecast
+
+PROGRESSION = DATA / "tumour_progression"
+
+
+def package_for(parameters, spread: dict) -> ModelPackage:
+    """An in-memory forecast package holding one fold's parameters."""
+    config = {"id": "fold", "task": "forecast", "networks": {}, "growth": {"parameters": parameters.to_dict(), "spread": spread}}
+    return ModelPackage(path=Path("."), config=config)
+
+
+def task_dice(case, prepared, parameters, spread) -> float:
+    """The held-out forecast through the task (as the command line runs it), scored like the grid."""
+    result = forecast({"t1c": case.baseline}, case.baseline_mask, [case.days], package_for(parameters, spread))
+    return prepared.score(result.masks[case.days].array > 0)["dice"]
+
+
+def check_fold(patient: str, expected) -> dict:
+    """Run ``train --task forecast --exclude-case patient`` and compare its parameters with the fold's."""
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "fold"
+        subprocess.run([sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", "forecast", "--data", str(PROGRESSION),
+                        "--output", str(output), "--exclude-case", patient], check=True)
+        trained = json.loads((output / "model.json").read_text())["growth"]["parameters"]
+    same = all(abs(trained[k] - v) < 1e-12 for k, v in expected.to_dict().items())
+    return {"patient": patient, "trained": trained, "fold": expected.to_dict(), "same": same}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default="runs/forecast-loo", help="folder for results.json")
+    parser.add_argument("--check-fold", help="also run train --exclude-case for this patient and compare parameters")
+    args = parser.parse_args()
+    started = time.monotonic()
+    cases = load_cases(PROGRESSION, spacing=ASSUMED_SPACING_MM)
+    prepared = [prepare_case(case, log=print) for case in cases]
+    scores = score_grid(prepared, log=print)
+    rows = leave_one_out(prepared, scores)
+    for case, held, row in zip(cases, prepared, rows):
+        others = scores.subset([c.name for c in prepared if c.name != held.name])
+        calibration = select(others)
+        row["physics_dice_via_task"] = task_dice(case, held, calibration.parameters, calibration.spread)
+        assert abs(row["physics_dice_via_task"] - row["physics_dice"]) < 1e-9, row
+    full = select(scores)
+    timed_case = cases[0]
+    tick = time.monotonic()
+    result = forecast({"t1c": timed_case.baseline}, timed_case.baseline_mask, [7, 90, 365, 1200, 3650], package_for(full.parameters, full.spread))
+    seconds = time.monotonic() - tick
+    volumes = {day: float(mask.array.sum() * np.prod(ASSUMED_SPACING_MM) / 1000) for day, mask in result.masks.items()}
+    report = {
+        "machine": machine(), "seconds": round(time.monotonic() - started), "rows": rows, "summary": summary(rows),
+        "calibration_all_patients": {"parameters": full.parameters.to_dict(), "spread": full.spread, "mean_dice": full.mean_dice},
+        "five_day_forecast": {"patient": timed_case.name, "seconds": round(seconds, 1), "volume_ml": volumes,
+                              "day7_dice_with_baseline": dice(result.masks[7].array > 0, timed_case.baseline_mask.array > 0)},
+    }
+    if args.check_fold:
+        fold = select(scores.subset([c.name for c in prepared if c.name != args.check_fold])).parameters
+        report["check_fold"] = check_fold(args.check_fold, fold)
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    (Path(args.output) / "results.json").write_text(json.dumps(report, indent=2))
+    print(markdown(rows))
+    print(json.dumps({k: report[k] for k in ("summary", "calibration_all_patients", "five_day_forecast", "seconds")}, indent=2))
+    if "check_fold" in report:
+        print(json.dumps(report["check_fold"]))
+
+
+if __name__ == "__main__":
+    main()
