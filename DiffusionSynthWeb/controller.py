@@ -56,6 +56,7 @@ class SynthesisController:
         self.show_volume = show_volume
         self.logic = logic or SynthesisLogic()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None  # the running job's completion (awaited by tests)
         self._shown_id: str | None = None
         self.state.update(DEFAULTS)
         availability = self.logic.availability()
@@ -169,7 +170,7 @@ class SynthesisController:
             self.state.update({"ds_error": str(error), "ds_progress_text": ""})
             return
         self.state.ds_running = True
-        create_task(self._finish(job))
+        self.task = create_task(self._finish(job))
 
     async def cancel(self) -> None:
         """Stop the running synthesis (the process group is stopped off the server's loop)."""
@@ -207,11 +208,12 @@ class SynthesisController:
         volumes = [node for node in nodes if results.is_volume(node)]
         rows = [results.result_row(node) for node in volumes]
         self.state.ds_results = [*self.state.ds_results, *rows]
-        days = sorted((row["day"], row["id"]) for row in rows if row["day"] is not None)
+        days = results.forecast_steps(rows)
         if days:
             self.state.ds_forecast_days = days
             self.state.ds_forecast_index = 0
-        main = next((node for node in volumes if results.kind(node) != "uncertainty"), None)
+        first_day = self._node(days[0][1]) if days else None
+        main = first_day or next((node for node in volumes if results.kind(node) != "uncertainty"), None)
         if main is not None:
             self.show_volume(main)
         names = ", ".join(node.GetName() for node in volumes)

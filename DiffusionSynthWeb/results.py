@@ -11,7 +11,7 @@ from DiffusionSynthSlicerLib import Nodes
 
 from DiffusionSynthLib.volume import write_volume
 
-DAY = re.compile(r"_day(\d+)$")
+DAY = re.compile(r"(\w+)_day(\d+)$")  # forecast outputs: <series>_day<NNN>
 ATTRIBUTE = Nodes.ATTRIBUTE_PREFIX
 
 
@@ -29,14 +29,29 @@ def render_preset(node) -> str:
     return "CT-Bone" if kind(node) == "pseudo-CT" else "MR-Default"
 
 
-def forecast_day(node) -> int | None:
-    """The day a forecast output stands for (its file was ``<sequence>_day<N>``), else ``None``."""
+def forecast_day(node) -> tuple[str, int] | None:
+    """``(series, day)`` of a forecast output (its file was ``<series>_day<NNN>``), else ``None``."""
     match = DAY.search(node.GetName())
-    return int(match.group(1)) if match and node.GetAttribute(ATTRIBUTE + "Task") == "forecast" else None
+    if match is None or node.GetAttribute(ATTRIBUTE + "Task") != "forecast":
+        return None
+    return match.group(1), int(match.group(2))
 
 
 def result_row(node) -> dict:
-    return {"id": node.GetID(), "name": node.GetName(), "kind": kind(node), "day": forecast_day(node)}
+    series_day = forecast_day(node)
+    return {
+        "id": node.GetID(), "name": node.GetName(), "kind": kind(node),
+        "series": series_day[0] if series_day else None, "day": series_day[1] if series_day else None,
+    }
+
+
+def forecast_steps(rows: list[dict]) -> list[tuple[int, str]]:
+    """``[(day, node ID)]`` of the series the time slider shows: the T1c images if there, else the first series."""
+    series = sorted({row["series"] for row in rows if row["day"] is not None})
+    if not series:
+        return []
+    shown = "t1c" if "t1c" in series else series[0]
+    return sorted((row["day"], row["id"]) for row in rows if row["series"] == shown)
 
 
 def nifti_bytes(node) -> bytes:

@@ -20,12 +20,32 @@ from trame_slicer.app.logic import (
     VolumePropertyLogic,
 )
 from trame_slicer.app.ui import ViewerLayoutState, VolumePropertyState
+from trame_slicer.core import VolumeWindowLevel
 from trame_slicer.rca_view import register_rca_factories
 from trame_slicer.utils import write_client_files_to_dir
 from vtkmodules.vtkCommonCore import vtkCommand
 
 from . import results
 from .loading import Loaded, folder_files, load_files
+
+MR_PRESET_RANGE = 255.0  # Slicer's MR presets are drawn for 8-bit intensities
+
+
+def fit_render_preset(volume_rendering, node, preset: str) -> None:
+    """Apply ``preset`` to ``node``'s volume rendering; an MR preset is stretched over the node's own
+    intensity range (0.1 to 99.9 percentiles), since MR intensities have no fixed scale."""
+    volume_rendering.apply_preset(volume_rendering.get_vr_display_node(node), preset)
+    if not preset.startswith("MR"):
+        return
+    low, high = VolumeWindowLevel.get_volume_auto_min_max_range(node)
+    prop = volume_rendering.get_volume_node_property(node)
+
+    def stretch(points: list[list[float]]) -> list[list[float]]:
+        return [[low + point[0] / MR_PRESET_RANGE * (high - low), *point[1:]] for point in points]
+
+    prop.set_opacity_values(stretch(prop.get_opacity_map_values()))
+    prop.set_color_map_values(stretch(prop.get_color_map_values()))
+
 
 FIT_WINDOW_S = 5.0  # views resized this soon after a load or a new browser are fitted to the volume again
 
@@ -36,9 +56,11 @@ class ViewerLogic:
     def __init__(self, server, slicer_app) -> None:
         self.server, self.slicer_app = server, slicer_app
         register_rca_factories(slicer_app.view_manager, server)
+        # The views first: an effect pipeline made before its view exists has no view (trame-slicer 2.0
+        # then fails on the paint brush; its own app hides this by clearing the scene on every load).
+        self.layout_button = LayoutButtonLogic(server, slicer_app)
         self.segment_editor = SegmentEditorLogic(server, slicer_app)
         self.volume_properties = VolumePropertyLogic(server, slicer_app)
-        self.layout_button = LayoutButtonLogic(server, slicer_app)
         self.download_scene = DownloadSceneLogic(server, slicer_app)
         self.mpr = MprInteractionButtonLogic(server, slicer_app)
         self.layout_state = TypedState(server.state, ViewerLayoutState)
@@ -46,6 +68,7 @@ class ViewerLogic:
         self.on_loaded: list[Callable[[list], None]] = []  # called with the new volume nodes
         self.on_shown: list[Callable[[object], None]] = []  # called with the node now in the views
         self._fit_until = 0.0
+        self.property_state.data.preset_3d_name = "MR-Default"  # what the volume display panel shows for MR inputs
         server.state.update({"ds_load_message": "", "trame__title": "DiffusionSynth"})
         self.layout_state.data.active_tool = "SynthesisPanel"  # the first thing to see (the layout opens the drawer)
         server.controller.on_client_connected.add(self._allow_fit)
@@ -94,9 +117,10 @@ class ViewerLogic:
     def show_volume(self, node, reset_views: bool = False) -> None:
         """Show ``node`` in the slice views and the 3D view; it becomes the segment editor's source."""
         first = not self.layout_state.data.is_volume_loaded
-        self.slicer_app.display_manager.show_volume(node, vr_preset=results.render_preset(node), do_reset_views=reset_views or first)
-        self.volume_properties.on_volume_changed(node)
-        self.property_state.data.preset_3d_name = results.render_preset(node)
+        preset = results.render_preset(node)
+        self.slicer_app.display_manager.show_volume(node, vr_preset=preset, do_reset_views=reset_views or first)
+        self.volume_properties.on_volume_changed(node)  # its sliders follow the node (and it applies its own preset)
+        fit_render_preset(self.slicer_app.volume_rendering, node, preset)
         if results.kind(node) == "input":
             self.segment_editor.on_volume_changed(node)
         if first:

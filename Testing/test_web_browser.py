@@ -16,6 +16,7 @@ from web_browser import (
     RECORD_PROGRESS,
     browser_page,
     chromium_path,
+    coloured_fraction,
     differs,
     serve,
     shows_an_image,
@@ -23,7 +24,7 @@ from web_browser import (
 )
 
 from DiffusionSynthLib.cli import commands
-from DiffusionSynthLib.volume import read_provenance, read_volume, write_volume
+from DiffusionSynthLib.volume import read_provenance, read_volume
 
 pytest.importorskip("trame_slicer", reason="the web extra is not installed (pip install -e '.[web]')")
 pytest.importorskip("playwright", reason="playwright is not installed (pip install playwright)")
@@ -88,52 +89,50 @@ def test_pseudo_ct_from_an_uploaded_mr(small_mri, tmp_path):
 
 
 @pytest.fixture
-def brain_case(tmp_path, shared_data):
-    """One real BraTS case at 3 mm (four sequences, 80x80x52) in a folder for ``--data``."""
-    from DiffusionSynthLib.geometry import resample_to_spacing
-
-    source = shared_data / "brain_tumour_mri" / "BraTS-GLI-00001-000"
-    if not (source / "t1n.nii.gz").is_file():
-        pytest.skip(f"brain tumour data not found at {source}")
+def brain_case(brain_cases, tmp_path):
+    """One real BraTS case at 3 mm: its four sequences only (the mask is drawn in the browser)."""
     folder = tmp_path / "case"
     folder.mkdir()
     for name in ("t1n", "t1c", "t2w", "t2f"):
-        small = resample_to_spacing(read_volume(source / f"{name}.nii.gz"), [3.0, 3.0, 3.0])
-        write_volume(small.with_array(small.array.astype(np.float32)), folder / f"{name}.nii.gz")
+        (folder / f"{name}.nii.gz").symlink_to(brain_cases / "BraTS-GLI-00001-000" / f"{name}.nii.gz")
     return folder
 
 
-def paint_stroke(page) -> None:
-    """Add a segment and paint a short stroke in the middle of the axial view (the largest view)."""
+def paint_a_lesion(page) -> None:
+    """Segment editor: add a segment, take the brush, and paint a stroke across the middle of the axial view."""
     page.locator("#ds-open-segment-editor").click()
     page.get_by_role("button", name="Add segment").click()
-    page.locator(".v-navigation-drawer button:has(.mdi-brush)").first.click()
-    view = page.locator(".layout-grid-container img.image-display-area").first
-    box = view.bounding_box()
-    x, y = box["x"] + box["width"] * 0.42, box["y"] + box["height"] * 0.45
+    page.locator(".v-card-item button:has(i.mdi-brush)").click()
+    page.locator(".v-card-item button.v-btn--active:has(i.mdi-brush)").wait_for()  # the server took the brush
+    box = page.locator(".layout-grid-container img.image-display-area").first.bounding_box()
+    x, y = box["x"] + box["width"] * 0.40, box["y"] + box["height"] * 0.45
     page.mouse.move(x, y)
     page.mouse.down()
-    for step in range(12):
-        page.mouse.move(x + 4 * step, y + 2 * step)
-        page.wait_for_timeout(50)
+    for step in range(20):
+        page.mouse.move(x + 3 * step, y + (8 if step % 2 else 0))
+        page.wait_for_timeout(60)
     page.mouse.up()
+    page.mouse.move(2, box["y"] + 10)  # off the views: the brush outline goes, the painted segment stays
 
 
 @pytest.mark.skipif("inpaint" not in commands(), reason="the 'diffusionsynth inpaint' command is absent from this library")
-def test_add_a_lesion_drawn_in_the_browser(brain_case, tmp_path):
+def test_add_a_lesion_painted_in_the_browser(brain_case, tiny_inpaint_model, tmp_path):
     with serve(tmp_path / "server.log", data=brain_case) as url, browser_page() as page:
         page.goto(url)
         page.locator("#ds-apply").wait_for()
-        loaded = wait_for_views(page, shows_an_image, path=tmp_path / "1-loaded.png")
-        paint_stroke(page)
-        painted = wait_for_views(page, lambda p: differs(p, loaded, 0.05), path=tmp_path / "2-painted.png")
+        wait_for_views(page, shows_an_image, path=tmp_path / "1-loaded.png")  # --data: shown at start
+        paint_a_lesion(page)
+        painted = wait_for_views(page, lambda p: coloured_fraction(p) > 0.004, path=tmp_path / "2-painted.png", colour=True)
 
         page.locator("#ds-open-synthesis").click()
         page.locator("#ds-task-inpaint").click()
         page.locator("#ds-mode-add").click()
-        open_settings_and_set_steps(page, 2)
+        page.locator("#ds-settings").click()
+        page.locator("#ds-model").fill(str(tiny_inpaint_model))
+        page.locator("#ds-steps").fill("2")
         row = run_and_wait(page, "inpaint")
-        wait_for_views(page, lambda p: shows_an_image(p) and differs(p, painted, 0.5), path=tmp_path / "3-inpainted.png")
+        wait_for_views(page, lambda p: shows_an_image(p) and differs(p, painted, 0.5), path=tmp_path / "3-inpainted.png", colour=True)
+        page.screenshot(path=tmp_path / "4-page.png")
         saved = download(page, row, tmp_path)
 
     assert_same_grid(saved, brain_case / "t1n.nii.gz")

@@ -91,15 +91,20 @@ def browser_page(width: int = 1400, height: int = 900):
             browser.close()
 
 
-def grey(png: bytes) -> np.ndarray:
+def pixels(png: bytes, mode: str = "L") -> np.ndarray:
     from PIL import Image
 
-    return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+    return np.asarray(Image.open(io.BytesIO(png)).convert(mode), dtype=np.float32)
 
 
-def axial_picture(page) -> np.ndarray:
-    """The axial view's current image (the first and largest view of the layout), as grey levels."""
-    return grey(page.locator(".layout-grid-container img.image-display-area").first.screenshot())
+def axial_picture(page, colour: bool = False) -> np.ndarray:
+    """The axial view's current image (the first and largest view of the layout), grey levels or RGB."""
+    return pixels(page.locator(".layout-grid-container img.image-display-area").first.screenshot(), "RGB" if colour else "L")
+
+
+def coloured_fraction(rgb: np.ndarray) -> float:
+    """The share of strongly coloured pixels (a segment over a grey-level image)."""
+    return float(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 60).mean())
 
 
 def save_views(page, path: Path) -> None:
@@ -117,11 +122,11 @@ def differs(picture: np.ndarray, before: np.ndarray, threshold: float) -> bool:
     return picture.shape == before.shape and float(np.abs(picture - before).mean()) > threshold
 
 
-def wait_for_views(page, condition, timeout_s: float = 60.0, path: Path | None = None) -> np.ndarray:
+def wait_for_views(page, condition, timeout_s: float = 60.0, path: Path | None = None, colour: bool = False) -> np.ndarray:
     """Poll the axial view until ``condition(picture)`` holds; returns that picture, saves all views to ``path``."""
     deadline = time.monotonic() + timeout_s
     while True:
-        picture = axial_picture(page)
+        picture = axial_picture(page, colour)
         if condition(picture) or time.monotonic() > deadline:
             break
         page.wait_for_timeout(500)
