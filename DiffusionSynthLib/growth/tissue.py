@@ -2,11 +2,10 @@
 
 Classes: 0 outside the brain (air, scalp, skull: no tumour cell crosses), 1 CSF (ventricles,
 sulci: a barrier too), 2 grey matter, 3 white matter. The brain is found without a skull-stripping
-network: intensity clusters inside the head (k-means on the brightness), the brain-like ones,
-opened in-plane (across the thickest axis) to cut the thin bridges through the skull, the largest 3D component, holes filled
-slice by slice (so ventricles fall inside the brain, as CSF). Skull-stripped inputs work the same
-way (their background is the dark cluster). Inside the tumour (and its necrotic core) the tissue
-is set to white matter: infiltrated tissue, where the model lets cells move fastest.
+network (``brain_mask_t1c``), slice by slice across the thickest axis, holes filled so that the
+ventricles fall inside the brain, as CSF; a skull-stripped input's brain is its non-zero voxels.
+Inside the tumour (and its necrotic core) the tissue is set to white matter: infiltrated tissue,
+where the model lets cells move fastest.
 """
 
 from __future__ import annotations
@@ -61,35 +60,44 @@ def fill_slices(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return np.moveaxis(_fill_slices(np.moveaxis(mask, axis, 2)), 2, axis)
 
 
-def brain_and_thresholds(t1c: Volume, scalp_mm: float = 7.0, opening_mm: float = 2.5) -> tuple[np.ndarray, np.ndarray]:
-    """(brain mask, intensity edges CSF|grey|white) of a T1c, skull-stripped or not.
+def is_skull_stripped(image: np.ndarray) -> bool:
+    """True when the background is exactly zero (more than 10% zeros in the slices that hold data)."""
+    nonzero = image != 0
+    with_data = np.any(nonzero, axis=(0, 1))
+    return bool(with_data.any()) and float(nonzero[:, :, with_data].mean()) < 0.9
 
-    Brain-like voxels deeper than ``scalp_mm`` below the head surface are opened in-plane by
-    ``opening_mm`` (cutting bridges through the skull), the largest component is kept and grown
-    back by the same distance inside the brain-like voxels, and holes are filled slice by slice.
+
+def brain_mask_t1c(t1c: Volume, scalp_mm: float = 7.0, opening_mm: float = 2.5) -> np.ndarray:
+    """The brain of an axial T1c (slices along the last axis), skull-stripped or not.
+
+    Skull-stripped: its non-zero voxels. Otherwise: brain-like brightness (between the darkest
+    and the brightest of four clusters inside the head), deeper than ``scalp_mm`` below the head's
+    outline in each slice, opened in-plane by ``opening_mm`` (cutting bridges through the skull);
+    the largest component, grown back by the same distance inside the brain-like voxels. Holes
+    are filled slice by slice.
     """
     image = np.asarray(t1c.array, dtype=np.float32)
+    if is_skull_stripped(image):
+        return _fill_slices(image != 0)
     head = head_mask_mr(t1c) & (image != 0)
     values = image[head]
     if values.size < 100:
-        return np.zeros(image.shape, bool), np.array([0.0, 0.0])
+        return np.zeros(image.shape, bool)
     low, high = np.percentile(values, [1.0, 99.0])
     centres = kmeans_1d(np.clip(values, low, high)[:: max(1, values.size // 200_000)], 4)
     # dark (air, bone, CSF) < grey < white < bright (fat, vessels, enhancement)
     edges = (centres[1:] + centres[:-1]) / 2
     candidate = head & (image > edges[0]) & (image < edges[2])
-    skin_edge = ~head.copy()
-    skin_edge[:, :, ~np.any(head, axis=(0, 1))] = True  # slices without head
-    depth = ndimage.distance_transform_edt(~skin_edge, sampling=t1c.spacing)
+    depth = np.stack([ndimage.distance_transform_edt(head[:, :, k], sampling=t1c.spacing[:2]) for k in range(image.shape[2])], axis=2)
     radius = opening_mm / t1c.spacing
     opened = ndimage.binary_opening(candidate & (depth >= scalp_mm), structure=_disk(radius))
     labels, count = ndimage.label(opened)
     if count == 0:
-        return np.zeros(image.shape, bool), edges[:2]
+        return np.zeros(image.shape, bool)
     brain = labels == (np.argmax(np.bincount(labels.ravel())[1:]) + 1)
     for _ in range(max(1, round(opening_mm / float(np.min(t1c.spacing[:2]))))):
         brain = ndimage.binary_dilation(brain, structure=_disk(np.ones(2))) & candidate
-    return _fill_slices(brain), edges[:2]
+    return _fill_slices(brain)
 
 
 def flatten_bias(image: np.ndarray, brain: np.ndarray, spacing: np.ndarray, sigma_mm: float = 20.0) -> np.ndarray:
@@ -117,7 +125,7 @@ def classify(t1c: Volume, tumour: np.ndarray | None = None) -> np.ndarray:
 
 def _classify_axial(t1c: Volume, tumour: np.ndarray | None) -> np.ndarray:
     image = np.asarray(t1c.array, dtype=np.float32)
-    brain, _ = brain_and_thresholds(t1c)
+    brain = brain_mask_t1c(t1c)
     tissue = np.full(image.shape, OUTSIDE, np.uint8)
     if brain.sum() < 100:
         return tissue
