@@ -7,7 +7,6 @@ instead of clearing it (inputs and results live side by side) and mask files bec
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,9 +46,6 @@ def fit_render_preset(volume_rendering, node, preset: str) -> None:
     prop.set_color_map_values(stretch(prop.get_color_map_values()))
 
 
-FIT_WINDOW_S = 5.0  # views resized this soon after a load or a new browser are fitted to the volume again
-
-
 class ViewerLogic:
     """Views, segment editor, volume properties and file loading on ``slicer_app``'s scene."""
 
@@ -67,12 +63,10 @@ class ViewerLogic:
         self.property_state = TypedState(server.state, VolumePropertyState)
         self.on_loaded: list[Callable[[list], None]] = []  # called with the new volume nodes
         self.on_shown: list[Callable[[object], None]] = []  # called with the node now in the views
-        self._fit_until = 0.0
         self.property_state.data.preset_3d_name = "MR-Default"  # what the volume display panel shows for MR inputs
         server.state.update({"ds_load_message": "", "trame__title": "DiffusionSynth"})
         self.layout_state.data.active_tool = "SynthesisPanel"  # the first thing to see (the layout opens the drawer)
-        server.controller.on_client_connected.add(self._allow_fit)
-        for view in slicer_app.view_manager.get_views():
+        for view in slicer_app.view_manager.get_slice_views():
             view.interactor().AddObserver(vtkCommand.WindowResizeEvent, lambda *_, v=view: self._fit_on_resize(v), -1.0)
 
     @property
@@ -125,16 +119,12 @@ class ViewerLogic:
             self.segment_editor.on_volume_changed(node)
         if first:
             self.layout_state.data.is_volume_loaded = True
-        if reset_views or first:
-            self._allow_fit()
         for callback in self.on_shown:
             callback(node)
 
-    def _allow_fit(self, *_) -> None:
-        self._fit_until = time.monotonic() + FIT_WINDOW_S
-
-    def _fit_on_resize(self, view) -> None:
-        """A volume shown before the browser gave the views their size would be cropped: fit it again."""
-        if time.monotonic() < self._fit_until:
-            view.fit_view_to_content()
-            view.schedule_render()
+    @staticmethod
+    def _fit_on_resize(view) -> None:
+        """A slice view keeps its field of view's width when resized, so a volume fitted before the browser
+        gave the view its size (or before the drawer moved) would be cropped: fit it to the new size."""
+        view.fit_view_to_content()
+        view.schedule_render()
