@@ -1,7 +1,7 @@
 """The web app's synthesis panel without a browser: the same app object, driven through its state.
 
 Covers what the browser tests do not: the sequence selectors filled from file names, imputation
-run through the panel, a refused request shown as a sentence, and the forecast time slider.
+run through the panel, a refused request shown as a sentence, Cancel, and the forecast time slider.
 """
 
 from __future__ import annotations
@@ -108,3 +108,26 @@ def test_forecast_outputs_become_a_time_slider(app, brain_cases):
     assert state.ds_view == state.ds_forecast_days[0][1]
     app.synthesis._on_forecast_index(1)
     assert state.ds_view == state.ds_forecast_days[1][1]
+
+
+def test_cancel_stops_the_run_and_adds_nothing(app, small_mri, tiny_model, tmp_path):
+    folder = tmp_path / "mr"
+    folder.mkdir()
+    (folder / "head.nii.gz").symlink_to(small_mri)
+    app.load_folder(folder)
+    state = app.server.state
+    volumes_before = len(state.ds_volumes)
+
+    async def start_then_cancel():
+        app.synthesis.apply({"ds_task": "mri-to-ct", "ds_model": str(tiny_model), "ds_steps": "500"})
+        for _ in range(600):  # the first progress line from the command (a thread), then cancel
+            if "step" in state.ds_progress_text:
+                break
+            await asyncio.sleep(0.1)
+        assert state.ds_running
+        await app.synthesis.cancel()
+        await app.synthesis.task
+
+    asyncio.run(start_then_cancel())
+    assert not state.ds_running and state.ds_results == [] and "Cancelled" in state.ds_info
+    assert len(state.ds_volumes) == volumes_before and list(tmp_path.glob("DiffusionSynth-*")) == []
