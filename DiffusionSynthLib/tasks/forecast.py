@@ -197,9 +197,9 @@ def forecast(
     stage = Stage(progress, cancel, 0, total)
     last = [-1]
 
-    def report(units: float, message: str) -> None:
+    def report(units: float, message: str, force: bool = False) -> None:
         step = min(int(units), total)
-        if step != last[0]:
+        if step != last[0] or force:
             last[0] = step
             stage.report(step, message)
 
@@ -226,5 +226,5 @@ def forecast(
                     offset + UNITS_PER_RUN * step / max(steps_total, 1), f"day {day}: {message}"),
                 cancel=cancel,
             )
-    report(total, "done")
+    report(total, "done", force=True)
     return result
