@@ -75,6 +75,15 @@ def normalise_mr(array: np.ndarray, mask: np.ndarray, low: float = 0.5, high: fl
     return np.where(mask, np.clip(scaled, 0.0, 1.0), 0.0).astype(np.float32)
 
 
+def fit_affine(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(a, b)`` with ``a * source + b`` close to ``target`` over ``mask`` ((1, 0) if degenerate)."""
+    x, y = source[mask].astype(np.float64), target[mask].astype(np.float64)
+    if x.size < 2 or x.std() < 1e-9:
+        return 1.0, 0.0
+    a, b = np.polyfit(x, y, 1)
+    return float(a), float(b)
+
+
 def hu_to_unit(hu: np.ndarray, knots: dict | None = None) -> np.ndarray:
     """Hounsfield units onto [-1, 1] through piecewise-linear knots (see ``CT_KNOTS``)."""
     knots = knots or CT_KNOTS

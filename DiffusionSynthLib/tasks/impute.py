@@ -3,7 +3,8 @@
 prepare: inputs onto the grid of the first given (order t1n, t1c, t2w, t2f), then the model's
 spacing; brain mask; percentile normalisation; a missing sequence is zeros plus a 0 flag.
 sample: one conditional latent diffusion model for every subset. finish: each missing sequence
-rescaled to the typical range recorded in the model package, back onto the reference grid.
+renormalised by its own brain percentiles (as the training targets were), rescaled to the
+typical range recorded in the model package, back onto the reference grid.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def impute(
     result = Imputation(outputs={}, reference=reference_name, steps=run.steps, seed=seed)
     for name in missing:
         low, high = typical[name]
-        values = low + np.clip(units[:, SEQUENCES.index(name)], 0.0, 1.0) * (high - low)
+        # each decoded sample is put back on the normalisation the model was trained on (brain
+        # percentiles at 0 and 1): this removes the autoencoder's affine intensity bias
+        unit = np.stack([normalise_mr(sample, mask_small) for sample in units[:, SEQUENCES.index(name)]])
+        values = low + unit * (high - low)
         mean = resample(grid.with_array(values.mean(axis=0)), reference.shape, reference.ijk_to_ras).array
         result.outputs[name] = reference.with_array(np.where(mask_full, mean, 0.0).astype(np.float32))
         if samples > 1:

@@ -6,7 +6,8 @@ with the mask blanked, the mask itself, and flags (which sequences are present, 
 sample: mask-conditioned latent diffusion; with all four sequences the known latent is put back
 outside the mask after every step (RePaint-style); ``strength`` is classifier-free guidance on
 the add/remove flag (1 the trained mode, larger more pronounced, 0 the opposite mode).
-finish: back onto the input grid, blended over ``BLEND_MARGIN_VOXELS`` outside the mask; beyond
+finish: the decoded intensities harmonised with the input's by an affine fit over the known brain
+voxels (per sample and sequence), back onto the input grid, blended over ``BLEND_MARGIN_VOXELS`` outside the mask; beyond
 that every voxel is the input's, bit for bit, in the input's data type.
 """
 
@@ -20,7 +21,7 @@ from ..engine.latent import Guidance, KnownRegion
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError
 from ..geometry import resample, resample_to_spacing
-from ..intensity import brain_mask, percentile_range
+from ..intensity import brain_mask, fit_affine, percentile_range
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite, inside_mask
 from ..models.package import ModelPackage
 from ..sequences import SEQUENCES
@@ -114,9 +115,15 @@ def inpaint(
 
     weights = blend_weights(inside, BLEND_MARGIN_VOXELS) * (brain | inside)  # the background stays background
     result = Inpainting(outputs={}, reference=given[0], steps=run.steps, seed=seed, mask_voxels=int(inside.sum()))
+    known_voxels = brain_small & ~free
     for name in given:
         low, high = ranges[name]
-        values = low + np.clip(units[:, SEQUENCES.index(name)], 0.0, UNIT_CEILING) * (high - low)
+        channel = SEQUENCES.index(name)
+        # intensity harmonisation: each sample's decoded values are mapped onto the input's by the
+        # affine fit over the known brain voxels, which removes the autoencoder's intensity bias
+        fits = [fit_affine(sample, image[channel], known_voxels) for sample in units[:, channel]]
+        unit = np.stack([a * sample + b for (a, b), sample in zip(fits, units[:, channel])])
+        values = low + np.clip(unit, 0.0, UNIT_CEILING) * (high - low)
         mean = resample(grid.with_array(values.mean(axis=0)), reference.shape, reference.ijk_to_ras).array
         result.outputs[name] = reference.with_array(composite(inputs[name].array, mean, weights))
         if samples > 1:
