@@ -39,7 +39,7 @@ def healthy(brain_cases, tmp_path_factory) -> Path:
 
 def _run(healthy: Path, out: Path, model: Path, count: int, *extra: str) -> int:
     return main(["augment", "--input-dir", str(healthy), "--count", str(count), "--output-dir", str(out), "--model", str(model),
-                 "--steps", "2", "--device", "cpu", "--progress", "none", *extra])
+                 "--steps", "1", "--device", "cpu", "--progress", "none", *extra])
 
 
 def _manifest(out: Path) -> list[dict]:
@@ -67,6 +67,7 @@ def test_augment_writes_cases_labels_manifest_and_resumes(healthy, tiny_inpaint_
     assert [r["case"] for r in rows] == ["case_0000", "case_0001", "case_0002"]
     assert [r["source_case"] for r in rows] == ["BraTS-GLI-00001-000", "TCGA-DU-7294", "BraTS-GLI-00001-000"]
     assert [r["seed"] for r in rows] == ["0", "1", "2"] and rows[1]["sequences"] == "t1n t2f"
+    assert {r["synthetic"] for r in rows} == {"True"} and {r["model_id"] for r in rows} == {"tiny-inpaint"}
     for row in rows:
         case = out / row["case"]
         sequences = row["sequences"].split()
@@ -108,7 +109,7 @@ def test_augment_writes_cases_labels_manifest_and_resumes(healthy, tiny_inpaint_
 def test_a_kill_leaves_only_whole_cases_and_a_rerun_finishes(healthy, tiny_inpaint_model, tmp_path):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "DiffusionSynthLib.cli", "augment", "--input-dir", str(healthy), "--count", "6",
-               "--output-dir", str(out), "--model", str(tiny_inpaint_model), "--steps", "2", "--device", "cpu", "--progress", "json"]
+               "--output-dir", str(out), "--model", str(tiny_inpaint_model), "--steps", "1", "--device", "cpu", "--progress", "json"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     for line in process.stderr:  # kill in the middle of the second case
@@ -124,7 +125,7 @@ def test_a_kill_leaves_only_whole_cases_and_a_rerun_finishes(healthy, tiny_inpai
     stale.mkdir(exist_ok=True)
     (stale / "t1n.nii.gz").write_bytes(b"partial")
     assert main(["augment", "--input-dir", str(healthy), "--count", "2", "--output-dir", str(out), "--model", str(tiny_inpaint_model),
-                 "--steps", "2", "--device", "cpu", "--progress", "none"]) == 0
+                 "--steps", "1", "--device", "cpu", "--progress", "none"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["case_0000", "case_0001", "manifest.csv"]  # the stale staging folder is gone
 
 
@@ -154,7 +155,7 @@ def test_two_ranks_under_torchrun_split_the_cases_and_write_the_whole_manifest(h
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
                "--master_port", str(29600 + os.getpid() % 1000), "-m", "DiffusionSynthLib.cli", "augment", "--input-dir", str(healthy),
-               "--count", "4", "--output-dir", str(out), "--model", str(tiny_inpaint_model), "--steps", "2", "--device", "cpu",
+               "--count", "4", "--output-dir", str(out), "--model", str(tiny_inpaint_model), "--steps", "1", "--device", "cpu",
                "--progress", "none"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -36,7 +36,7 @@ from .inpaint import inpaint
 STRENGTH = (1.0, 2.0)  # guidance on the add flag: 1 the trained mode, up to twice as pronounced
 RECORD = "case.json"
 MANIFEST = "manifest.csv"
-COLUMNS = ["case", "source_case", "seed", "strength", "mask_voxels", "sequences", "model_id", "steps", "rank"]
+COLUMNS = ["case", "source_case", "seed", "strength", "mask_voxels", "sequences", "model_id", "steps", "rank", "synthetic"]
 
 
 @dataclass
