@@ -97,33 +97,49 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_sequences(paths: dict[str, str | None], names: list[str]) -> dict:
+    """The named sequence files read and checked (one clear error for a bad one)."""
+    from .tasks.checks import require_content
+    from .volume import read_volume
+
+    volumes = {}
+    for name in names:
+        volumes[name] = read_volume(paths[name], f"{name} image")
+        require_content(volumes[name], f"{name} image '{paths[name]}'")
+    return volumes
+
+
+def _plan_sequences(outputs, names: list[str], samples: int) -> None:
+    for name in names:
+        outputs.plan(f"{name}.nii.gz")
+        if samples > 1:
+            outputs.plan(f"{name}_std.nii.gz")
+
+
+def _add_sequences(outputs, images: dict, std: dict, record: dict) -> None:
+    """``<name>.nii.gz`` for each image and ``<name>_std.nii.gz`` for each standard deviation map."""
+    for name, volume in images.items():
+        outputs.add(f"{name}.nii.gz", volume, {**record, "output": name})
+        if name in std:
+            outputs.add(f"{name}_std.nii.gz", std[name], {**record, "output": f"{name} voxel-wise standard deviation"})
+
+
 def cmd_impute(args: argparse.Namespace) -> int:
     from .models import resolve_model
     from .outputs import OutputSet
     from .provenance import make_provenance
     from .sequences import SEQUENCES
-    from .tasks.checks import require_content
     from .tasks.impute import impute, split_inputs
-    from .volume import read_volume
 
     paths = {name: getattr(args, name) for name in SEQUENCES}
-    given, missing = split_inputs({name: path for name, path in paths.items()})
+    given, missing = split_inputs(paths)
     outputs = OutputSet(args.output_dir)
-    for name in missing:
-        outputs.plan(f"{name}.nii.gz")
-        if args.samples > 1:
-            outputs.plan(f"{name}_std.nii.gz")
-    volumes = {}
-    for name in given:
-        volumes[name] = read_volume(paths[name], f"{name} image")
-        require_content(volumes[name], f"{name} image '{paths[name]}'")
+    _plan_sequences(outputs, missing, args.samples)
+    volumes = _read_sequences(paths, given)
     model = resolve_model(args.model, "impute")
     result = impute(volumes, model, steps=args.steps, seed=args.seed, samples=args.samples, device=args.device, progress=ProgressPrinter(args.progress))
     record = make_provenance("impute", model, result.seed, result.steps, args.samples, paths, {"grid": f"{result.reference} (the first given input)"})
-    for name, volume in result.outputs.items():
-        outputs.add(f"{name}.nii.gz", volume, {**record, "output": name})
-        if name in result.std:
-            outputs.add(f"{name}_std.nii.gz", result.std[name], {**record, "output": f"{name} voxel-wise standard deviation"})
+    _add_sequences(outputs, result.outputs, result.std, record)
     written = outputs.commit()
     print(f"wrote {', '.join(str(p) for p in written)} on the grid of --{result.reference}")
     return 0
@@ -134,7 +150,6 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     from .outputs import OutputSet
     from .provenance import make_provenance
     from .sequences import SEQUENCES
-    from .tasks.checks import require_content
     from .tasks.inpaint import check_options, given_sequences, inpaint
     from .volume import read_volume
 
@@ -142,14 +157,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     paths = {name: getattr(args, name) for name in SEQUENCES}
     given = given_sequences(paths)
     outputs = OutputSet(args.output_dir)
-    for name in given:
-        outputs.plan(f"{name}.nii.gz")
-        if args.samples > 1:
-            outputs.plan(f"{name}_std.nii.gz")
-    volumes = {}
-    for name in given:
-        volumes[name] = read_volume(paths[name], f"{name} image")
-        require_content(volumes[name], f"{name} image '{paths[name]}'")
+    _plan_sequences(outputs, given, args.samples)
+    volumes = _read_sequences(paths, given)
     mask = read_volume(args.mask, "mask")
     model = resolve_model(args.model, "inpaint")
     result = inpaint(
@@ -158,10 +167,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     )
     extra = {"mode": args.mode, "strength": args.strength, "mask": str(Path(args.mask).resolve()), "mask_voxels": result.mask_voxels}
     record = make_provenance("inpaint", model, result.seed, result.steps, args.samples, paths, extra)
-    for name, volume in result.outputs.items():
-        outputs.add(f"{name}.nii.gz", volume, {**record, "output": name})
-        if name in result.std:
-            outputs.add(f"{name}_std.nii.gz", result.std[name], {**record, "output": f"{name} voxel-wise standard deviation"})
+    _add_sequences(outputs, result.outputs, result.std, record)
     written = outputs.commit()
     print(f"wrote {', '.join(str(p) for p in written)} ({args.mode}, {result.mask_voxels} voxels in the mask)")
     return 0

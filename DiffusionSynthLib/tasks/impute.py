@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..geometry import resample, resample_like, resample_to_spacing
 from ..intensity import brain_mask, normalise_mr
 from ..models.package import ModelPackage
-from ..sequences import SEQUENCES
+from ..sequences import SEQUENCES, given_sequences
 from ..volume import Volume
 from .checks import require_content
 from .run import TaskRun
@@ -35,12 +35,7 @@ class Imputation:
 
 def split_inputs(inputs: dict[str, Volume | None]) -> tuple[list[str], list[str]]:
     """(given, missing) in the canonical order; at least one given and one missing."""
-    unknown = sorted(set(inputs) - set(SEQUENCES))
-    if unknown:
-        raise InputError(f"Unknown sequence names {unknown}; use {', '.join(SEQUENCES)}.")
-    given = [name for name in SEQUENCES if inputs.get(name) is not None]
-    if not given:
-        raise InputError("Give at least one input sequence (--t1n, --t1c, --t2w or --t2f).")
+    given = given_sequences(inputs, "input sequence")
     missing = [name for name in SEQUENCES if name not in given]
     if not missing:
         raise InputError("All four sequences were given, so there is nothing to impute; leave out the ones to synthesise.")

@@ -25,6 +25,7 @@ from ..intensity import brain_mask, fit_affine, percentile_range
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite, inside_mask
 from ..models.package import ModelPackage
 from ..sequences import SEQUENCES
+from ..sequences import given_sequences as sequence_names
 from ..volume import Volume
 from .checks import require_content
 from .run import TaskRun
@@ -44,15 +45,9 @@ class Inpainting:
     mask_voxels: int = 0
 
 
-def given_sequences(inputs: dict[str, Volume | None]) -> list[str]:
+def given_sequences(inputs: dict) -> list[str]:
     """The given sequence names in canonical order; at least one."""
-    unknown = sorted(set(inputs) - set(SEQUENCES))
-    if unknown:
-        raise InputError(f"Unknown sequence names {unknown}; use {', '.join(SEQUENCES)}.")
-    given = [name for name in SEQUENCES if inputs.get(name) is not None]
-    if not given:
-        raise InputError("Give at least one image to inpaint (--t1n, --t1c, --t2w or --t2f).")
-    return given
+    return sequence_names(inputs, "image to inpaint")
 
 
 def check_options(mode: str, strength: float) -> None:
