@@ -104,7 +104,7 @@ def axial_picture(page, colour: bool = False) -> np.ndarray:
 
 def coloured_fraction(rgb: np.ndarray) -> float:
     """The share of strongly coloured pixels (a segment over a grey-level image)."""
-    return float(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 60).mean())
+    return float(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 35).mean())  # a grey level has ~0; the segment's green over dark tissue ~50
 
 
 def save_views(page, path: Path) -> None:
