@@ -58,6 +58,12 @@ def _progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", choices=["bar", "json", "none"], default="bar", help="progress on stderr (default: bar)")
 
 
+def _sequence_arguments(parser: argparse.ArgumentParser, text: str) -> None:
+    """``--t1n``, ``--t1c``, ``--t2w``, ``--t2f``, each described as '<sequence> <text>'."""
+    for name, label in (("t1n", "T1 native"), ("t1c", "T1 post-contrast"), ("t2w", "T2"), ("t2f", "T2-FLAIR")):
+        parser.add_argument(f"--{name}", help=f"{label} {text}")
+
+
 def _sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="built-in model id or model package folder (default: the task's built-in model)")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
@@ -382,15 +388,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_mri_to_ct)
 
     p = sub.add_parser("impute", help="synthesise missing MR sequences from any subset of T1n, T1c, T2w, T2-FLAIR")
-    for name, text in (("t1n", "T1 native"), ("t1c", "T1 post-contrast"), ("t2w", "T2"), ("t2f", "T2-FLAIR")):
-        p.add_argument(f"--{name}", help=f"{text} image (give at least one; the others are imputed)")
+    _sequence_arguments(p, "image (give at least one; the others are imputed)")
     p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each missing sequence")
     _sampling_arguments(p)
     p.set_defaults(run=cmd_impute)
 
     p = sub.add_parser("inpaint", help="remove a lesion to healthy tissue, or add one inside a mask")
-    for name, text in (("t1n", "T1 native"), ("t1c", "T1 post-contrast"), ("t2w", "T2"), ("t2f", "T2-FLAIR")):
-        p.add_argument(f"--{name}", help=f"{text} image (give one or more, all on one grid; each is inpainted)")
+    _sequence_arguments(p, "image (give one or more, all on one grid; each is inpainted)")
     p.add_argument("--mask", required=True, help="label map or segmentation on the images' grid; any non-zero voxel is inside")
     p.add_argument("--mode", required=True, choices=["remove", "add"], help="remove: healthy tissue in the mask; add: a tumour in it")
     p.add_argument("--strength", type=float, default=1.0, help="how pronounced the change is, 0-3 (default 1)")
@@ -399,8 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_inpaint)
 
     p = sub.add_parser("forecast", help="tumour growth: the tumour mask and images after N days, from a baseline T1c and its mask")
-    for name, text in (("t1n", "T1 native"), ("t1c", "T1 post-contrast (required)"), ("t2w", "T2"), ("t2f", "T2-FLAIR")):
-        p.add_argument(f"--{name}", help=f"{text} baseline image, on the T1c's grid")
+    _sequence_arguments(p, "baseline image, on the T1c's grid (the T1c is required)")
     p.add_argument("--tumour-mask", required=True, help="baseline tumour segmentation on the T1c's grid; any non-zero voxel is tumour")
     p.add_argument("--days", required=True, nargs="+", help="days after the baseline to forecast, whole numbers from 1 to 3650")
     p.add_argument("--output-dir", required=True, help="folder for tumour_mask_dayNNN, <sequence>_dayNNN (and tumour_probability_dayNNN)")
