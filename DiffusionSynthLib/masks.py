@@ -12,30 +12,47 @@ BLEND_MARGIN_VOXELS = 3  # outside the mask, beyond this many voxels, every voxe
 MAX_BRAIN_FRACTION = 0.5  # a mask over more of the brain than this leaves too little context
 
 
-def inside_mask(mask: Volume, reference: Volume, brain: np.ndarray, what: str = "mask") -> np.ndarray:
-    """The mask's non-zero voxels as a bool array on ``reference``'s grid, or one ``InputError``.
+def checked_region(
+    mask: Volume,
+    reference: Volume,
+    allowed: np.ndarray,
+    max_fraction: float,
+    what: str,
+    place: str,
+    reference_name: str,
+    empty_hint: str,
+    too_big_hint: str,
+) -> np.ndarray:
+    """A mask's non-zero voxels on ``reference``'s grid (bool), or one ``InputError`` saying what is wrong.
 
-    Refused: another grid, no voxel set, mostly outside the brain, or most of the brain.
+    Refused: another grid; no voxel set; less than half of it inside ``allowed`` (named ``place``);
+    more of it inside ``allowed`` than ``max_fraction`` of ``allowed``.
     """
     if not mask.same_grid(reference):
         raise InputError(
-            f"The {what} is on another grid ({mask.describe_grid()}) than the images ({reference.describe_grid()}); "
-            "draw or resample it on the image's grid (in 3D Slicer a segmentation exported with the image as reference)."
+            f"The {what} is on another grid ({mask.describe_grid()}) than the {reference_name} ({reference.describe_grid()}); "
+            f"draw or resample it on the {reference_name}'s grid (in 3D Slicer: a segmentation exported with it as reference)."
         )
     inside = np.asarray(mask.array) != 0
     count = int(inside.sum())
     if count == 0:
-        raise InputError(f"The {what} is empty (no non-zero voxel); draw the region to inpaint.")
-    brain_voxels = max(int(brain.sum()), 1)
-    in_brain = int((inside & brain).sum())
-    if in_brain < 0.5 * count:
-        raise InputError(f"The {what} lies mostly outside the brain ({in_brain} of its {count} voxels inside); draw it inside the brain.")
-    if in_brain > MAX_BRAIN_FRACTION * brain_voxels:
-        raise InputError(
-            f"The {what} covers {100 * in_brain / brain_voxels:.0f}% of the brain; inpainting needs surrounding tissue as context "
-            f"(at most {100 * MAX_BRAIN_FRACTION:.0f}%): draw a smaller region."
-        )
+        raise InputError(f"The {what} {empty_hint}")
+    allowed_voxels = max(int(allowed.sum()), 1)
+    within = int((inside & allowed).sum())
+    if within < 0.5 * count:
+        raise InputError(f"The {what} lies mostly outside the {place} ({within} of its {count} voxels inside); draw it inside the {place}.")
+    if within > max_fraction * allowed_voxels:
+        raise InputError(f"The {what} covers {100 * within / allowed_voxels:.0f}% of the {place}; {too_big_hint}")
     return inside
+
+
+def inside_mask(mask: Volume, reference: Volume, brain: np.ndarray, what: str = "mask") -> np.ndarray:
+    """The inpainting mask as a bool array on ``reference``'s grid, or one ``InputError``."""
+    return checked_region(
+        mask, reference, brain, MAX_BRAIN_FRACTION, what, "brain", "images",
+        "is empty (no non-zero voxel); draw the region to inpaint.",
+        f"inpainting needs surrounding tissue as context (at most {100 * MAX_BRAIN_FRACTION:.0f}%): draw a smaller region.",
+    )
 
 
 def blend_weights(inside: np.ndarray, margin: int = BLEND_MARGIN_VOXELS) -> np.ndarray:

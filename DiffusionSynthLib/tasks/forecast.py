@@ -26,6 +26,7 @@ from ..errors import InputError, ModelError
 from ..growth.domain import SOLVER_SPACING_MM, GrowthDomain, prepare_domain
 from ..growth.parameters import GrowthParameters, draw_parameters
 from ..intensity import head_mask_mr
+from ..masks import checked_region
 from ..models.package import ModelPackage
 from ..sequences import SEQUENCES
 from ..volume import Volume
@@ -83,24 +84,11 @@ def day_name(day: int) -> str:
 
 def check_tumour_mask(mask: Volume, t1c: Volume) -> np.ndarray:
     """The mask's non-zero voxels (bool on the T1c grid), or one ``InputError`` saying what is wrong."""
-    if not mask.same_grid(t1c):
-        raise InputError(
-            f"The tumour mask is on another grid ({mask.describe_grid()}) than the T1c ({t1c.describe_grid()}); "
-            "give a mask drawn on the T1c (in 3D Slicer: a segmentation exported with the T1c as reference)."
-        )
-    tumour = np.asarray(mask.array) != 0
-    count = int(tumour.sum())
-    if count == 0:
-        raise InputError("The tumour mask has no tumour (no non-zero voxel); give the segmentation of the tumour on the baseline T1c.")
-    head = head_mask_mr(t1c)
-    inside = int((tumour & head).sum())
-    if inside < 0.5 * count:
-        raise InputError(f"The tumour mask lies mostly outside the head ({inside} of its {count} voxels inside); check that it belongs to this T1c.")
-    if count > MAX_HEAD_FRACTION * max(int(head.sum()), 1):
-        raise InputError(
-            f"The tumour mask covers {100 * count / max(int(head.sum()), 1):.0f}% of the head; give the tumour's segmentation, not a head or brain mask."
-        )
-    return tumour
+    return checked_region(
+        mask, t1c, head_mask_mr(t1c), MAX_HEAD_FRACTION, "tumour mask", "head", "T1c",
+        "has no tumour (no non-zero voxel); give the segmentation of the tumour on the baseline T1c.",
+        "give the tumour's segmentation, not a head or brain mask.",
+    )
 
 
 def growth_config(model: ModelPackage) -> tuple[GrowthParameters, dict, float]:

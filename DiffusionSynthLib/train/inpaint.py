@@ -93,6 +93,9 @@ def train_inpaint(
     log(f"{len(names)} case(s): {', '.join(names)}; tumour masks for add: {', '.join(sorted(tumours))}")
     brains = {name: cases[name].max(axis=0) > 0 for name in names}
     away = {name: ~ndimage.binary_dilation(tumours[name], iterations=3) if name in tumours else np.ones_like(brains[name]) for name in names}
+    healthy = {name: brains[name] & away[name] for name in names}
+    # candidate mask centres, found once (not per training example)
+    centres = {(name, True): np.argwhere(tumours[name]) for name in tumours} | {(name, False): np.argwhere(healthy[name]) for name in names}
     channels = len(SEQUENCES)
     pretrained = None
     if autoencoder_from:
@@ -116,8 +119,8 @@ def train_inpaint(
         """(target patch (4, ...), mask patch, add flag)."""
         add = rng.random() < 0.5
         name = sorted(tumours)[int(rng.integers(len(tumours)))] if add else names[int(rng.integers(len(names)))]
-        region = tumours[name] if add else brains[name] & away[name]
-        points = np.argwhere(region)
+        region = tumours[name] if add else healthy[name]
+        points = centres[name, add]
         centre = points[int(rng.integers(len(points)))]
         if add:
             mask = ndimage.binary_dilation(tumours[name], iterations=1) & brains[name]
