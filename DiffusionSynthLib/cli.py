@@ -271,6 +271,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .models.package import check_package_output
 
     check_package_output(args.output)  # before hours of training, not after
+    from .cards import stored_results
+
+    kept = list(stored_results(Path(args.output)).values())  # held-out results of the package being replaced
     settings = LoopSettings(minutes=args.time_budget, max_steps=args.max_steps, seed=args.seed, autoencoder_fraction=args.autoencoder_fraction)
     log = (lambda m: print(m, file=sys.stderr, flush=True))
     if args.task == "mri-to-ct":
@@ -303,6 +306,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         raise InputError(f"Training for the task '{args.task}' is not available yet.")
     if int(os.environ.get("RANK", "0")) == 0:
+        from .cards import render_card, store_results
+        from .train.terms import data_terms, write_terms
+
+        write_terms(path, args.licence, data_terms(data, args.data_terms))
+        store_results(path, kept)
+        render_card(path)
         print(f"wrote model package {path}")
     return 0
 
@@ -449,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda; under torchrun each rank takes its LOCAL_RANK GPU")
+    p.add_argument("--licence", help="the licence you release the package under (recorded in model.json and the card)")
+    p.add_argument("--data-terms", help="the training data's terms (default: read from a licence file or README in --data)")
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("evaluate", help="compare a prediction with a reference; prints one JSON object")

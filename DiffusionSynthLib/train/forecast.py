@@ -10,6 +10,7 @@ the model card. No network: the package is ``model.json`` and ``MODEL_CARD.md``.
 
 from __future__ import annotations
 
+import csv
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,20 @@ from .forecast_card import forecast_card
 from .record import command_line
 
 DEFAULT_INPAINT_MODEL = "inpaint-brats-demo"
+
+
+def data_notes(data: Path, patients: Sequence[str]) -> dict[str, str]:
+    """What ``scans.csv`` says of each patient beyond dates: its notes and the slices the data's provider removed."""
+    with open(data / "scans.csv", newline="") as handle:  # its lists escape their commas with a backslash
+        table = [[cell.strip() for cell in row] for row in csv.reader(handle, skipinitialspace=True, escapechar="\\") if row]
+    rows = {row[0]: dict(zip(table[0], row)) for row in table[1:]}
+    notes = {}
+    for patient in patients:
+        row = rows.get(patient, {})
+        said = [f"slices removed {row['slices_removed']}" if row.get("slices_removed") else "", row.get("notes", "")]
+        if any(said):
+            notes[patient] = "; ".join(text for text in said if text)
+    return notes
 
 
 def train_forecast(
@@ -75,6 +90,8 @@ def train_forecast(
         "training": {
             "command": command_line(),
             "data": [c.name for c in prepared],
+            "data_folder": str(data),
+            "data_notes": data_notes(data, [c.name for c in prepared]),
             "excluded": list(exclude),
             "intervals_days": {c.name: c.days for c in prepared},
             "registration": {c.name: c.registration for c in prepared},

@@ -1,7 +1,12 @@
-"""The model card of a forecast package, written from its ``model.json``."""
+"""The model card of a forecast package, written from its ``model.json``: the data it was given, never a fixed text.
+
+The licence and the data's terms are the card's generated block (``cards.render_card``), from the
+keys ``licence`` and ``data_terms`` that ``train`` writes.
+"""
 
 from __future__ import annotations
 
+from ..growth.longitudinal import ASSUMED_SPACING_MM
 from ..growth.loo import LABELS, markdown
 
 
@@ -10,11 +15,21 @@ def forecast_card(config: dict) -> str:
     p, spread = growth["parameters"], growth["spread"]
     speed = 2.0 * (p["diffusivity_white"] * max(p["proliferation"], 0.0)) ** 0.5
     sx, sy, sz = growth["assumed_spacing_mm"]
+    spacing_origin = (
+        "the default, chosen for TCIA Brain-Tumor-Progression files whose headers say 1x1x1 mm: in-plane, their heads measure "
+        "a median 183 x 233 pixels against about 150 x 190 mm for adults, and a 220 mm field of view on 256 pixels is 0.86 mm; "
+        "slices 5 mm, that collection's usual thickness" if tuple(growth["assumed_spacing_mm"]) == tuple(ASSUMED_SPACING_MM)
+        else "as given to training"
+    )
+    data_notes = training.get("data_notes", {})
+    notes = "".join(f"- {patient}: {text}\n" for patient, text in data_notes.items())
+    notes = f"Notes in `scans.csv`:\n{notes}" if notes else ""
     registration = "; ".join(f"{name}: {r['rotation_deg']:.1f} deg, {r['translation_mm']:.1f} mm" for name, r in training["registration"].items())
     loo = markdown(training["leave_one_out"]) if training["leave_one_out"] else "(fewer than two patients: no table)"
     means = training["leave_one_out_summary"]
     verdict = ", ".join(f"{LABELS[m]} {s['mean_dice']:.3f}" for m, s in means.items())
     rows = training["leave_one_out"]
+    patients = len(training["data"])
     if rows:
         worst = min(rows, key=lambda r: r["physics_dice"] - r["no_change_dice"])
         verdict += (
@@ -30,7 +45,7 @@ def forecast_card(config: dict) -> str:
 Task: tumour growth forecasting. {config['description']}
 
 **Demonstration model, not for clinical use.** Forecasts are synthetic: a physical model with
-parameters fitted on nine patients, not a prediction for any person. Not for diagnosis or
+parameters fitted on {patients} patients, not a prediction for any person. Not for diagnosis or
 treatment planning.
 
 ## What it is, and why
@@ -45,8 +60,8 @@ travelling wave of the equation), less the baseline's necrotic core. The statist
 parameters are shared by the population, chosen on a coarse grid to maximise mean Dice with
 the real follow-up masks, and their spread between patients (each patient's own best grid point)
 is what `--samples K` draws from to give the voxel-wise probability of tumour.
-Why not a learned model: nine patients with one follow-up each cannot train a network that
-beats a two-parameter physical model; the physics brings the anatomy (tissue, barriers) that the
+Why not a learned model: {patients} patients with one follow-up each are far too few to train a
+network that beats a two-parameter physical model; the physics brings the anatomy (tissue, barriers) that the
 data cannot teach. Each day's image is rendered by the inpainting model `{config['render']['inpaint_model']}`:
 `remove` where the tumour receded, `add` where it grew.
 
@@ -64,26 +79,19 @@ data cannot teach. Each day's image is rendered by the inpainting model `{config
 | in-sample mean Dice at these parameters | {growth['calibration_mean_dice']:.3f} |
 
 ## Spacing assumed
-The training files' headers say 1x1x1 mm: the true spacing was lost. Assumed:
-{sx:g} x {sy:g} x {sz:g} mm. In-plane: the heads measure a median 183 x 233 pixels (breadth x length,
-scalp included), against about 150 x 190 mm for adults, 0.82 mm; a 220 mm field of view on 256
-pixels is 0.86 mm. Slices: 5 mm, the collection's usual thickness (a gap between slices, common
-then, would make the true distance larger). D scales with the square of a length, so if the true
-spacing is s times the assumed one, the equivalent D is s² times the value above; rho does not
-change. Give such data to `diffusionsynth forecast` with `--assume-spacing {sx:g} {sy:g} {sz:g}`; data
-with a correct header needs nothing.
+Every training file was read with the spacing {sx:g} x {sy:g} x {sz:g} mm, whatever its header says
+({spacing_origin}). D scales with the square of a length, so if the true spacing is s times the
+assumed one, the equivalent D is s² times the value above; rho does not change. Give data whose
+header lost its spacing to `diffusionsynth forecast` with `--assume-spacing {sx:g} {sy:g} {sz:g}`;
+data with a correct header needs nothing.
 
-## Data and licence
-TCIA Brain-Tumor-Progression (Schmainda KM, Prah M (2018). Data from Brain-Tumor-Progression. The
-Cancer Imaging Archive. doi:10.7937/K9/TCIA.2018.15quzvnb), Creative Commons Attribution 3.0
-Unported (CC BY 3.0), as redistributed in `../shared/data/tumour_progression`: {len(training['data'])} glioblastoma
-patients ({', '.join(training['data'])}), T1 post-contrast and tumour mask within 90 days after
-chemoradiation and at progression, {min(training['intervals_days'].values())} to {max(training['intervals_days'].values())} days apart. Caveats, all real: resized
-in-plane to 256 x 256 by nearest neighbour, 20 real slices padded to 24 (the padding is left out
-of registration, tissue and scores), slices removed at the ends by the redistributor (growth
-beyond the first and last slice is not seen), spacing lost (above). The follow-ups are not
-registered to their baselines despite the table's claim: rigid mutual-information registration
-moved them by {registration}. The masks outline the enhancing tumour.
+## Data
+`{training.get('data_folder', 'not recorded')}`: {patients} patients ({', '.join(training['data'])}; left out:
+{', '.join(training['excluded']) or 'none'}), each a T1 post-contrast scan and tumour mask at baseline and at
+follow-up, {min(training['intervals_days'].values())} to {max(training['intervals_days'].values())} days apart (dates from `scans.csv`).
+{notes}Slices that hold no voxel (padding) are left out of registration, tissue and scores. Each
+follow-up was registered rigidly to its baseline (mutual information), which moved them by:
+{registration}. Licence and data terms: the section at the end of this card.
 
 ## Training
 - Command: `{training['command']}`
@@ -101,7 +109,7 @@ same distance in every direction, inside the brain, to that volume). Mean Dice: 
 
 Anchor: treatment-aware diffusion (TaDiff) reports future-tumour Dice about 0.85 at half a
 month, falling to 0.46 beyond two years, with multi-sequence MRI, treatment information and
-hundreds of scans; this package has one sequence, nine patients and two parameters.
+hundreds of scans; this package has one sequence, {patients} patients and two parameters.
 
 ## Limits
 - Treatment is not modelled (the baseline is after chemoradiation, the follow-up at

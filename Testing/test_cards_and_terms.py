@@ -1,0 +1,123 @@
+"""Licence and data terms in every package, model cards written from the data given and from benchmark results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from DiffusionSynthLib import cards
+from DiffusionSynthLib.cli import main
+from DiffusionSynthLib.models import builtin_models
+from DiffusionSynthLib.models.package import load_model
+from DiffusionSynthLib.train.terms import UNKNOWN_TERMS, UNSPECIFIED_LICENCE, data_terms
+from DiffusionSynthLib.volume import read_volume
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_code_has_its_licence_file():
+    text = (REPO / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text and "END OF TERMS AND CONDITIONS" in text
+
+
+def test_every_builtin_package_states_its_licence_and_data_terms():
+    rows = builtin_models()
+    assert {row["task"] for row in rows} >= {"mri-to-ct", "impute", "inpaint", "forecast"}
+    for row in rows:
+        config = json.loads((Path(row["path"]) / "model.json").read_text())
+        assert config.get("licence", "").strip() and config.get("data_terms", "").strip(), row["id"]
+        card = Path(row["card"]).read_text()
+        assert "<!-- generated: licence -->" in card and config["licence"] in card and config["data_terms"] in card, row["id"]
+        load_model(row["path"])  # the keys changed model.json only: the weights still match their sha256
+
+
+def test_data_terms_come_from_the_data_folder(shared_data):
+    assert "Creative Commons Attribution 3.0" in data_terms(shared_data / "tumour_progression")  # license_tcia.html
+    brats = data_terms(shared_data / "brats2013_flair_t1c")  # LICENSE.txt in each case folder, quoted once
+    assert "NonCommercial" in brats and brats.count("Switzerland") == 1 and "brats_2013_pat0004/LICENSE.txt" in brats
+    assert data_terms(shared_data / "brain_tumour_mri") == UNKNOWN_TERMS  # states nothing itself
+    assert data_terms(shared_data / "brain_tumour_mri", "research use only") == "research use only"
+
+
+def test_a_trained_package_records_licence_and_terms(tiny_model):
+    config = json.loads((tiny_model / "model.json").read_text())
+    assert config["licence"] == UNSPECIFIED_LICENCE and config["data_terms"] == UNKNOWN_TERMS  # no --licence; the pairs state no terms
+    assert UNKNOWN_TERMS in (tiny_model / "MODEL_CARD.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def two_patients(shared_data, tmp_path_factory) -> Path:
+    """Patients 08 and 09 of the progression data in a folder of one's own, with a README stating made-up terms."""
+    source = shared_data / "tumour_progression"
+    folder = tmp_path_factory.mktemp("data") / "my progression"
+    folder.mkdir()
+    lines = (source / "scans.csv").read_text().splitlines()
+    (folder / "scans.csv").write_text("\n".join([lines[0], *(line for line in lines[1:] if line.split(",")[0] in ("08", "09"))]) + "\n")
+    for patient in ("08", "09"):
+        shutil.copytree(source / patient, folder / patient)
+    (folder / "README.md").write_text("# Two patients\n\nScans of two patients.\nLicence: the Example Terms 1.0, for testing.\n")
+    return folder
+
+
+def test_forecast_card_is_written_from_the_data_it_was_given(two_patients, tmp_path, capsys):
+    output = tmp_path / "forecast-two"
+    assert main(["train", "--task", "forecast", "--data", str(two_patients), "--output", str(output), "--licence", "CC-BY-4.0"]) == 0
+    config = json.loads((output / "model.json").read_text())
+    assert config["licence"] == "CC-BY-4.0" and "Example Terms 1.0" in config["data_terms"]
+    card = (output / "MODEL_CARD.md").read_text()
+    for text in ("2 patients", str(two_patients), "08, 09", "08: slices removed [[21,22],[1,22]]", "Example Terms 1.0", "CC-BY-4.0"):
+        assert text in card, text
+    for text in ("nine", "CC BY 3.0", "Schmainda", "shared/data/tumour_progression"):  # what the old template claimed whatever the data
+        assert text not in card, text
+
+
+def _measured_result(package: Path, mri: Path) -> dict:
+    """A real, small benchmark: one pseudo-CT with the package, timed, in the result format the renderer reads."""
+    from DiffusionSynthLib.tasks.mri_to_ct import mri_to_ct
+
+    model, volume = load_model(package, "mri-to-ct"), read_volume(mri)
+    started = time.perf_counter()
+    result = mri_to_ct(volume, model, steps=1, device="cpu")
+    seconds = time.perf_counter() - started
+    row = {"model": model.id, "input": "x".join(map(str, volume.shape)), "seconds": seconds,
+           "mean_hu_in_head": float(np.mean(result.ct.array[result.head_mask]))}
+    return {"benchmark": "tiny-speed", "title": "One pseudo-CT, timed", "command": "Testing/test_cards_and_terms.py", "date": "today",
+            "machine": "this one", "models": {model.id: cards.fingerprint(model.config)},
+            "tables": [{"columns": [["input", "input"], ["seconds", "seconds", ".4f"], ["mean_hu_in_head", "mean HU", ".2f"]],
+                        "rows": [row, {**row, "model": "another-model", "input": "not this package's"}], "filter": "model"}]}, row
+
+
+def test_results_render_into_the_card_and_survive_retraining(tiny_model, small_mri, tmp_path, capsys):
+    package = tmp_path / tiny_model.name  # retraining names the package after its folder
+    shutil.copytree(tiny_model, package)
+    result, row = _measured_result(package, small_mri)
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(result))
+    assert cards.main([str(package), str(path)]) == 0
+    line = f"| {row['input']} | {row['seconds']:.4f} | {row['mean_hu_in_head']:.2f} |"
+    card = (package / "MODEL_CARD.md").read_text()
+    assert line in card and "Measured on these weights." in card and "not this package's" not in card
+    assert cards.main([str(package), str(path)]) == 0 and (package / "MODEL_CARD.md").read_text() == card  # rendering is idempotent
+
+    pairs = tiny_model.parent / "pairs"
+    train = ["train", "--task", "mri-to-ct", "--data", str(pairs), "--output", str(package), "--preset", "tiny", "--max-steps", "1",
+             "--patch", "32", "32", "16", "--batch", "1", "--seed", "1", "--licence", "Apache-2.0"]
+    assert main(train) == 0
+    card = (package / "MODEL_CARD.md").read_text()
+    assert line in card and "Measured on earlier weights" in card and "Measured on these weights." not in card
+    assert json.loads((package / "model.json").read_text())["licence"] == "Apache-2.0"
+
+
+def test_the_renderer_refuses_what_is_not_a_result(tiny_model, tmp_path, capsys):
+    package = tmp_path / "tiny-copy"
+    shutil.copytree(tiny_model, package)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"title": "no benchmark name"}))
+    before = (package / "MODEL_CARD.md").read_text()
+    assert cards.main([str(package), str(bad)]) == 2 and "lacks" in capsys.readouterr().err
+    assert (package / "MODEL_CARD.md").read_text() == before and not list(package.glob("benchmark-*.json"))
