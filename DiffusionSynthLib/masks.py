@@ -56,9 +56,15 @@ def inside_mask(mask: Volume, reference: Volume, brain: np.ndarray, what: str = 
 
 
 def blend_weights(inside: np.ndarray, margin: int = BLEND_MARGIN_VOXELS) -> np.ndarray:
-    """1 inside the mask, falling linearly to 0 over ``margin`` voxels outside it, 0 beyond (float32)."""
+    """1 inside the mask, falling linearly with the Euclidean distance (voxels) outside it; 0 beyond ``margin`` (float32).
+
+    The ramp reaches 0 at sqrt(margin^2 + 1), the first distance beyond ``margin`` a voxel can
+    have, so every voxel at a distance up to ``margin`` is blended (at 3: weight 0.05) and none
+    further away (at sqrt(10) = 3.16: weight 0), without a step in the weights.
+    """
     distance = ndimage.distance_transform_edt(~inside)
-    return np.clip(1.0 - distance / (margin + 1), 0.0, 1.0).astype(np.float32)
+    weights = np.clip(1.0 - distance / np.sqrt(margin**2 + 1), 0.0, 1.0)
+    return np.where(distance <= margin, weights, 0.0).astype(np.float32)
 
 
 def composite(original: np.ndarray, generated: np.ndarray, weights: np.ndarray) -> np.ndarray:
