@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
-
 from conftest import HEAD_CT, HEAD_MR
+
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.geometry import resample
 from DiffusionSynthLib.registration import register_rigid
@@ -19,13 +20,37 @@ def test_resume_continues_where_training_stopped(tiny_model, tmp_path):
     output = tmp_path / "model"
     args = ["train", "--task", "mri-to-ct", "--data", str(data), "--output", str(output), "--preset", "tiny", "--patch", "32", "32", "16", "--batch", "1"]
     assert main([*args, "--max-steps", "2"]) == 0
-    checkpoint = torch.load(tmp_path / ".model.training" / "checkpoint.pt", weights_only=False)
+    checkpoint = torch.load(tmp_path / ".model.training" / "checkpoint.pt", weights_only=True)  # tensors and plain data only
     assert checkpoint["state"]["steps"] == {"autoencoder": 2, "unet": 2}
     assert main([*args, "--max-steps", "3", "--resume"]) == 0
     config = json.loads((output / "model.json").read_text())
     assert config["training"]["steps"] == {"autoencoder": 2, "unet": 3}  # the autoencoder stage was finished
     assert config["training"]["held_out_slices"]["pat002"][0] < config["training"]["held_out_slices"]["pat002"][1]
     assert (output / "MODEL_CARD.md").read_text().startswith("# Model card")
+
+
+class _RunsCode:
+    """Unpickling this runs code: it writes a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').close()",)
+
+
+def test_a_checkpoint_holding_more_than_plain_data_is_refused_never_run(tiny_model, tmp_path, capsys):
+    workdir = tmp_path / ".model.training"
+    workdir.mkdir()
+    marker = tmp_path / "code ran"
+    torch.save({"state": _RunsCode(marker)}, workdir / "checkpoint.pt")
+    args = ["train", "--task", "mri-to-ct", "--data", str(tiny_model.parent / "pairs"), "--output", str(tmp_path / "model"), "--preset", "tiny",
+            "--patch", "32", "32", "16", "--batch", "1", "--max-steps", "1", "--resume"]
+    code = main(args)
+    lines = capsys.readouterr().err.splitlines()
+    assert not marker.exists()
+    assert code == 3 and "holds more than tensors and plain data" in lines[-1], lines
+    assert not (tmp_path / "model").exists()
 
 
 def test_prepare_pairs_writes_a_synthrad_case_on_the_ct_grid(tiny_model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ import torch
 from ..engine.device import autocast
 from ..engine.latent import space_to_depth, with_flags
 from ..engine.networks import build_network, build_scheduler
+from ..errors import ModelError
 from .distributed import Distributed
 
 TargetBatch = Callable[[np.random.Generator], np.ndarray]  # -> (B, C, X, Y, Z) target patches
@@ -65,11 +67,22 @@ def _training_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, gene
 
 
 class Checkpoint:
+    """The training state on disk: tensors and plain data (numbers, strings, lists, dicts) only."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def load(self) -> dict | None:
-        return torch.load(self.path, weights_only=False) if self.path.exists() else None
+        """The saved state, or ``None`` when there is none; a file holding anything else is refused, never run."""
+        if not self.path.exists():
+            return None
+        try:
+            return torch.load(self.path, weights_only=True)
+        except pickle.UnpicklingError:
+            raise ModelError(
+                f"The checkpoint '{self.path}' holds more than tensors and plain data, so it was not loaded (unpickling it could run code); "
+                "delete it, or train without --resume."
+            ) from None
 
     def save(self, state: dict) -> None:
         tmp = self.path.with_suffix(".tmp")
