@@ -8,7 +8,6 @@ as ``pip install DiffusionSynth``.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -36,8 +35,8 @@ from slicer.ScriptedLoadableModule import (  # noqa: E402
 )
 from slicer.util import VTKObservationMixin  # noqa: E402
 
-from DiffusionSynthSlicerLib import InstallLogic  # noqa: E402
-from DiffusionSynthSlicerLib.Logic import RunError, SynthesisLogic, SynthesisRequest  # noqa: E402
+from DiffusionSynthSlicerLib import InstallLogic, Nodes, SelfTest  # noqa: E402
+from DiffusionSynthSlicerLib.Logic import SynthesisLogic, SynthesisRequest  # noqa: E402
 from DiffusionSynthSlicerLib.Parameter import DiffusionSynthParameterNode, to_request  # noqa: E402
 from DiffusionSynthSlicerLib.Tasks import SEQUENCES, TASKS  # noqa: E402
 
@@ -242,7 +241,10 @@ class DiffusionSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class DiffusionSynthTest(ScriptedLoadableModuleTest):
-    """The logic on a synthetic head phantom in the running application (never switched off)."""
+    """The logic on a synthetic head phantom in the running application (never switched off).
+
+    The pseudo-CT runs the built-in model (or ``$DIFFUSIONSYNTH_TEST_MODEL``); without one it fails.
+    """
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear(0)
@@ -255,24 +257,6 @@ class DiffusionSynthTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_mri_to_ct()
 
-    @staticmethod
-    def _phantom(name: str = "Phantom MR"):
-        """An ellipsoid 'head' with a dark skull ring and a bright core, on an oblique anisotropic grid."""
-        i, j, k = np.meshgrid(*(np.linspace(-1, 1, n) for n in (48, 56, 36)), indexing="ij")
-        r = np.sqrt(i**2 + j**2 + k**2)
-        array = np.where(r < 0.85, 400.0, 0.0) + np.where(r < 0.7, 300.0, 0.0) - np.where((r > 0.7) & (r < 0.78), 350.0, 0.0)
-        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
-        slicer.util.updateVolumeFromArray(node, array.astype(np.float32).transpose(2, 1, 0))
-        node.SetSpacing(1.1, 0.9, 2.5)
-        node.SetOrigin(-20.0, 15.5, 33.0)
-        directions = vtk.vtkMatrix4x4()
-        transform = vtk.vtkTransform()
-        transform.RotateZ(17)
-        transform.RotateX(-11)
-        directions.DeepCopy(transform.GetMatrix())
-        node.SetIJKToRASDirectionMatrix(directions)
-        return node
-
     def test_bad_inputs(self) -> None:
         logic = DiffusionSynthLogic()
         with self.assertRaises(ValueError):
@@ -280,9 +264,7 @@ class DiffusionSynthTest(ScriptedLoadableModuleTest):
         self.assertFalse(slicer.mrmlScene.GetNodesByClass("vtkMRMLScalarVolumeNode").GetNumberOfItems())
 
     def test_segment_mask(self) -> None:
-        from DiffusionSynthSlicerLib import Nodes
-
-        volume = self._phantom()
+        volume = SelfTest.phantom(slicer.mrmlScene)
         labelmap = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
         labelmap.CopyOrientation(volume)
         labels = np.zeros(slicer.util.arrayFromVolume(volume).shape, np.uint8)
@@ -295,24 +277,4 @@ class DiffusionSynthTest(ScriptedLoadableModuleTest):
         self.assertTrue(np.array_equal(mask.transpose(2, 1, 0), labels))
 
     def test_mri_to_ct(self) -> None:
-        volume = self._phantom()
-        before = slicer.util.arrayFromVolume(volume).copy()
-        logic = DiffusionSynthLogic()
-        model = os.environ.get("DIFFUSIONSYNTH_TEST_MODEL", "")
-        request = SynthesisRequest(task="mri-to-ct", mri=volume, model=model, steps=2, seed=1)
-        if not model and not logic.builtin_models("mri-to-ct"):
-            with self.assertRaises(RunError) as caught:  # no model anywhere: the CLI's sentence, exit code 3
-                logic.run(request, timeout=600)
-            self.assertEqual(caught.exception.exit_code, 3)
-            return
-        (ct,) = logic.run(request, timeout=600)
-        array = slicer.util.arrayFromVolume(ct)
-        self.assertEqual(array.shape, before.shape)
-        self.assertTrue(np.array_equal(slicer.util.arrayFromVolume(volume), before))
-        self.assertEqual(ct.GetAttribute("DiffusionSynth.Synthetic"), "true")
-        self.assertEqual(array[0, 0, 0], -1000)
-        self.assertLessEqual(int(array.max()), 3000)
-        a, b = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
-        volume.GetIJKToRASMatrix(a)
-        ct.GetIJKToRASMatrix(b)
-        self.assertEqual([a.GetElement(r, c) for r in range(4) for c in range(4)], [b.GetElement(r, c) for r in range(4) for c in range(4)])
+        SelfTest.check_mri_to_ct(DiffusionSynthLogic(), slicer.mrmlScene)  # raises AssertionError (a failure) without a model

@@ -498,14 +498,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def commands() -> list[str]:
-    """The sub-command names, so front ends can tell which tasks this library offers."""
-    for action in build_parser()._actions:  # argparse has no public accessor for sub-parsers
-        if isinstance(action, argparse._SubParsersAction):
-            return sorted(action.choices)
-    return []
-
-
 def _validate_common(args: argparse.Namespace) -> None:
     if getattr(args, "samples", 1) < 1:
         raise InputError("--samples must be 1 or more.")

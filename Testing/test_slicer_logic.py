@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "DiffusionSynth"))
 from DiffusionSynthSlicerLib import Nodes  # noqa: E402
 from DiffusionSynthSlicerLib.Logic import RunError, SynthesisLogic, SynthesisRequest, parse_days  # noqa: E402
 from DiffusionSynthSlicerLib.Process import ProcessRunner, parse_progress  # noqa: E402
-from DiffusionSynthSlicerLib.Tasks import task_availability  # noqa: E402
+from DiffusionSynthSlicerLib.Tasks import TASKS, task_availability  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -230,18 +230,18 @@ def test_bad_inputs_give_sentences(scene, mr_node, logic, temp_root):
     assert list(temp_root.iterdir()) == []
 
 
-def test_availability_comes_from_the_command_line(logic):
+def test_availability_comes_from_the_library(logic, temp_root):
     availability = task_availability({"mri-to-ct", "impute"})
     assert availability["mri-to-ct"] == (True, "") and availability["impute"] == (True, "")
     available, reason = availability["forecast"]
     assert not available and "diffusionsynth forecast" in reason
-    real = logic.availability()
-    assert real["mri-to-ct"][0]
-    for task, (ok, reason) in real.items():
-        if not ok:  # a task whose command has not landed is refused with its reason
-            with pytest.raises(ValueError, match="not available yet"):
-                logic.start(SynthesisRequest(task=task, sequences={}))
-            break
+    assert logic.availability() == {task: (True, "") for task in TASKS}  # this library has all four
+    # a task the library lacks is refused with its reason, before any input is looked at
+    logic._availability = task_availability({"mri-to-ct"})
+    for task in ("impute", "inpaint", "forecast"):
+        with pytest.raises(ValueError, match=f"not available yet.*'diffusionsynth {task}'"):
+            logic.start(SynthesisRequest(task=task, sequences={}))
+    assert list(temp_root.iterdir()) == [] and logic.job is None
 
 
 # ------------------------------------------------------------------------------------------ small parts

@@ -92,3 +92,21 @@ def test_install_logic_is_importable_without_slicer_and_sees_the_dependencies():
 
     assert "slicer" not in InstallLogic.__dict__  # slicer is imported only when installing
     assert InstallLogic.missing_packages() == []  # this environment has the library's dependencies
+
+
+def test_self_test_runs_the_shared_check_and_cannot_pass_without_a_model():
+    """``test_mri_to_ct`` hands over to ``SelfTest.check_mri_to_ct`` (run on slicer-core by test_slicer_module.py) with no way around it."""
+    tree = ast.parse(SOURCE.read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DiffusionSynthTest")
+    method = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "test_mri_to_ct")
+    calls = {ast.unparse(c.func) for c in ast.walk(method) if isinstance(c, ast.Call)}
+    assert "SelfTest.check_mri_to_ct" in calls, calls
+    escapes = [type(n).__name__ for n in ast.walk(method) if isinstance(n, (ast.If, ast.Return, ast.Try, ast.With, ast.IfExp))]
+    assert not escapes, f"test_mri_to_ct must not branch around the run: {escapes}"
+    check = (MODULE / "DiffusionSynthSlicerLib" / "SelfTest.py").read_text()
+    assert "except" not in check  # the shared check swallows no failure
+
+
+def test_the_extension_build_lists_every_module_file():
+    listed = set(re.findall(r"\$\{MODULE_NAME\}SlicerLib/(\w+\.py)", (MODULE / "CMakeLists.txt").read_text()))
+    assert listed == {path.name for path in (MODULE / "DiffusionSynthSlicerLib").glob("*.py")}

@@ -23,7 +23,6 @@ from web_browser import (
     wait_for_views,
 )
 
-from DiffusionSynthLib.cli import commands
 from DiffusionSynthLib.volume import read_provenance, read_volume
 
 pytest.importorskip("trame_slicer", reason="the web extra is not installed (pip install -e '.[web]')")
@@ -115,7 +114,6 @@ def paint_a_lesion(page) -> None:
     page.mouse.move(2, box["y"] + 10)  # off the views: the brush outline goes, the painted segment stays
 
 
-@pytest.mark.skipif("inpaint" not in commands(), reason="the 'diffusionsynth inpaint' command is absent from this library")
 def test_add_a_lesion_painted_in_the_browser(brain_case, tiny_inpaint_model, tmp_path):
     with serve(tmp_path / "server.log", data=brain_case) as url, browser_page() as page:
         page.goto(url)

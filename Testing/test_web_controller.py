@@ -14,7 +14,6 @@ import pytest
 
 pytest.importorskip("trame_slicer", reason="the web extra is not installed (pip install -e '.[web]')")
 
-from DiffusionSynthLib.cli import commands
 from DiffusionSynthLib.volume import read_provenance
 
 CASE = "BraTS-GLI-00001-000"
@@ -90,7 +89,6 @@ def test_a_refused_request_is_a_sentence_in_the_panel(app, brain_cases):
     assert "Steps must be a whole number" in state.ds_error
 
 
-@pytest.mark.skipif("forecast" not in commands(), reason="the 'diffusionsynth forecast' command is absent from this library")
 def test_forecast_outputs_become_a_time_slider(app, brain_cases):
     from DiffusionSynthSlicerLib.Nodes import add_output_node, volume_from_node
 

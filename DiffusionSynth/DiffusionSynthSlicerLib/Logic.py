@@ -20,7 +20,7 @@ from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write
 
 from . import Nodes
 from .Process import Job, ProcessRunner, Progress
-from .Tasks import SEQUENCES, TASKS, task_availability
+from .Tasks import SEQUENCES, STRENGTH_RANGE, TASKS, task_availability
 
 
 class RunError(ValueError):
@@ -77,7 +77,7 @@ class SynthesisLogic:
     # ------------------------------------------------------------------------------ tasks and models
 
     def availability(self) -> dict[str, tuple[bool, str]]:
-        """``{task: (available, reason)}`` from the library's command line (computed once)."""
+        """``{task: (available, reason)}`` from the library's list of tasks (computed once)."""
         if self._availability is None:
             self._availability = task_availability()
         return self._availability
@@ -127,8 +127,9 @@ class SynthesisLogic:
         if spec.needs_mode:
             if request.mode not in ("remove", "add"):
                 raise ValueError(f"Unknown inpainting mode '{request.mode}'; choose remove or add.")
-            if not 0.0 <= request.strength <= 3.0:
-                raise ValueError("The inpainting strength must be between 0 and 3 (1 is the default).")
+            low, high = STRENGTH_RANGE
+            if not low <= request.strength <= high:
+                raise ValueError(f"The inpainting strength must be between {low:g} and {high:g} (1 is the default).")
         if spec.needs_days and (not request.days or min(request.days) < 1):
             raise ValueError("Give at least one day to forecast (a positive whole number).")
         return inputs

@@ -26,7 +26,7 @@ class DiffusionSynthParameterNode:
     segmentation: vtkMRMLSegmentationNode
     segmentId: str = ""
     mode: Annotated[str, Choice(["remove", "add"])] = "remove"
-    strength: Annotated[float, WithinRange(0.05, 1.0)] = 1.0
+    strength: Annotated[float, WithinRange(0.0, 3.0)] = 1.0  # = Tasks.STRENGTH_RANGE and the .ui's (Testing checks)
     days: str = "30 90 180"
     model: str = ""
     steps: Annotated[int, WithinRange(0, 1000)] = 0

@@ -110,15 +110,25 @@ class ProcessRunner:
             text=True, encoding="utf-8", errors="replace", env=self.environment(), cwd=cwd, **options,
         )
 
-    def stop(self, process: subprocess.Popen) -> None:
-        """Ask the process group to stop (SIGTERM: the CLI exits 130 writing nothing), then kill what is left."""
+    def stop(self, process: subprocess.Popen) -> threading.Thread:
+        """Ask the process group to stop and return at once; a background thread reaps it.
+
+        SIGTERM first (the CLI exits 130 writing nothing); after ``grace_s`` the reaper sends SIGKILL
+        to the group, which also reaches children that outlived their parent. Returns the reaper.
+        """
         if os.name == "posix":
             self._signal_group(process, signal.SIGTERM)
+        reaper = threading.Thread(target=self._reap, args=(process,), name="DiffusionSynth-reaper")  # not a daemon: exit waits for the kill
+        reaper.start()
+        return reaper
+
+    def _reap(self, process: subprocess.Popen) -> None:
+        if os.name == "posix":
             try:
                 process.wait(self.grace_s)
             except subprocess.TimeoutExpired:
                 pass
-            self._signal_group(process, signal.SIGKILL)  # also reaches children that outlived their parent
+            self._signal_group(process, signal.SIGKILL)
         else:  # Windows: taskkill walks the process tree
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
         try:
@@ -175,9 +185,15 @@ class Job:
                 self.error_line = line[len("error: "):].strip()
             elif line.strip():
                 self.log_tail.append(line.rstrip())
+        self.process.wait()  # the output ended: the process and every child that held it have exited
+        with self._lock:
+            if self.cancelled:
+                self.cleanup()
 
     def done(self) -> bool:
-        return self.process is not None and self.process.poll() is not None
+        """The process has ended and its output has been read (``wait`` then returns at once)."""
+        reader_done = self._reader is None or not self._reader.is_alive()
+        return self.process is not None and self.process.poll() is not None and reader_done
 
     def wait(self, timeout: float | None = None) -> int:
         """The exit code, once the process has ended and its output has been read."""
@@ -195,14 +211,17 @@ class Job:
         return f"The synthesis process failed (exit code {self.process.returncode if self.process else '?'}).\n{tail}".strip()
 
     def cancel(self) -> None:
-        """Stop the process and its children (from any thread) and remove the temporary folder."""
+        """Stop the process and its children without waiting (from any thread, the GUI's included).
+
+        The temporary folder goes at once when nothing runs, else when the reader thread sees the
+        process tree gone (SIGTERM, then SIGKILL after the runner's grace period).
+        """
         with self._lock:
             self.cancelled = True
-            if self.process is not None and self.process.poll() is None:
+            if self.process is not None and not self.done():  # also children that outlived the process and hold its output
                 self.runner.stop(self.process)
-            if self._reader is not None:
-                self._reader.join(timeout=10)
-            self.cleanup()
+            else:
+                self.cleanup()
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

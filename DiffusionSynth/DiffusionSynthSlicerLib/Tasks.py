@@ -1,8 +1,8 @@
 """The four tasks the module offers, and which of them the installed library can run.
 
-Availability is decided in one place, :func:`task_availability`, by asking the library's command
-line which sub-commands it has: when ``diffusionsynth impute`` lands, the task switches on in the
-module without any edit to the user interface.
+Availability is decided in one place, :func:`task_availability`, by asking the library which tasks
+it has (``DiffusionSynthLib.tasks.available_tasks``: no command-line parser, no web front end): when
+a task lands in the library, it switches on in the module without any edit to the user interface.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 SEQUENCES: tuple[str, ...] = ("t1n", "t1c", "t2w", "t2f")
 """The MR sequences of the BraTS convention, in the order the command line takes them."""
+
+STRENGTH_RANGE: tuple[float, float] = (0.0, 3.0)
+"""Inpainting strength limits, as ``diffusionsynth inpaint --strength`` takes them (default 1)."""
 
 
 @dataclass(frozen=True)
@@ -39,19 +42,14 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-def cli_commands() -> set[str]:
-    """The sub-commands of ``diffusionsynth`` in the importable library (cheap: no torch import)."""
-    from DiffusionSynthLib.cli import commands
+def task_availability(tasks: set[str] | None = None) -> dict[str, tuple[bool, str]]:
+    """``{task: (available, reason)}`` for ``tasks`` (default: the library's); the reason is empty when available."""
+    from DiffusionSynthLib.tasks import available_tasks
 
-    return set(commands())
-
-
-def task_availability(commands: set[str] | None = None) -> dict[str, tuple[bool, str]]:
-    """``{task: (available, reason)}``; the reason is empty when the task is available."""
-    commands = cli_commands() if commands is None else commands
+    tasks = set(available_tasks()) if tasks is None else tasks
     result = {}
     for key, spec in TASKS.items():
-        if spec.command in commands:
+        if spec.command in tasks:
             result[key] = (True, "")
         else:
             result[key] = (
