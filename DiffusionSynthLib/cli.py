@@ -506,6 +506,9 @@ def _validate_common(args: argparse.Namespace) -> None:
         raise InputError("--steps must be between 1 and 1000.")
 
 
+OUT_OF_MEMORY = ("out of memory", "can't allocate memory")  # CUDA's message; torch's CPU allocator's (a plain RuntimeError)
+
+
 def _print_error(message: str) -> None:
     """One ``error: ...`` line on stderr, on a line of its own even after a progress bar."""
     if ProgressPrinter.line_open:
@@ -532,10 +535,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         _print_error("out of memory; try a smaller volume, --samples 1, or a machine with more memory.")
         return 5
-    except RuntimeError as error:  # torch.OutOfMemoryError is a RuntimeError; torch is imported lazily
-        if "out of memory" not in str(error).lower():
+    except RuntimeError as error:  # torch.OutOfMemoryError (CUDA) and torch's CPU allocator failures are RuntimeErrors
+        if not any(text in str(error).lower() for text in OUT_OF_MEMORY):
             raise
-        _print_error("out of memory even with the smallest tiles; try --samples 1 or a machine with more memory.")
+        _print_error("out of memory (a GPU run has already retried with the smallest tiles); try --samples 1, a smaller volume, or a machine "
+                     "with more memory.")
         return 5
 
 
