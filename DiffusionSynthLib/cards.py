@@ -53,9 +53,11 @@ def set_block(card: str, name: str, body: str) -> str:
 def terms_section(config: dict[str, Any]) -> str:
     licence = config.get("licence", "not recorded (a package from before licences were recorded)")
     terms = config.get("data_terms", "not recorded (a package from before data terms were recorded)")
-    return (f"## Licence and data terms\n- Licence of this package (weights or parameters, and this card): {licence}\n"
-            f"- Terms of the training data, which apply to what the package learned from it: {terms}\n"
-            "- The code: Apache-2.0 (`LICENSE` at the repository root).")
+    return (
+        f"## Licence and data terms\n- Licence of this package (weights or parameters, and this card): {licence}\n"
+        f"- Terms of the training data, which apply to what the package learned from it: {terms}\n"
+        "- The code: Apache-2.0 (`LICENSE` at the repository root)."
+    )
 
 
 def _cell(value: Any, spec: str | None) -> str:
@@ -90,8 +92,9 @@ def result_section(result: dict[str, Any], config: dict[str, Any]) -> str:
     elif measured == fingerprint(config):
         status = "Measured on these weights."
     else:
-        status = (f"**Measured on earlier weights** (fingerprint {json.dumps(measured)}): the package was retrained since; "
-                  "run the command again and render the card.")
+        status = (
+            f"**Measured on earlier weights** (fingerprint {json.dumps(measured)}): the package was retrained since; run the command again and render the card."
+        )
     parts = [f"## {result['title']}", f"`{result['command']}`, {result['date']}, {result['machine']}. {status}"]
     for table in result["tables"]:
         if table.get("title"):

@@ -193,7 +193,7 @@ def _read_voxels(reader, path: Path, what: str) -> Volume:
         import nibabel as nib
 
         try:
-            array = np.asanyarray(nib.load(str(path)).dataobj)
+            array = np.asanyarray(nib.load(str(path)).dataobj)  # type: ignore[attr-defined]  # load() is typed as the base class
         except Cancelled:
             raise
         except Exception:  # noqa: BLE001 - any failure here means the voxel data is damaged
@@ -228,7 +228,7 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
             image = nib.load(str(path))
         except Exception:  # noqa: BLE001 - any nibabel failure means "not readable"
             raise InputError(f"'{path}' could not be read as NIfTI.") from None
-        for extension in image.header.extensions:
+        for extension in image.header.extensions:  # type: ignore[attr-defined]  # a NIfTI header, typed as the base class
             content = extension.get_content()
             text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
             if PROVENANCE_KEY in text:

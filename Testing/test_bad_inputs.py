@@ -32,9 +32,11 @@ from hostile import WRITERS, bad_image_files, digests, head_like, listing
 COMMANDS = ("mri-to-ct", "impute", "inpaint", "forecast", "prepare-pairs", "evaluate", "train", "provenance", "audit-memorization")
 TRIED: Counter[str] = Counter()  # bad inputs given to each command, all checked for lost data
 ACCEPTED: Counter[str] = Counter()  # generated images a command accepted, each with a complete output checked
+BREACHES: Counter[str] = Counter()  # checks made ("checked") and broken ("lost_data": an input changed; "partial_outputs": a file left)
 NO_RECORD = "carries no DiffusionSynth provenance record"
-GENERATED = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+GENERATED = settings(
+    max_examples=25, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +54,24 @@ def out(tmp_path) -> Path:
     return folder
 
 
+def intact(watched: list[Path], before: dict, out: Path, files: set[str]) -> None:
+    """Count one check of the promise, and each breach of it, then fail on a breach."""
+    lost, left = digests(watched) != before, listing(out) != files
+    BREACHES.update(checked=1, lost_data=int(lost), partial_outputs=int(left))
+    assert not left, "a file was left in the output folder"
+    assert not lost, "an input was modified"
+
+
 def refused(capsys, argv: list[str], watched: list[Path], out: Path, code: int | None = None, no_record_ok: bool = False) -> str:
     """Run ``diffusionsynth argv`` in process and check the promise; returns the message."""
     before, files = digests(watched), listing(out)
     exit_code = main([str(a) for a in argv])
     err = capsys.readouterr().err
     lines = err.splitlines()
+    intact(watched, before, out, files)
     assert exit_code != 0 and (code is None or exit_code == code), (exit_code, err)
     assert "Traceback" not in err and len(lines) == 1, err
     assert lines[0].startswith("error: ") or (no_record_ok and NO_RECORD in lines[0]), err
-    assert listing(out) == files, "a file was left in the output folder"
-    assert digests(watched) == before, "an input was modified"
     TRIED[argv[0]] += 1
     return lines[0]
 
@@ -76,9 +85,28 @@ def _case_with(folder: Path, pairs: Path, name: str, source: Path) -> Path:
 
 
 BAD_FILES = [
-    "missing", "empty", "truncated", "corrupted", "garbage", "not gzip", "wrong extension", "folder", "2D", "single slice",
-    "4D", "vector", "NaN", "Inf", "constant", "spacing 0", "spacing 1e6", "singular direction", "NaN geometry",
-    "huge NRRD header", "huge MHA header", "lying size",
+    "missing",
+    "empty",
+    "truncated",
+    "corrupted",
+    "garbage",
+    "not gzip",
+    "wrong extension",
+    "folder",
+    "2D",
+    "single slice",
+    "4D",
+    "vector",
+    "NaN",
+    "Inf",
+    "constant",
+    "spacing 0",
+    "spacing 1e6",
+    "singular direction",
+    "NaN geometry",
+    "huge NRRD header",
+    "huge MHA header",
+    "lying size",
 ]
 CONTENT_FILES = [name for name in BAD_FILES if name not in ("missing", "folder", "wrong extension", "constant")]
 
@@ -143,8 +171,21 @@ def test_bad_outputs(out, capsys, tiny_model, small_mri, tiny_impute_model, tiny
     inpaint = ["inpaint", "--t1n", small_mri, "--mask", mask, "--mode", "remove", "--model", tiny_inpaint_model, "--steps", "1", "--progress", "none"]
     for target in (under_file, under_file / "inpainted", Path("/proc/inpainted")):
         refused(capsys, [*inpaint, "--output-dir", target], [*watched, mask, tiny_inpaint_model], out, 4)
-    forecast = ["forecast", "--t1c", small_mri, "--tumour-mask", mask, "--days", "30", "--inpaint-model", tiny_inpaint_model, "--steps", "1",
-                "--progress", "none"]
+    forecast = [
+        "forecast",
+        "--t1c",
+        small_mri,
+        "--tumour-mask",
+        mask,
+        "--days",
+        "30",
+        "--inpaint-model",
+        tiny_inpaint_model,
+        "--steps",
+        "1",
+        "--progress",
+        "none",
+    ]
     for target in (under_file, under_file / "forecast", Path("/proc/forecast")):
         refused(capsys, [*forecast, "--output-dir", target], [*watched, mask, tiny_inpaint_model], out, 4)
     train = ["train", "--task", "mri-to-ct", "--data", pairs, "--max-steps", "1", "--preset", "tiny"]
@@ -205,8 +246,12 @@ def images(draw) -> dict:
     shape = tuple(draw(sizes) for _ in range(3))
     dtype = np.dtype(draw(st.sampled_from(["uint8", "int16", "uint16", "int32", "float32", "float64"])))
     content = "head" if sane else draw(st.sampled_from(["head", "noise", "constant", "extreme"]))
-    array = {"head": lambda: head_like(shape, 3), "noise": lambda: np.random.default_rng(5).random(shape) * 1000,
-             "constant": lambda: np.full(shape, 3.0), "extreme": lambda: np.where(head_like(shape) > 50, 3e38, -3e38)}[content]()
+    array = {
+        "head": lambda: head_like(shape, 3),
+        "noise": lambda: np.random.default_rng(5).random(shape) * 1000,
+        "constant": lambda: np.full(shape, 3.0),
+        "extreme": lambda: np.where(head_like(shape) > 50, 3e38, -3e38),
+    }[content]()
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         array = np.clip(array, info.min, info.max)
@@ -218,8 +263,14 @@ def images(draw) -> dict:
     direction = draw(st.sampled_from(["identity", "oblique", "flipped", "permuted"] if sane else list(DIRECTIONS)))
     origin = tuple(draw(st.floats(-200, 200)) for _ in range(3))
     suffix = draw(st.sampled_from(list(WRITERS)))
-    return {"array": array, "spacing": spacing, "direction": DIRECTIONS[direction], "origin": origin, "suffix": suffix,
-            "label": f"{suffix} {dtype.name} {shape} {content} spacing={spacing} {direction}"}
+    return {
+        "array": array,
+        "spacing": spacing,
+        "direction": DIRECTIONS[direction],
+        "origin": origin,
+        "suffix": suffix,
+        "label": f"{suffix} {dtype.name} {shape} {content} spacing={spacing} {direction}",
+    }
 
 
 def _write(image: dict, folder: Path, name: str, array: np.ndarray | None = None) -> Path:
@@ -248,15 +299,15 @@ def test_mri_to_ct_on_generated_images(image, tmp_path, capsys, tiny_model):
     code = main(["mri-to-ct", "--mri", str(path), "--output", str(out / "ct.nii.gz"), "--model", str(tiny_model), "--steps", "1", "--progress", "none"])
     err = capsys.readouterr().err
     event(f"exit {code}: {_reason(err) if code else 'output written'}")
+    intact([path], before, out, {"ct.nii.gz"} if code == 0 else set())  # the output alone, or nothing
     if code == 0:
         ct, mr = read_volume(out / "ct.nii.gz"), read_volume(path)
-        assert ct.same_grid(mr) and ct.array.dtype == np.int16 and listing(out) == {"ct.nii.gz"}, image["label"]
+        assert ct.same_grid(mr) and ct.array.dtype == np.int16, image["label"]
         ACCEPTED["mri-to-ct"] += 1
     else:
         assert code == 2, (image["label"], err)
         _error_or_nothing(err, out, set())
         TRIED["mri-to-ct"] += 1
-    assert digests([path]) == before
 
 
 @GENERATED
@@ -269,6 +320,7 @@ def test_evaluate_and_provenance_on_generated_images(image, kind, tmp_path, caps
     code = main(["evaluate", "--prediction", str(prediction), "--reference", str(reference), "--kind", kind])
     captured = capsys.readouterr()
     event(f"exit {code}: {_reason(captured.err) if code else 'metrics printed'}")
+    intact([folder], before, folder, files)
     if code == 0:
         metrics = json.loads(captured.out)
         assert set(metrics) >= {"ssim", "psnr", "mae"} and all(isinstance(v, float) for v in metrics.values()), image["label"]
@@ -281,7 +333,7 @@ def test_evaluate_and_provenance_on_generated_images(image, kind, tmp_path, caps
     err = capsys.readouterr().err
     assert code in (1, 2) and len(err.splitlines()) == 1 and (err.startswith("error: ") or NO_RECORD in err), err
     TRIED["provenance"] += 1
-    assert digests([folder]) == before
+    intact([folder], before, folder, files)
 
 
 # ------------------------------------------------------------------------------ real processes
@@ -302,8 +354,9 @@ def test_a_sample_as_real_subprocesses(bad, out, tiny_model, small_mri, tmp_path
     watched = [bad["truncated"].parent, small_mri, tiny_model, audit_data]
     before, files = digests(watched), listing(out)
     processes = {
-        command: subprocess.Popen([sys.executable, "-m", "DiffusionSynthLib.cli", command, *map(str, args)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        command: subprocess.Popen(
+            [sys.executable, "-m", "DiffusionSynthLib.cli", command, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for command, (args, _) in runs.items()
     }
     for command, process in processes.items():
@@ -312,7 +365,7 @@ def test_a_sample_as_real_subprocesses(bad, out, tiny_model, small_mri, tmp_path
         assert process.returncode == runs[command][1], (command, err)
         assert "Traceback" not in err and len(errors) == 1 and err.splitlines()[-1].startswith("error: "), (command, err)
         TRIED[command] += 1
-    assert listing(out) == files and digests(watched) == before
+    intact(watched, before, out, files)
 
 
 def test_zz_summary(tmp_path, capsys, shared_data):
@@ -323,9 +376,19 @@ def test_zz_summary(tmp_path, capsys, shared_data):
     if not TRIED:
         pytest.skip("run the whole module to get the summary")
     summary = {command: TRIED[command] for command in COMMANDS}
-    report = {"refused": summary, "generated_and_accepted": dict(ACCEPTED), "lost_data": 0, "partial_outputs": 0}
+    report = {
+        "refused": summary,
+        "generated_and_accepted": dict(ACCEPTED),
+        "checks": BREACHES["checked"],
+        "lost_data": BREACHES["lost_data"],
+        "partial_outputs": BREACHES["partial_outputs"],
+    }
     (tmp_path / "bad_input_counts.json").write_text(json.dumps(report, indent=2))
     with capsys.disabled():
-        print(f"\nbad inputs per command, each refused cleanly with inputs intact and no output left: {json.dumps(summary)}; "
-              f"generated images accepted with a complete output: {json.dumps(dict(ACCEPTED))}")
+        print(
+            f"\nbad inputs per command: {json.dumps(summary)}; generated images accepted with a complete output: "
+            f"{json.dumps(dict(ACCEPTED))}; {report['checks']} checks of inputs and output folders: {report['lost_data']} with an input "
+            f"modified, {report['partial_outputs']} with a file left behind"
+        )
     assert all(count > 0 for count in summary.values()), summary
+    assert report["checks"] >= sum(summary.values()) and report["lost_data"] == report["partial_outputs"] == 0, report

@@ -84,12 +84,27 @@ def _measured_result(package: Path, mri: Path) -> dict:
     started = time.perf_counter()
     result = mri_to_ct(volume, model, steps=1, device="cpu")
     seconds = time.perf_counter() - started
-    row = {"model": model.id, "input": "x".join(map(str, volume.shape)), "seconds": seconds,
-           "mean_hu_in_head": float(np.mean(result.ct.array[result.head_mask]))}
-    return {"benchmark": "tiny-speed", "title": "One pseudo-CT, timed", "command": "Testing/test_cards_and_terms.py", "date": "today",
-            "machine": "this one", "models": {model.id: cards.fingerprint(model.config)},
-            "tables": [{"columns": [["input", "input"], ["seconds", "seconds", ".4f"], ["mean_hu_in_head", "mean HU", ".2f"]],
-                        "rows": [row, {**row, "model": "another-model", "input": "not this package's"}], "filter": "model"}]}, row
+    row = {
+        "model": model.id,
+        "input": "x".join(map(str, volume.shape)),
+        "seconds": seconds,
+        "mean_hu_in_head": float(np.mean(result.ct.array[result.head_mask])),
+    }
+    return {
+        "benchmark": "tiny-speed",
+        "title": "One pseudo-CT, timed",
+        "command": "Testing/test_cards_and_terms.py",
+        "date": "today",
+        "machine": "this one",
+        "models": {model.id: cards.fingerprint(model.config)},
+        "tables": [
+            {
+                "columns": [["input", "input"], ["seconds", "seconds", ".4f"], ["mean_hu_in_head", "mean HU", ".2f"]],
+                "rows": [row, {**row, "model": "another-model", "input": "not this package's"}],
+                "filter": "model",
+            }
+        ],
+    }, row
 
 
 def test_results_render_into_the_card_and_survive_retraining(tiny_model, small_mri, tmp_path, capsys):
@@ -105,8 +120,29 @@ def test_results_render_into_the_card_and_survive_retraining(tiny_model, small_m
     assert cards.main([str(package), str(path)]) == 0 and (package / "MODEL_CARD.md").read_text() == card  # rendering is idempotent
 
     pairs = tiny_model.parent / "pairs"
-    train = ["train", "--task", "mri-to-ct", "--data", str(pairs), "--output", str(package), "--preset", "tiny", "--max-steps", "1",
-             "--patch", "32", "32", "16", "--batch", "1", "--seed", "1", "--licence", "Apache-2.0"]
+    train = [
+        "train",
+        "--task",
+        "mri-to-ct",
+        "--data",
+        str(pairs),
+        "--output",
+        str(package),
+        "--preset",
+        "tiny",
+        "--max-steps",
+        "1",
+        "--patch",
+        "32",
+        "32",
+        "16",
+        "--batch",
+        "1",
+        "--seed",
+        "1",
+        "--licence",
+        "Apache-2.0",
+    ]
     assert main(train) == 0
     card = (package / "MODEL_CARD.md").read_text()
     assert line in card and "Measured on earlier weights" in card and "Measured on these weights." not in card

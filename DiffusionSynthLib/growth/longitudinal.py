@@ -39,11 +39,11 @@ class LongitudinalCase:
 
 def with_spacing(volume: Volume, spacing: Sequence[float]) -> Volume:
     """The same voxels and axes with ``spacing`` in mm (for headers that lost it); voxel (0,0,0) stays put."""
-    spacing = np.asarray(spacing, dtype=np.float64)
-    if spacing.shape != (3,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
-        raise InputError(f"An assumed spacing is three positive numbers in mm, not {list(spacing)}.")
+    millimetres = np.asarray(spacing, dtype=np.float64)
+    if millimetres.shape != (3,) or not np.all(np.isfinite(millimetres)) or np.any(millimetres <= 0):
+        raise InputError(f"An assumed spacing is three positive numbers in mm, not {list(millimetres)}.")
     matrix = volume.ijk_to_ras.copy()
-    matrix[:3, :3] = volume.direction * spacing
+    matrix[:3, :3] = volume.direction * millimetres
     return Volume(volume.array, matrix)
 
 

@@ -66,13 +66,15 @@ def train_forecast(
     scores = score_grid(prepared, DIFFUSIVITY_GRID, PROLIFERATION_GRID, log=log)
     calibration = select(scores)
     rows = leave_one_out(prepared, scores)
-    log(f"calibrated D={calibration.parameters.diffusivity_white} mm^2/day, rho={calibration.parameters.proliferation}/day, "
-        f"mean Dice {calibration.mean_dice:.3f}")
+    log(
+        f"calibrated D={calibration.parameters.diffusivity_white} mm^2/day, rho={calibration.parameters.proliferation}/day, "
+        f"mean Dice {calibration.mean_dice:.3f}"
+    )
     config = {
         "id": output.name,
         "task": "forecast",
         "description": "Fisher-Kolmogorov tumour growth (white > grey matter, no flux across skull and ventricles), "
-                       "parameters calibrated on longitudinal glioblastoma patients; images rendered by inpainting.",
+        "parameters calibrated on longitudinal glioblastoma patients; images rendered by inpainting.",
         "networks": {},
         "inputs": ["t1c", "tumour_mask"],
         "optional_inputs": ["t1n", "t2w", "t2f"],

@@ -18,7 +18,8 @@ def forecast_card(config: dict) -> str:
     spacing_origin = (
         "the default, chosen for TCIA Brain-Tumor-Progression files whose headers say 1x1x1 mm: in-plane, their heads measure "
         "a median 183 x 233 pixels against about 150 x 190 mm for adults, and a 220 mm field of view on 256 pixels is 0.86 mm; "
-        "slices 5 mm, that collection's usual thickness" if tuple(growth["assumed_spacing_mm"]) == tuple(ASSUMED_SPACING_MM)
+        "slices 5 mm, that collection's usual thickness"
+        if tuple(growth["assumed_spacing_mm"]) == tuple(ASSUMED_SPACING_MM)
         else "as given to training"
     )
     data_notes = training.get("data_notes", {})
@@ -40,9 +41,9 @@ def forecast_card(config: dict) -> str:
         )
         if worst["physics_volume_error_pct"] > 50 and worst["days"] > max(r["days"] for r in rows if r is not worst):
             verdict += ", the longest interval: parameters fitted on shorter intervals overgrow the tumour"
-    return f"""# Model card: {config['id']}
+    return f"""# Model card: {config["id"]}
 
-Task: tumour growth forecasting. {config['description']}
+Task: tumour growth forecasting. {config["description"]}
 
 **Demonstration model, not for clinical use.** Forecasts are synthetic: a physical model with
 parameters fitted on {patients} patients, not a prediction for any person. Not for diagnosis or
@@ -51,32 +52,32 @@ treatment planning.
 ## What it is, and why
 A hybrid of physics and statistics. The physics: Fisher-Kolmogorov reaction-diffusion,
 du/dt = div(D grad u) + rho u (1 - u), solved in millimetres on a working grid no finer than
-{growth['solver_spacing_mm']:g} mm (thick slices kept as they are), with D in white matter, D x {p['grey_ratio']:g}
+{growth["solver_spacing_mm"]:g} mm (thick slices kept as they are), with D in white matter, D x {p["grey_ratio"]:g}
 in grey matter and no flux across CSF (ventricles, sulci) and out of the brain (skull). Tissue
 comes from the T1c alone (brain extraction and four brightness clusters, `growth/tissue.py`),
 since T1c is the only sequence of the training data. The forecast mask is where the density
-reaches {p['threshold']:g} (the density at the edge of the segmented tumour, whose initial profile is the
+reaches {p["threshold"]:g} (the density at the edge of the segmented tumour, whose initial profile is the
 travelling wave of the equation), less the baseline's necrotic core. The statistics: the two free
 parameters are shared by the population, chosen on a coarse grid to maximise mean Dice with
 the real follow-up masks, and their spread between patients (each patient's own best grid point)
 is what `--samples K` draws from to give the voxel-wise probability of tumour.
 Why not a learned model: {patients} patients with one follow-up each are far too few to train a
 network that beats a two-parameter physical model; the physics brings the anatomy (tissue, barriers) that the
-data cannot teach. Each day's image is rendered by the inpainting model `{config['render']['inpaint_model']}`:
+data cannot teach. Each day's image is rendered by the inpainting model `{config["render"]["inpaint_model"]}`:
 `remove` where the tumour receded, `add` where it grew.
 
 ## Parameters
 | parameter | value |
 |---|---|
-| D white matter | {p['diffusivity_white']:g} mm²/day |
-| D grey matter | {p['diffusivity_white'] * p['grey_ratio']:g} mm²/day (ratio {p['grey_ratio']:g}, fixed) |
-| rho (proliferation) | {p['proliferation']:g} /day |
-| visible density threshold | {p['threshold']:g} (fixed) |
+| D white matter | {p["diffusivity_white"]:g} mm²/day |
+| D grey matter | {p["diffusivity_white"] * p["grey_ratio"]:g} mm²/day (ratio {p["grey_ratio"]:g}, fixed) |
+| rho (proliferation) | {p["proliferation"]:g} /day |
+| visible density threshold | {p["threshold"]:g} (fixed) |
 | front speed 2 sqrt(D rho) in white matter | {speed:.4f} mm/day ({365 * speed:.1f} mm/year) |
-| spread between patients | log10 D sd {spread['log10_diffusivity_sd']:.2f}, rho sd {spread['proliferation_sd']:.4f} /day |
-| grid searched | D {training['grid']['diffusivity_white']} mm²/day x rho {training['grid']['proliferation']} /day |
-| mean volume growth rate of the training patients | {growth['mean_volume_growth_rate_per_day']:.4f} /day (the isotropic baseline's) |
-| in-sample mean Dice at these parameters | {growth['calibration_mean_dice']:.3f} |
+| spread between patients | log10 D sd {spread["log10_diffusivity_sd"]:.2f}, rho sd {spread["proliferation_sd"]:.4f} /day |
+| grid searched | D {training["grid"]["diffusivity_white"]} mm²/day x rho {training["grid"]["proliferation"]} /day |
+| mean volume growth rate of the training patients | {growth["mean_volume_growth_rate_per_day"]:.4f} /day (the isotropic baseline's) |
+| in-sample mean Dice at these parameters | {growth["calibration_mean_dice"]:.3f} |
 
 ## Spacing assumed
 Every training file was read with the spacing {sx:g} x {sy:g} x {sz:g} mm, whatever its header says
@@ -86,16 +87,16 @@ header lost its spacing to `diffusionsynth forecast` with `--assume-spacing {sx:
 data with a correct header needs nothing.
 
 ## Data
-`{training.get('data_folder', 'not recorded')}`: {patients} patients ({', '.join(training['data'])}; left out:
-{', '.join(training['excluded']) or 'none'}), each a T1 post-contrast scan and tumour mask at baseline and at
-follow-up, {min(training['intervals_days'].values())} to {max(training['intervals_days'].values())} days apart (dates from `scans.csv`).
+`{training.get("data_folder", "not recorded")}`: {patients} patients ({", ".join(training["data"])}; left out:
+{", ".join(training["excluded"]) or "none"}), each a T1 post-contrast scan and tumour mask at baseline and at
+follow-up, {min(training["intervals_days"].values())} to {max(training["intervals_days"].values())} days apart (dates from `scans.csv`).
 {notes}Slices that hold no voxel (padding) are left out of registration, tissue and scores. Each
 follow-up was registered rigidly to its baseline (mutual information), which moved them by:
 {registration}. Licence and data terms: the section at the end of this card.
 
 ## Training
-- Command: `{training['command']}`
-- {training['seconds']} s on {training['machine']} (registration, tissue, {len(training['grid']['diffusivity_white']) * len(training['grid']['proliferation'])} grid points per patient).
+- Command: `{training["command"]}`
+- {training["seconds"]} s on {training["machine"]} (registration, tissue, {len(training["grid"]["diffusivity_white"]) * len(training["grid"]["proliferation"])} grid points per patient).
 
 ## Leave-one-patient-out
 Each patient in turn is left out, the parameters are re-selected on the others (the same grid
