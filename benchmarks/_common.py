@@ -1,10 +1,15 @@
-"""Shared helpers for the benchmark scripts: where the data is, a peak-memory probe, tables."""
+"""Shared helpers for the benchmark scripts: where the data is, peak memory, measured child processes, tables, results."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import resource
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,3 +34,61 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
             cells.append(f"{value:.3f}" if isinstance(value, float) else str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass
+class Measured:
+    """One child process: exit status, output, wall time, CPU time (user + system, all threads) and peak RSS."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+
+
+def run_measured(command: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run ``command`` to its end; its own resource usage from ``wait4`` (output through files, so no pipe can block)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        return Measured(os.waitstatus_to_exitcode(status), out.read(), err.read(), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0)
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def result_envelope(name: str, title: str, command: str, models: dict[str, dict], tables: list[dict], notes: list[str], **extra) -> dict:
+    """A benchmark result in the form ``DiffusionSynthLib.cards`` renders into model cards."""
+    return {
+        "benchmark": name,
+        "title": title,
+        "command": command,
+        "date": utc_now(),
+        "machine": machine_details(),
+        "models": models,
+        "tables": tables,
+        "notes": notes,
+        **extra,
+    }
+
+
+def machine_details() -> str:
+    """CPU model, cores, memory, GPU or not; and that the numbers are from a possibly shared machine (load average)."""
+    model = ""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        memory = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")) / 1024**2
+    except (OSError, StopIteration):
+        memory = float("nan")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, no GPU used, load average {load}"

@@ -1,21 +1,29 @@
-"""Wall time and peak memory of each task, DiffusionSynth against MONAI's stock inferer, in one run.
+"""Speed and memory of every task against the alternatives, all measured in one run, nothing extrapolated.
 
-Each measurement runs in its own child process (so its peak RSS is its own), alternating
-between the two methods:
-- ours: the whole task function (``mri_to_ct``, ``impute``, ``inpaint``, ``forecast``:
-  resampling, masks, rectified-flow sampling with the model's default steps, tiled decoding,
-  back to the input grid), after the inputs and the model are loaded;
-- stock: the same task with its sampling swapped for ``monai.inferers.LatentDiffusionInferer``
-  with a 1000-step ``DDPMScheduler`` on the same networks and conditioning, one untiled decode
-  (``_stock.py``). On a CPU the stock run times 20 steps and extrapolates to 1000 (marked as
-  such), except up to ``--full-stock-up-to`` (64 cubed) where all 1000 steps run.
-Inputs (``_speed_inputs.py``): Colin27 for MRI->CT, a real brain case for the others, centre-
-cropped or padded to each size. Wall time and the process's CPU time (all threads; steadier on a
-shared machine) are both reported. The growth exponents fit them and peak RSS against the voxel
-count over all sizes.
+Each measurement is a child process of its own (its peak RSS is its own), on the same inputs:
+- ours: the whole task function (``mri_to_ct``, ``impute``, ``inpaint``, ``forecast``: resampling,
+  masks, the package's sampler with its default steps, tiled decoding, back to the input grid),
+  timed after the inputs and the model are loaded;
+- stock: the same task with its sampling done by MONAI's ``LatentDiffusionInferer`` on the same
+  networks, with the package's own scheduler, the same steps, noise and conditioning, one untiled
+  decode (``_stock.py``); its outputs are compared voxel for voxel with ours;
+- regression: what a user would run instead, a plain MONAI ``BasicUNet`` about as large as the
+  package's networks, one forward pass in image space (``_regression.py``; random weights: time and
+  memory only);
+- prior: the task's classical estimate alone (``samples=0``), where the package has one (``_priors.py``).
+Tiling: ours with the CPU tile preset and with tiling off, on a volume whose latent is larger than
+the preset (peak memory of each, and how far the two outputs differ). End to end: the whole
+``diffusionsynth`` command in a child process (imports, reading, writing), with its wall time, CPU
+time (user + system, all threads: steadier than wall time on a shared machine) and peak RSS.
 
-Usage: python benchmarks/speed.py [--tasks mri-to-ct impute inpaint forecast] [--sizes 64 128 181x217x181]
-                                  [--full-stock-up-to 64] [--steps N] [--threads T]
+Each run of a task is the first in a fresh process (one-time set-up of the CPU kernels included, as a
+command-line user gets it), so small inputs are dominated by it.
+
+Usage: python benchmarks/speed.py [--tasks mri-to-ct impute inpaint forecast] [--sizes 181x217x181 ...]
+         [--methods ours stock regression prior] [--steps N] [--threads T] [--tiling-task mri-to-ct]
+         [--tiling-size 144] [--tiling-steps 1] [--no-tiling] [--no-cli] [--json PATH]
+The default (MRI->CT and imputation at 181x217x181, the tiling comparison, the two commands) takes
+about 10 minutes on 2 shared cores; all four tasks about twice that.
 """
 
 from __future__ import annotations
@@ -23,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,52 +39,43 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, markdown_table, peak_rss_mb  # noqa: E402
-from _speed_inputs import TASKS, task_runner  # noqa: E402
+from _priors import prior_available  # noqa: E402
 
-COLUMNS = ["task", "input", "ours_s", "ours_cpu_s", "ours_peak_mb", "stock_s", "stock_cpu_s", "stock", "stock_peak_mb",
-           "time_ratio_stock_over_ours", "cpu_ratio_stock_over_ours", "memory_ratio_stock_over_ours"]
+from _common import markdown_table, result_envelope, run_measured  # noqa: E402
+from _speed_inputs import MODEL_TASK, TASKS, cli_arguments, output_arrays, task_inputs, task_runner  # noqa: E402
 
-
-def worker_ours(task: str, shape, steps: int | None) -> dict:
-    run = task_runner(task, shape, steps)
-    last = []
-    started, cpu = time.perf_counter(), time.process_time()
-    run(lambda step, total, message: last.append((step, total)))
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    assert last and last[-1][0] == last[-1][1], f"progress ended at {last[-1] if last else None}"
-    return {"seconds": seconds, "cpu_s": cpu, "progress_end": f"{last[-1][0]}/{last[-1][1]}"}
-
-
-def worker_stock(task: str, shape, steps_run: int) -> dict:
-    from _stock import STATS, stock_seconds, use_stock_sampler
-
-    use_stock_sampler(steps_run)
-    run = task_runner(task, shape, None)
-    started, cpu = time.perf_counter(), time.process_time()
-    run(lambda *_: None)
-    measured, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"seconds": stock_seconds(measured), "cpu_s": stock_seconds(cpu, "cpu_"), "extrapolated": steps_run < 1000,
-            "measured_steps": steps_run, "sampling_calls": int(STATS["calls"]), "measured_s": measured}
-
-
-def run_child(method: str, task: str, shape, extra: int, threads: int) -> dict:
-    """One measurement in a fresh process; its peak RSS from ``wait4`` (output through files, so no pipe can block)."""
-    command = [sys.executable, __file__, "--worker", method, "--tasks", task, "--shape", "x".join(map(str, shape)), "--extra", str(extra),
-               "--threads", str(threads)]
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    peak = usage.ru_maxrss / 1024
-    if process.returncode != 0:
-        return {"error": stderr.strip().splitlines()[-1] if stderr.strip() else f"exit status {process.returncode}", "peak_rss_mb": peak}
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_rss_mb"] = peak
-    return result
+METHODS = ("ours", "stock", "regression", "prior")
+EQUAL_WITHIN = 1e-3  # of the output's range: stock and ours "equal" when no voxel differs by more
+METHOD_COLUMNS = [
+    ["task", "task"],
+    ["input", "input"],
+    ["method", "method"],
+    ["steps", "steps"],
+    ["wall_s", "wall (s)", ".1f"],
+    ["cpu_s", "CPU (s)", ".1f"],
+    ["peak_rss_mb", "peak RSS (MB)", ".0f"],
+    ["vs_ours", "max abs. difference from ours"],
+    ["note", "note"],
+]
+TILING_COLUMNS = [
+    ["task", "task"],
+    ["input", "input"],
+    ["latent", "latent"],
+    ["tiles", "tiles"],
+    ["steps", "steps"],
+    ["wall_s", "wall (s)", ".1f"],
+    ["cpu_s", "CPU (s)", ".1f"],
+    ["peak_rss_mb", "peak RSS (MB)", ".0f"],
+    ["vs_tiled", "max abs. difference from tiled"],
+]
+CLI_COLUMNS = [
+    ["task", "task"],
+    ["input", "input"],
+    ["exit", "exit"],
+    ["wall_s", "wall (s)", ".1f"],
+    ["cpu_s", "CPU (s)", ".1f"],
+    ["peak_rss_mb", "peak RSS (MB)", ".0f"],
+]
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -85,63 +83,282 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return tuple(parts * 3) if len(parts) == 1 else tuple(parts)  # type: ignore[return-value]
 
 
-def growth_exponents(rows: list[dict]) -> dict[str, float]:
-    """Least-squares slopes of log(wall time), log(CPU time), log(peak RSS) against log(voxels), ours."""
-    good = [r for r in rows if np.isfinite(r["ours_s"])]
-    keys = {"time": "ours_s", "cpu": "ours_cpu_s", "memory": "ours_peak_mb"}
-    if len(good) < 2:
-        return {name: float("nan") for name in keys}
-    voxels = np.log([np.prod(parse_shape(r["input"])) for r in good])
-    return {name: float(np.polyfit(voxels, np.log([r[key] for r in good]), 1)[0]) for name, key in keys.items()}
+def shape_name(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+# ------------------------------------------------------------------------------ in the child process
+
+
+def record_tiling() -> list[dict]:
+    """Every distinct (latent size, tile) our engine tiles over, recorded as the run goes."""
+    import DiffusionSynthLib.engine.latent as latent
+
+    original, seen = latent.tiled, []
+
+    def tiled(function, tensor, tile, overlap=0.25):
+        spatial = list(tensor.shape[2:])
+        entry = {"latent": spatial, "tile": list(tile) if tile else None, "tiled": bool(tile) and any(s > t for s, t in zip(spatial, tile))}
+        if entry not in seen:
+            seen.append(entry)
+        return original(function, tensor, tile, overlap)
+
+    latent.tiled = tiled
+    return seen
+
+
+def worker(method: str, task: str, shape, spacing: float | None, steps: int | None, untiled: bool, threads: int, save: str) -> dict:
+    """Load, then run the task once by ``method``; its outputs saved to ``save`` (.npz) for comparison."""
+    import torch
+
+    from DiffusionSynthLib.models import resolve_model
+
+    torch.set_num_threads(threads)
+    inputs = task_inputs(task, shape, spacing)
+    model = resolve_model(None, task)
+    renderer = resolve_model(model.config.get("render", {}).get("inpaint_model"), "inpaint") if task == "forecast" else None
+    sampler = renderer or model
+    if untiled:
+        sampler.config.setdefault("inference", {})["tiles"] = {}
+    extra: dict = {}
+    if method == "stock":
+        from _stock import use_stock_sampler
+
+        use_stock_sampler()
+    elif method == "regression":
+        from _regression import STATS, use_regression_network
+
+        use_regression_network(sampler)
+        extra = STATS
+    tiling = record_tiling()
+    run = task_runner(task, inputs, model, steps, 0 if method == "prior" else None, renderer)
+    last: list = []
+    started, cpu = time.perf_counter(), time.process_time()
+    result = run(lambda step, total, message: last.append((step, total)))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    seconds, cpu = seconds - extra.get("build_s", 0.0), cpu - extra.get("build_cpu_s", 0.0)  # a network built, not loaded: excluded like our loading
+    np.savez(save, **output_arrays(result))
+    return {
+        "seconds": seconds,
+        "cpu_s": cpu,
+        "steps": getattr(result, "steps", None),
+        "progress_end": list(last[-1]) if last else None,
+        "tiling": tiling,
+        **extra,
+    }
+
+
+# ------------------------------------------------------------------------------ in the parent
+
+
+def measure(method: str, task: str, shape, args, save: Path, spacing: float | None = None, steps: int | None = None, untiled: bool = False) -> dict:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        method,
+        "--tasks",
+        task,
+        "--shape",
+        shape_name(shape),
+        "--threads",
+        str(args.threads),
+        "--save",
+        str(save),
+    ]
+    command += (["--spacing", str(spacing)] if spacing else []) + (["--steps", str(steps)] if steps else []) + (["--untiled"] if untiled else [])
+    child = run_measured(command)
+    if child.returncode != 0:
+        lines = child.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit status {child.returncode}", "peak_rss_mb": child.peak_rss_mb}
+    return {**json.loads(child.stdout.strip().splitlines()[-1]), "peak_rss_mb": child.peak_rss_mb}
+
+
+def difference(reference: Path, other: Path) -> dict:
+    """Largest absolute voxel difference over the outputs both runs returned, and as a fraction of the reference's range."""
+    worst, relative, compared = 0.0, 0.0, 0
+    with np.load(reference) as a, np.load(other) as b:
+        for key in a.files:
+            if key in b.files and a[key].shape == b[key].shape:
+                x, y = a[key].astype(np.float64), b[key].astype(np.float64)
+                gap = float(np.max(np.abs(x - y))) if x.size else 0.0
+                worst, relative = max(worst, gap), max(relative, gap / max(float(np.ptp(x)) if x.size else 0.0, 1e-12))
+                compared += 1
+    return {"max_abs": worst, "max_rel": relative, "arrays": compared}
+
+
+def method_row(task: str, model_id: str, shape, method: str, child: dict, versus: dict | None) -> dict:
+    steps = {"regression": "1 pass", "prior": "0"}.get(method, child.get("steps"))
+    row = {
+        "model": model_id,
+        "task": task,
+        "input": shape_name(shape),
+        "method": method,
+        "steps": steps,
+        "wall_s": child.get("seconds", float("nan")),
+        "cpu_s": child.get("cpu_s", float("nan")),
+        "peak_rss_mb": child["peak_rss_mb"],
+    }
+    row["vs_ours"] = "-" if versus is None else f"{versus['max_abs']:.4g} ({100 * versus['max_rel']:.3g}% of range)"
+    notes = {
+        "ours": "",
+        "stock": "MONAI LatentDiffusionInferer, same scheduler and steps",
+        "prior": "the prior alone, no diffusion",
+        "regression": f"BasicUNet, {child.get('parameters', 0) / 1e6:.2f} M parameters (ours {child.get('target_parameters', 0) / 1e6:.2f} M), "
+        "one pass, random weights",
+    }
+    row["note"] = child["error"] if "error" in child else notes[method]
+    if method == "stock" and versus is not None:
+        row["stock_equal"] = versus["max_rel"] <= EQUAL_WITHIN
+        row["note"] += "; outputs equal to ours" if row["stock_equal"] else "; outputs differ from ours"
+        if task == "inpaint" and not row["stock_equal"]:
+            row["note"] += " (the inferer has no RePaint re-injection of the known region, which ours runs with four sequences)"
+    if child.get("tiling"):
+        row["tiled"] = any(entry["tiled"] for entry in child["tiling"])
+    return row
+
+
+def compare_methods(task: str, shape, args, model, folder: Path) -> list[dict]:
+    rows, saved = [], {}
+    for method in args.methods:
+        if method == "prior" and prior_available(task, model) is None:
+            rows.append({"model": model.id, "task": task, "input": shape_name(shape), "method": "prior", "note": "no prior for this task's package"})
+            continue
+        saved[method] = folder / f"{task}-{shape_name(shape)}-{method}.npz"
+        child = measure(method, task, shape, args, saved[method], steps=args.steps)
+        comparable = method in ("stock", "prior") and "ours" in saved and saved[method].is_file()  # the regression's weights are random
+        versus = difference(saved["ours"], saved[method]) if comparable else None
+        rows.append(method_row(task, model.id, shape, method, child, versus))
+        print(json.dumps({**rows[-1], "detail": child}), flush=True)
+    return rows
+
+
+def compare_tiling(args, model, folder: Path) -> list[dict]:
+    """Ours with the CPU tile preset and with tiling off, where the latent exceeds the preset."""
+    shape, rows = parse_shape(args.tiling_size), []
+    tiled_path = folder / "tiling-tiled.npz"
+    for untiled in (False, True):
+        save = folder / ("tiling-untiled.npz" if untiled else "tiling-tiled.npz")
+        child = measure("ours", args.tiling_task, shape, args, save, spacing=args.tiling_spacing, steps=args.tiling_steps, untiled=untiled)
+        tiling = child.get("tiling", [])
+        denoise = tiling[0] if tiling else {}
+        row = {
+            "model": model.id,
+            "task": args.tiling_task,
+            "input": f"{shape_name(shape)} at {args.tiling_spacing:g} mm",
+            "steps": child.get("steps"),
+            "latent": shape_name(denoise.get("latent", [])),
+            "tiles": "off" if untiled else f"{shape_name(denoise.get('tile') or [])} latent",
+            "tiled": any(entry["tiled"] for entry in tiling),
+            "wall_s": child.get("seconds", float("nan")),
+            "cpu_s": child.get("cpu_s", float("nan")),
+            "peak_rss_mb": child["peak_rss_mb"],
+            "error": child.get("error"),
+        }
+        versus = difference(tiled_path, save) if untiled and tiled_path.is_file() and save.is_file() else None
+        row["vs_tiled"] = "-" if versus is None else f"{versus['max_abs']:.4g} ({100 * versus['max_rel']:.3g}% of range)"
+        rows.append(row)
+        print(json.dumps({**row, "detail": child}), flush=True)
+    return rows
+
+
+def end_to_end(task: str, shape, args, model, folder: Path) -> dict:
+    """The whole command line in a child process: imports, reading, the task, writing."""
+    workdir = folder / f"cli-{task}"
+    workdir.mkdir()
+    argv = cli_arguments(task, task_inputs(task, shape), workdir)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    child = run_measured([sys.executable, "-m", "DiffusionSynthLib.cli", *argv], env=env)
+    row = {
+        "model": model.id,
+        "task": task,
+        "input": shape_name(shape),
+        "exit": child.returncode,
+        "wall_s": child.wall_s,
+        "cpu_s": child.cpu_s,
+        "peak_rss_mb": child.peak_rss_mb,
+        "command": "diffusionsynth " + " ".join(argv),
+    }
+    if child.returncode != 0:
+        row["error"] = child.stderr.strip().splitlines()[-1:]
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
-    parser.add_argument("--sizes", nargs="+", default=["64", "128", "181x217x181"])
-    parser.add_argument("--steps", type=int, help="our denoising steps (default: the model's)")
-    parser.add_argument("--full-stock-up-to", type=int, default=64, help="run all 1000 stock steps up to this edge length")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="torch threads per measurement (default: every core; 1 gives steadier CPU times on a shared machine)")
-    parser.add_argument("--worker", choices=["ours", "stock"])
-    parser.add_argument("--shape")
-    parser.add_argument("--extra", type=int, default=0)
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=["mri-to-ct", "impute"])
+    parser.add_argument("--sizes", nargs="+", default=["181x217x181"], help="input sizes at 1 mm (N or XxYxZ)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--steps", type=int, help="denoising steps for ours and stock (default: the model's)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads per measurement (default: every core)")
+    parser.add_argument("--tiling-task", choices=TASKS, default="mri-to-ct")
+    parser.add_argument("--tiling-spacing", type=float, default=2.0, help="mm; the input is resampled to this first")
+    parser.add_argument("--tiling-size", default="144", help="input size at --tiling-spacing; its latent must exceed the CPU tile preset")
+    parser.add_argument("--tiling-steps", type=int, default=1, help="steps of the tiling comparison (peak memory does not depend on them)")
+    parser.add_argument("--no-tiling", action="store_true")
+    parser.add_argument("--no-cli", action="store_true")
+    parser.add_argument("--json", help="write the result here (the form DiffusionSynthLib.cards renders into model cards)")
+    parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--shape", help=argparse.SUPPRESS)
+    parser.add_argument("--spacing", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--untiled", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        shape, task = parse_shape(args.shape), args.tasks[0]
-        result = worker_ours(task, shape, args.extra or None) if args.worker == "ours" else worker_stock(task, shape, args.extra)
-        result["peak_rss_self_mb"] = peak_rss_mb()
-        print(json.dumps(result))
+        print(json.dumps(worker(args.worker, args.tasks[0], parse_shape(args.shape), args.spacing, args.steps, args.untiled, args.threads, args.save)))
         return
-    summary = []
-    for task in args.tasks:
-        rows = []
-        for size in args.sizes:
-            shape = parse_shape(size)
-            stock_steps = 1000 if max(shape) <= args.full_stock_up_to else 20
-            ours = run_child("ours", task, shape, args.steps or 0, args.threads)
-            stock = run_child("stock", task, shape, stock_steps, args.threads)
-            row = {"task": task, "input": "x".join(map(str, shape)), "ours_s": ours.get("seconds", float("nan")),
-                   "ours_cpu_s": ours.get("cpu_s", float("nan")), "ours_peak_mb": ours["peak_rss_mb"], "stock_s": stock.get("seconds", float("nan")),
-                   "stock_cpu_s": stock.get("cpu_s", float("nan")), "stock_peak_mb": stock["peak_rss_mb"],
-                   "stock": stock["error"] if "error" in stock else ("extrapolated from 20 steps" if stock["extrapolated"] else "all 1000 steps")}
-            if "error" in ours:
-                row["stock"] += f" (ours failed: {ours['error']})"
-            row["time_ratio_stock_over_ours"] = row["stock_s"] / row["ours_s"]
-            row["cpu_ratio_stock_over_ours"] = row["stock_cpu_s"] / row["ours_cpu_s"]
-            row["memory_ratio_stock_over_ours"] = row["stock_peak_mb"] / row["ours_peak_mb"]
-            rows.append(row)
-            print(json.dumps({**row, "ours_detail": ours, "stock_detail": stock}), flush=True)
-        summary.append((task, rows, growth_exponents(rows)))
-    print(f"\n# Speed and memory, CPU, {args.threads} torch thread(s) per measurement; {machine()}\n")
-    print(markdown_table([row for _, rows, _ in summary for row in rows], COLUMNS))
-    print()
-    for task, _, exponents in summary:
-        print(f"Growth with voxel count, {task} (ours): wall time ~ N^{exponents['time']:.2f}, CPU time ~ N^{exponents['cpu']:.2f}, "
-              f"peak memory ~ N^{exponents['memory']:.2f}")
+
+    from DiffusionSynthLib.cards import fingerprint
+    from DiffusionSynthLib.models import resolve_model
+
+    started = time.perf_counter()
+    models = {task: resolve_model(None, task) for task in {*args.tasks, args.tiling_task}}
+    used = {model.id: fingerprint(model.config) for model in models.values()}
+    if "forecast" in models:
+        renderer = resolve_model(models["forecast"].config.get("render", {}).get("inpaint_model"), MODEL_TASK["forecast"])
+        used[renderer.id] = fingerprint(renderer.config)
+    methods, tiling, cli = [], [], []
+    with tempfile.TemporaryDirectory(prefix="speed-") as tmp:
+        folder = Path(tmp)
+        for task in args.tasks:
+            for size in args.sizes:
+                methods += compare_methods(task, parse_shape(size), args, models[task], folder)
+        if not args.no_tiling:
+            tiling = compare_tiling(args, models[args.tiling_task], folder)
+        if not args.no_cli:
+            cli = [end_to_end(task, parse_shape(args.sizes[-1]), args, models[task], folder) for task in args.tasks]
+    command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
+    notes = [
+        f"CPU, {args.threads} torch thread(s) per measurement; each measurement a child process, its peak RSS its own. CPU time is "
+        "user + system over all threads: on a shared machine it moves far less with the load than wall time.",
+        f"Stock and ours are called equal when no output voxel differs by more than {100 * EQUAL_WITHIN:g}% of the output's range.",
+        f"Whole run: {time.perf_counter() - started:.0f} s.",
+    ]
+    tables = [
+        {"title": "Each method on the same input (the task function, timed after loading)", "columns": METHOD_COLUMNS, "rows": methods, "filter": "model"}
+    ]
+    if tiling:
+        tables.append(
+            {
+                "title": "Peak memory with and without tiles, on a volume whose latent exceeds the CPU tile preset",
+                "columns": TILING_COLUMNS,
+                "rows": tiling,
+                "filter": "model",
+            }
+        )
+    if cli:
+        tables.append(
+            {"title": "End to end: the whole command (imports, reading, writing) in a child process", "columns": CLI_COLUMNS, "rows": cli, "filter": "model"}
+        )
+    result = result_envelope("speed", "Speed and memory (CPU), measured", command, used, tables, notes, threads=args.threads)
+    for table in tables:
+        print(f"\n## {table['title']}\n")
+        print(markdown_table(table["rows"], [column[0] for column in table["columns"]]))
+    print("\n" + " ".join(notes) + f"\nMachine: {result['machine']}; {result['date']}.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
