@@ -376,9 +376,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InputError(f"--data '{args.data}' is not a folder; give the folder that holds the volumes to show.")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port} is not a port number (0 to 65535).")
+    for folder in args.models_dir or ():
+        if not Path(folder).is_dir():
+            raise InputError(f"--models-dir '{folder}' is not a folder; give a model package or a folder of packages.")
+    from DiffusionSynthWeb.access import new_token, token_problem
+
+    token = args.token or os.environ.get("DIFFUSIONSYNTH_TOKEN") or new_token()
+    if token_problem(token):
+        raise InputError(token_problem(token))
     from DiffusionSynthWeb.server import serve
 
-    return serve(args.host, args.port, args.data)
+    return serve(args.host, args.port, args.data, token=token, models_dirs=args.models_dir or ())
 
 
 # ------------------------------------------------------------------------------------------ parser
@@ -494,6 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
     p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     p.add_argument("--data", help="folder of volumes (NIfTI, NRRD, MHA) to load and show at start; *seg*/*mask*/*label* files become segmentations")
+    p.add_argument("--token", help="login token (at least 32 of A-Z a-z 0-9 - _; default: $DIFFUSIONSYNTH_TOKEN, else a new random one at every start)")
+    p.add_argument("--models-dir", action="append", metavar="DIR", help="a model package, or a folder of them, that the page may offer (repeatable)")
     p.set_defaults(run=cmd_serve)
     return parser
 

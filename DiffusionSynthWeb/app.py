@@ -10,18 +10,19 @@ from trame_slicer.core import SlicerApp
 
 from .controller import SynthesisController
 from .layout import AppLayout
+from .model_choices import ModelChoices
 from .viewer import ViewerLogic
 
 
 class DiffusionSynthApp(TrameApp):
     """``DiffusionSynthApp(server).server.start()`` serves the page; ``load_folder`` fills the scene."""
 
-    def __init__(self, server=None, logic=None) -> None:
+    def __init__(self, server=None, logic=None, models: ModelChoices | None = None) -> None:
         super().__init__(server)
         self.server.enable_module(trame_slicer_module)
         self.slicer_app = SlicerApp()
         self.viewer = ViewerLogic(self.server, self.slicer_app)
-        self.synthesis = SynthesisController(self.server, self.slicer_app, self.viewer.show_volume, logic)
+        self.synthesis = SynthesisController(self.server, self.slicer_app, self.viewer.show_volume, logic, models)
         self.viewer.on_loaded.append(self.synthesis.volumes_loaded)
         self.viewer.on_shown.append(self.synthesis.shown)
         self.page = AppLayout(self.server, self.viewer.layout_manager, self.synthesis)

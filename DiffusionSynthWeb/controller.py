@@ -18,16 +18,39 @@ from trame_server.utils.asynchronous import create_task
 from DiffusionSynthLib.errors import Cancelled
 
 from . import results, scene_items
+from .model_choices import ModelChoices
 
 INPUTS: dict[str, object] = {  # what the user sets; Apply sends them along (see ``apply_expression``)
-    "ds_task": "mri-to-ct", "ds_mri": None, **{f"ds_{name}": None for name in SEQUENCES},
-    "ds_segmentation": None, "ds_segment": None, "ds_mode": "remove", "ds_strength": 1.0, "ds_days": "30 90 180",
-    "ds_model": "", "ds_steps": "", "ds_seed": "0", "ds_samples": "1", "ds_device": "auto", "ds_output_name": "",
+    "ds_task": "mri-to-ct",
+    "ds_mri": None,
+    **{f"ds_{name}": None for name in SEQUENCES},
+    "ds_segmentation": None,
+    "ds_segment": None,
+    "ds_mode": "remove",
+    "ds_strength": 1.0,
+    "ds_days": "30 90 180",
+    "ds_model": "",
+    "ds_steps": "",
+    "ds_seed": "0",
+    "ds_samples": "1",
+    "ds_device": "auto",
+    "ds_output_name": "",
 }
 DEFAULTS: dict[str, object] = {
-    **INPUTS, "ds_volumes": [], "ds_segmentations": [], "ds_segments": [], "ds_models": [], "ds_view": None,
-    "ds_running": False, "ds_progress": 0, "ds_progress_text": "", "ds_error": "", "ds_info": "",
-    "ds_results": [], "ds_forecast_days": [], "ds_forecast_index": 0,
+    **INPUTS,
+    "ds_volumes": [],
+    "ds_segmentations": [],
+    "ds_segments": [],
+    "ds_models": [],
+    "ds_view": None,
+    "ds_running": False,
+    "ds_progress": 0,
+    "ds_progress_text": "",
+    "ds_error": "",
+    "ds_info": "",
+    "ds_results": [],
+    "ds_forecast_days": [],
+    "ds_forecast_index": 0,
 }
 
 
@@ -48,25 +71,39 @@ class SynthesisController:
         slicer_app: trame-slicer's ``SlicerApp`` (scene and segment editor).
         show_volume: shows a node in the views with its display preset.
         logic: the module's logic (default: a new ``SynthesisLogic``).
+        models: the models a client may name (default: the built-in ones only).
     """
 
-    def __init__(self, server, slicer_app, show_volume: Callable[[object], None], logic: SynthesisLogic | None = None) -> None:
+    def __init__(
+        self,
+        server,
+        slicer_app,
+        show_volume: Callable[[object], None],
+        logic: SynthesisLogic | None = None,
+        models: ModelChoices | None = None,
+    ) -> None:
         self.server, self.state, self.slicer_app = server, server.state, slicer_app
         self.scene = slicer_app.scene
         self.show_volume = show_volume
         self.logic = logic or SynthesisLogic()
+        self.models = models or ModelChoices()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task | None = None  # the running job's completion (awaited by tests)
         self._shown_id: str | None = None
         self.state.update(DEFAULTS)
         availability = self.logic.availability()
         self.state.ds_tasks = [
-            {"value": key, "title": spec.title, "available": availability[key][0], "reason": availability[key][1]}
-            for key, spec in TASKS.items()
+            {"value": key, "title": spec.title, "available": availability[key][0], "reason": availability[key][1]} for key, spec in TASKS.items()
         ]
         self.state.ds_specs = {
-            key: {"mri": spec.needs_mri, "sequences": spec.needs_sequences, "segment": spec.needs_segment,
-                  "mode": spec.needs_mode, "days": spec.needs_days, "uncertainty": spec.supports_uncertainty}
+            key: {
+                "mri": spec.needs_mri,
+                "sequences": spec.needs_sequences,
+                "segment": spec.needs_segment,
+                "mode": spec.needs_mode,
+                "days": spec.needs_days,
+                "uncertainty": spec.supports_uncertainty,
+            }
             for key, spec in TASKS.items()
         }
         self.state.change("ds_task")(self._on_task)
@@ -117,7 +154,7 @@ class SynthesisController:
         self.state.ds_view = node.GetID()
 
     def _on_task(self, ds_task: str, **_) -> None:
-        self.state.ds_models = self.logic.builtin_models(ds_task) if ds_task in TASKS else []
+        self.state.ds_models = self.models.names(ds_task) if ds_task in TASKS else []
 
     def _on_segmentation(self, ds_segmentation, **_) -> None:
         self.state.ds_segments = scene_items.segment_items(self._node(ds_segmentation))
@@ -145,7 +182,7 @@ class SynthesisController:
             mode=s.ds_mode,
             strength=float(s.ds_strength),
             days=parse_days(s.ds_days) if spec is not None and spec.needs_days else [],
-            model=(s.ds_model or "").strip(),
+            model=self.models.resolve(s.ds_task, s.ds_model),  # a name the server offers, never a client's path
             steps=whole_number(s.ds_steps, "Steps", 0),
             seed=whole_number(s.ds_seed, "The seed", 0),
             samples=whole_number(s.ds_samples, "The number of samples", 1),

@@ -66,9 +66,6 @@ class AppLayout:
 
     def _tool_button(self, name: str, icon: str, tool: type, **kwargs) -> None:
         active, visible = f"{self.name.active_tool} === '{tool.__name__}'", self.name.is_drawer_visible
-        toggle = (
-            f"{visible} = !({active} && {visible}); "
-            f"{self.name.active_tool} = {visible} ? '{tool.__name__}' : null"
-        )
+        toggle = f"{visible} = !({active} && {visible}); {self.name.active_tool} = {visible} ? '{tool.__name__}' : null"
         kwargs.setdefault("disabled", (f"!{self.name.is_volume_loaded}",))
         ControlButton(name=name, icon=icon, click=toggle, active=(active,), classes="mt-1", **kwargs)

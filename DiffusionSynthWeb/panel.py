@@ -43,7 +43,10 @@ class SynthesisPanel(VCard):
             html.Div("DiffusionSynth", classes="text-h6")
             html.Div("Every output is synthetic: not for diagnosis.", classes="text-caption text-medium-emphasis mb-2")
             VAlert(
-                v_if="!ds_volumes.length", type="info", density="compact", classes="mb-2",
+                v_if="!ds_volumes.length",
+                type="info",
+                density="compact",
+                classes="mb-2",
                 text="Load a scan first: the file buttons at the top left (NIfTI, NRRD, MHA; files named *seg*, *mask* or *label* become segmentations).",
             )
             self._tasks()
@@ -58,10 +61,13 @@ class SynthesisPanel(VCard):
             VRadio(v_for="t in ds_tasks", key="t.value", value=("t.value",), disabled=("!t.available",)),
             Template(v_slot_label=True),
         ):
-            html.Span("{{ t.title }}", raw_attrs=[':id="\'ds-task-\' + t.value"'])
+            html.Span("{{ t.title }}", raw_attrs=[":id=\"'ds-task-' + t.value\""])
         VAlert(
             v_if="ds_tasks.find(t => t.value === ds_task && !t.available)",
-            text=("ds_tasks.find(t => t.value === ds_task).reason",), type="info", density="compact", classes="my-2",
+            text=("ds_tasks.find(t => t.value === ds_task).reason",),
+            type="info",
+            density="compact",
+            classes="my-2",
         )
         VDivider(classes="my-2")
 
@@ -86,7 +92,7 @@ class SynthesisPanel(VCard):
         with VExpansionPanels(variant="accordion", classes="mb-2"), VExpansionPanel():
             VExpansionPanelTitle("Settings", id="ds-settings")
             with VExpansionPanelText():
-                VCombobox(label="Model (built-in id or folder; empty: default)", v_model=("ds_model",), items=("ds_models",), id="ds-model", **FIELD)
+                VCombobox(label="Model (one of the list; empty: default)", v_model=("ds_model",), items=("ds_models",), id="ds-model", **FIELD)
                 VTextField(label="Steps (empty: the model's)", v_model=("ds_steps",), id="ds-steps", **FIELD)
                 VTextField(label="Seed", v_model=("ds_seed",), id="ds-seed", **FIELD)
                 VTextField(label="Samples", v_model=("ds_samples",), id="ds-samples", **FIELD)
@@ -96,7 +102,11 @@ class SynthesisPanel(VCard):
     def _run(self, controller) -> None:
         with html.Div(classes="d-flex ga-2 mb-2"):
             VBtn(
-                "Apply", color="primary", click=controller.apply_expression(), id="ds-apply", prepend_icon="mdi-play",
+                "Apply",
+                color="primary",
+                click=controller.apply_expression(),
+                id="ds-apply",
+                prepend_icon="mdi-play",
                 disabled=("ds_running || !ds_tasks.find(t => t.value === ds_task)?.available",),
             )
             VBtn("Cancel", click=controller.cancel, disabled=("!ds_running",), id="ds-cancel", prepend_icon="mdi-stop")
@@ -111,7 +121,15 @@ class SynthesisPanel(VCard):
         VSelect(label="Volume shown in the views", v_model=("ds_view",), items=("ds_volumes",), id="ds-view", **FIELD)
         with html.Div(v_if="ds_forecast_days.length > 1"):
             html.Div("Forecast: day {{ ds_forecast_days[ds_forecast_index][0] }}", classes="text-caption")
-            VSlider(v_model=("ds_forecast_index",), min=0, max=("ds_forecast_days.length - 1",), step=1, show_ticks="always", hide_details=True, id="ds-forecast-day")
+            VSlider(
+                v_model=("ds_forecast_index",),
+                min=0,
+                max=("ds_forecast_days.length - 1",),
+                step=1,
+                show_ticks="always",
+                hide_details=True,
+                id="ds-forecast-day",
+            )
         html.Div("Results", v_if="ds_results.length", classes="text-subtitle-2")
         with (
             VList(density="compact", v_if="ds_results.length", id="ds-results"),
@@ -120,6 +138,9 @@ class SynthesisPanel(VCard):
         ):
             VBtn(icon="mdi-eye", size="small", variant="text", click=(controller.show_result, "[r.id]"), classes="ds-show")
             VBtn(
-                icon="mdi-download", size="small", variant="text", classes="ds-download",
+                icon="mdi-download",
+                size="small",
+                variant="text",
+                classes="ds-download",
                 click="utils.download(r.name.replace(/[^A-Za-z0-9._-]+/g, '_') + '.nii.gz', trigger('ds_download', [r.id]), 'application/gzip')",
             )

@@ -40,8 +40,11 @@ def forecast_day(node) -> tuple[str, int] | None:
 def result_row(node) -> dict:
     series_day = forecast_day(node)
     return {
-        "id": node.GetID(), "name": node.GetName(), "kind": kind(node),
-        "series": series_day[0] if series_day else None, "day": series_day[1] if series_day else None,
+        "id": node.GetID(),
+        "name": node.GetName(),
+        "kind": kind(node),
+        "series": series_day[0] if series_day else None,
+        "day": series_day[1] if series_day else None,
     }
 
 

@@ -22,7 +22,8 @@ def nodes_of_class(scene, class_name: str) -> list:
 def grey_volumes(scene) -> list:
     """Scalar volumes a task can take as input (no labelmaps, nothing hidden)."""
     return [
-        node for node in nodes_of_class(scene, "vtkMRMLScalarVolumeNode")
+        node
+        for node in nodes_of_class(scene, "vtkMRMLScalarVolumeNode")
         if not node.IsA("vtkMRMLLabelMapVolumeNode") and not node.GetHideFromEditors() and node.GetImageData() is not None
     ]
 

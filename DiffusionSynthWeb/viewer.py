@@ -7,7 +7,7 @@ instead of clearing it (inputs and results live side by side) and mask files bec
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from trame_server.utils.typed_state import TypedState
@@ -21,11 +21,11 @@ from trame_slicer.app.logic import (
 from trame_slicer.app.ui import ViewerLayoutState, VolumePropertyState
 from trame_slicer.core import VolumeWindowLevel
 from trame_slicer.rca_view import register_rca_factories
-from trame_slicer.utils import write_client_files_to_dir
 from vtkmodules.vtkCommonCore import vtkCommand
 
 from . import results
 from .loading import Loaded, folder_files, load_files
+from .uploads import write_uploads
 
 MR_PRESET_RANGE = 255.0  # Slicer's MR presets are drawn for 8-bit intensities
 
@@ -49,8 +49,9 @@ def fit_render_preset(volume_rendering, node, preset: str) -> None:
 class ViewerLogic:
     """Views, segment editor, volume properties and file loading on ``slicer_app``'s scene."""
 
-    def __init__(self, server, slicer_app) -> None:
+    def __init__(self, server, slicer_app, upload_root: str | Path | None = None) -> None:
         self.server, self.slicer_app = server, slicer_app
+        self.upload_root = upload_root  # where each upload's temporary folder is made (default: the system's)
         register_rca_factories(slicer_app.view_manager, server)
         # The views first: an effect pipeline made before its view exists has no view (trame-slicer 2.0
         # then fails on the paint brush; its own app hides this by clearing the scene on every load).
@@ -85,19 +86,22 @@ class ViewerLogic:
     # ------------------------------------------------------------------------------ loading
 
     def load_uploaded(self, files: list[dict]) -> None:
-        """Files sent by the browser's file loader (written to a temporary folder, then read)."""
+        """Files sent by the browser's file loader (written under safe names to a temporary folder, then read)."""
         if not files:
             return
-        with tempfile.TemporaryDirectory(prefix="DiffusionSynthWeb-upload-") as folder:
-            self.load_paths(write_client_files_to_dir(files, folder))
+        with tempfile.TemporaryDirectory(prefix="DiffusionSynthWeb-upload-", dir=self.upload_root) as folder:
+            written = write_uploads(files, folder)
+            self.load_paths(written.paths, refused=written.refused)
 
     def load_folder(self, folder: str | Path) -> Loaded:
         return self.load_paths(folder_files(folder))
 
-    def load_paths(self, paths: list) -> Loaded:
+    def load_paths(self, paths: list, refused: Sequence[str] = ()) -> Loaded:
+        """Load ``paths``; ``refused`` (uploads not written) and unreadable files are named in the panel."""
         loaded = load_files(self.slicer_app, paths)
+        loaded.skipped[:0] = refused
         with self.server.state as state:
-            state.ds_load_message = f"Not a NIfTI, NRRD or MHA volume: {', '.join(loaded.skipped)}" if loaded.skipped else ""
+            state.ds_load_message = f"Not a self-contained NIfTI, NRRD or MHA volume: {', '.join(loaded.skipped)}" if loaded.skipped else ""
             if loaded.volumes:
                 self.show_volume(loaded.volumes[0], reset_views=True)
                 for callback in self.on_loaded:

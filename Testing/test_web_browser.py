@@ -12,6 +12,9 @@ import re
 
 import numpy as np
 import pytest
+
+from DiffusionSynthLib.volume import read_provenance, read_volume
+
 from web_browser import (
     RECORD_PROGRESS,
     browser_page,
@@ -22,8 +25,6 @@ from web_browser import (
     shows_an_image,
     wait_for_views,
 )
-
-from DiffusionSynthLib.volume import read_provenance, read_volume
 
 pytest.importorskip("trame_slicer", reason="the web extra is not installed (pip install -e '.[web]')")
 pytest.importorskip("playwright", reason="playwright is not installed (pip install playwright)")
@@ -62,8 +63,8 @@ def assert_same_grid(path, reference_path) -> None:
 
 
 def test_pseudo_ct_from_an_uploaded_mr(small_mri, tmp_path):
-    with serve(tmp_path / "server.log") as url, browser_page() as page:
-        page.goto(url)
+    with serve(tmp_path / "server.log") as served, browser_page() as page:
+        page.goto(served.url)  # the printed address with its token; the page's later requests and its websocket use the cookie
         page.locator("input[type=file]").first.set_input_files(str(small_mri))  # the 'Open Files' loader
         page.locator("#ds-apply").wait_for()  # the synthesis panel opens once a volume is loaded
         mr_picture = wait_for_views(page, shows_an_image, path=tmp_path / "1-loaded.png")
@@ -71,9 +72,7 @@ def test_pseudo_ct_from_an_uploaded_mr(small_mri, tmp_path):
         page.locator("#ds-task-mri-to-ct").click()
         open_settings_and_set_steps(page, 2)
         row = run_and_wait(page, "pseudo-CT")
-        ct_picture = wait_for_views(
-            page, lambda p: shows_an_image(p) and differs(p, mr_picture, 5.0), path=tmp_path / "2-pseudo-ct.png"
-        )
+        ct_picture = wait_for_views(page, lambda p: shows_an_image(p) and differs(p, mr_picture, 5.0), path=tmp_path / "2-pseudo-ct.png")
         page.screenshot(path=tmp_path / "3-page.png")
         progress = page.evaluate("window.__progress")
         saved = download(page, row, tmp_path)
@@ -115,8 +114,9 @@ def paint_a_lesion(page) -> None:
 
 
 def test_add_a_lesion_painted_in_the_browser(brain_case, tiny_inpaint_model, tmp_path):
-    with serve(tmp_path / "server.log", data=brain_case) as url, browser_page() as page:
-        page.goto(url)
+    models = ("--models-dir", str(tiny_inpaint_model.parent))  # the page offers it by name; a client never gives a path
+    with serve(tmp_path / "server.log", data=brain_case, extra=models) as served, browser_page() as page:
+        page.goto(served.url)
         page.locator("#ds-apply").wait_for()
         wait_for_views(page, shows_an_image, path=tmp_path / "1-loaded.png")  # --data: shown at start
         paint_a_lesion(page)
@@ -126,7 +126,7 @@ def test_add_a_lesion_painted_in_the_browser(brain_case, tiny_inpaint_model, tmp
         page.locator("#ds-task-inpaint").click()
         page.locator("#ds-mode-add").click()
         page.locator("#ds-settings").click()
-        page.locator("#ds-model").fill(str(tiny_inpaint_model))
+        page.locator("#ds-model").fill(tiny_inpaint_model.name)
         page.locator("#ds-steps").fill("2")
         row = run_and_wait(page, "inpaint")
         wait_for_views(page, lambda p: shows_an_image(p) and differs(p, painted, 0.5), path=tmp_path / "3-inpainted.png", colour=True)

@@ -53,6 +53,5 @@ def test_importing_the_logic_loads_no_web_module():
         "import sys; sys.path.insert(0, sys.argv[1]); import DiffusionSynthSlicerLib.Logic, DiffusionSynthLib.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in sys.argv[2].split(',')))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(REPO / "DiffusionSynth"), ",".join(WEB_OR_GUI)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "DiffusionSynth"), ",".join(WEB_OR_GUI)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

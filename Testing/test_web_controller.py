@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +51,14 @@ def node(app, node_id):
     return app.slicer_app.scene.GetNodeByID(node_id)
 
 
+def offer(app, package: Path) -> str:
+    """Let the page offer ``package`` (as ``serve --models-dir`` does); returns the name a client chooses it by."""
+    from DiffusionSynthWeb.model_choices import ModelChoices
+
+    app.synthesis.models = ModelChoices([package])
+    return package.name
+
+
 def test_impute_the_missing_sequence_through_the_panel(app, brain_cases, tiny_impute_model, tmp_path):
     from DiffusionSynthSlicerLib import Nodes
 
@@ -63,7 +73,7 @@ def test_impute_the_missing_sequence_through_the_panel(app, brain_cases, tiny_im
     assert [node(app, state[f"ds_{name}"]).GetName() for name in ("t1n", "t1c", "t2w")] == ["t1n", "t1c", "t2w"]
     assert state.ds_t2f is None
 
-    run(app, {"ds_task": "impute", "ds_model": str(tiny_impute_model), "ds_steps": "2", "ds_seed": "4"})
+    run(app, {"ds_task": "impute", "ds_model": offer(app, tiny_impute_model), "ds_steps": "2", "ds_seed": "4"})
 
     assert state.ds_error == "" and not state.ds_running
     [row] = state.ds_results
@@ -98,7 +108,8 @@ def test_forecast_outputs_become_a_time_slider(app, brain_cases):
     volume = volume_from_node(t1c, "t1c")
     made = [
         add_output_node(t1c, volume, f"t1c forecast {series}_day{day:03d}", "forecast", {"task": "forecast"}, {}, "synthetic")
-        for day in (180, 30) for series in ("t1c", "tumour_mask")
+        for day in (180, 30)
+        for series in ("t1c", "tumour_mask")
     ]
     with state:
         app.synthesis._add_results(made)
@@ -117,7 +128,7 @@ def test_cancel_stops_the_run_and_adds_nothing(app, small_mri, tiny_model, tmp_p
     volumes_before = len(state.ds_volumes)
 
     async def start_then_cancel():
-        app.synthesis.apply({"ds_task": "mri-to-ct", "ds_model": str(tiny_model), "ds_steps": "500"})
+        app.synthesis.apply({"ds_task": "mri-to-ct", "ds_model": offer(app, tiny_model), "ds_steps": "500"})
         for _ in range(600):  # the first progress line from the command (a thread), then cancel
             if "step" in state.ds_progress_text:
                 break
@@ -129,3 +140,76 @@ def test_cancel_stops_the_run_and_adds_nothing(app, small_mri, tiny_model, tmp_p
     asyncio.run(start_then_cancel())
     assert not state.ds_running and state.ds_results == [] and "Cancelled" in state.ds_info
     assert len(state.ds_volumes) == volumes_before and list(tmp_path.glob("DiffusionSynth-*")) == []
+
+
+def test_the_model_field_takes_only_names_the_server_offers(app, tmp_path):
+    from DiffusionSynthWeb.model_choices import ModelChoices
+
+    state = app.server.state
+    state.ds_task = "mri-to-ct"
+    messages = set()
+    for name in ("/etc", "/no/such/folder", str(tmp_path), "../../etc/passwd", "mri-to-ct-demo/../.."):
+        run(app, {"ds_task": "mri-to-ct", "ds_model": name})
+        assert state.ds_error and not state.ds_running and state.ds_results == []
+        messages.add(state.ds_error)
+    [message] = messages  # the same sentence whether the path exists or not: it says nothing of the server's files
+    assert "/" not in message.replace(" / ", "") and str(tmp_path) not in message
+
+    folder = tmp_path / "models"
+    (folder / "my-ct").mkdir(parents=True)
+    (folder / "my-ct" / "model.json").write_text('{"task": "mri-to-ct"}')
+    (folder / "my-impute").mkdir()
+    (folder / "my-impute" / "model.json").write_text('{"task": "impute"}')
+    app.synthesis.models = ModelChoices([folder])
+    app.synthesis._on_task("mri-to-ct")
+    assert "my-ct" in state.ds_models and "my-impute" not in state.ds_models
+    state.ds_model = "my-ct"
+    assert app.synthesis.request().model == str((folder / "my-ct").resolve())  # the server turns the name into its folder
+    state.ds_model = "my-impute"
+    with pytest.raises(ValueError, match="Choose a model this server offers"):
+        app.synthesis.request()
+    for builtin in app.synthesis.models.names("mri-to-ct"):
+        state.ds_model = builtin
+        assert app.synthesis.request().model in (builtin, str((folder / builtin).resolve()))
+
+
+def upload(app, files: list[dict]) -> None:
+    """What the page's 'Open Files' button does: chunks through its trigger, then the empty end marker."""
+    button = app.page.load_buttons.load_volume_files_button
+
+    async def send():
+        await button.load_chunk(files)
+        await button.load_chunk([])
+
+    asyncio.run(send())
+
+
+def test_upload_names_cannot_write_outside_the_upload_folder(app, small_mri, tmp_path):
+    root = tmp_path / "uploads" / "deeper"
+    root.mkdir(parents=True)
+    app.viewer.upload_root = root
+    content = small_mri.read_bytes()
+    unique = f"ds-upload-{uuid.uuid4().hex}"
+    names = [f"../../{unique}-a.nii.gz", f"/tmp/{unique}-b.nii.gz", f"..\\..\\{unique}-c.nii.gz", "../..", "/etc/passwd", ".nii.gz"]
+
+    upload(app, [{"name": name, "content": content, "size": len(content), "type": "application/gzip"} for name in names])
+
+    state = app.server.state
+    volume_names = sorted(item["title"] for item in state.ds_volumes)
+    assert volume_names == sorted(f"{unique}-{x}" for x in "abc"), volume_names  # loaded under their base names
+    for name in ("../..", "/etc/passwd", ".nii.gz"):
+        assert name in state.ds_load_message  # refused, and said so
+    escaped = [*tmp_path.rglob(f"{unique}*"), *Path("/tmp").glob(f"{unique}*"), *Path("/").glob(f"{unique}*")]
+    assert escaped == []
+    assert list(root.iterdir()) == []  # the upload's temporary folder is gone after loading
+
+
+def test_an_upload_whose_header_names_another_file_is_refused(app, tmp_path):
+    secret = tmp_path / "server-only.raw"
+    secret.write_bytes(bytes(range(256)) * 8)
+    header = f"NRRD0004\ntype: uint8\ndimension: 3\nsizes: 8 16 16\nencoding: raw\ndata file: {secret}\n\n".encode()
+    mha = f"ObjectType = Image\nNDims = 3\nDimSize = 8 16 16\nElementType = MET_UCHAR\nElementDataFile = {secret}\n".encode()
+    app.viewer.upload_root = tmp_path
+    upload(app, [{"name": "scan.nrrd", "content": header}, {"name": "scan.mha", "content": mha}])
+    state = app.server.state
+    assert state.ds_volumes == [] and "scan.nrrd" in state.ds_load_message and "scan.mha" in state.ds_load_message

@@ -1,5 +1,7 @@
 """Helpers for the browser tests: a real ``diffusionsynth serve`` process and Debian's chromium.
 
+``serve`` reads the address with the login token from what the server prints, as a user would.
+
 Chromium is driven by Playwright through ``executable_path`` (no browser download). The views
 arrive as images over a websocket, so helpers poll screenshots until the views hold a picture.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,13 +19,20 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -40,33 +50,58 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running server: ``url`` is the printed address with its token, ``base`` the same without it."""
+
+    url: str
+    base: str
+    token: str
+    port: int
+
+
+def printed_url(log_path: Path, port: int) -> str | None:
+    """The first ``http://...:port/?token=...`` address the server printed, if any yet."""
+    found = re.search(rf"http://\S+:{port}/\?token=[A-Za-z0-9_-]+", log_path.read_text(errors="replace"))
+    return found.group(0) if found else None
+
+
 @contextmanager
-def serve(log_path: Path, data: Path | None = None, timeout_s: float = 90.0):
-    """``diffusionsynth serve`` on 127.0.0.1 and a free port; yields the page's URL."""
+def serve(
+    log_path: Path,
+    data: Path | None = None,
+    timeout_s: float = 90.0,
+    host: str = "127.0.0.1",
+    extra: tuple[str, ...] = (),
+    env_extra: dict[str, str] | None = None,
+):
+    """``diffusionsynth serve`` on ``host`` and a free port; yields :class:`Served` once the printed address answers 200."""
     port = free_port()
-    args = [sys.executable, "-m", "DiffusionSynthLib.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args = [sys.executable, "-m", "DiffusionSynthLib.cli", "serve", "--host", host, "--port", str(port), *extra]
     if data is not None:
         args += ["--data", str(data)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     env.pop("DISPLAY", None)  # render off-screen, as on a server
     with open(log_path, "w") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        url = f"http://127.0.0.1:{port}/"
         try:
             deadline = time.monotonic() + timeout_s
             while True:
                 if process.poll() is not None:
                     raise RuntimeError(f"diffusionsynth serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+                url = printed_url(log_path, port)
                 try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        if response.status == 200:
-                            break
+                    if url is not None:
+                        with urllib.request.urlopen(url, timeout=2) as response:
+                            if response.status == 200:
+                                break
                 except OSError:
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"diffusionsynth serve did not answer within {timeout_s:g} s:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
-            yield url
+            token = url.rsplit("token=", 1)[1]
+            yield Served(url=url, base=url.split("?", 1)[0], token=token, port=port)
         finally:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
