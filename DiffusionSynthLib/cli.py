@@ -80,7 +80,7 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     from .models import resolve_model
     from .provenance import make_provenance
     from .tasks.checks import require_content
-    from .tasks.mri_to_ct import mri_to_ct
+    from .tasks.mri_to_ct import mri_to_ct, require_not_ct
     from .volume import check_writable, read_volume, write_volume
 
     output = check_writable(args.output)
@@ -89,6 +89,7 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
         raise InputError("--uncertainty needs at least two samples; add --samples 2 or more.")
     mri = read_volume(args.mri, "MR image")
     require_content(mri, f"MR image '{args.mri}'")
+    require_not_ct(mri, f"MR image '{args.mri}'")
     model = resolve_model(args.model, "mri-to-ct")
     result = mri_to_ct(mri, model, steps=args.steps, seed=args.seed, samples=args.samples, device=args.device, progress=ProgressPrinter(args.progress))
     record = make_provenance("mri-to-ct", model, result.seed, result.steps, args.samples, {"mri": args.mri})
@@ -171,7 +172,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         volumes, mask, args.mode, model, steps=args.steps, seed=args.seed, samples=args.samples, strength=args.strength,
         device=args.device, progress=ProgressPrinter(args.progress),
     )
-    extra = {"mode": args.mode, "strength": args.strength, "mask": str(Path(args.mask).resolve()), "mask_voxels": result.mask_voxels}
+    extra = {"mode": args.mode, "strength": args.strength, "mask": Path(args.mask).name, "mask_voxels": result.mask_voxels}
     record = make_provenance("inpaint", model, result.seed, result.steps, args.samples, paths, extra)
     _add_sequences(outputs, result.outputs, result.std, record)
     written = outputs.commit()
@@ -221,7 +222,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         volumes, mask, days, model, inpaint_model, samples=args.samples, seed=args.seed, steps=args.steps, device=args.device,
         spacing=spacing, progress=ProgressPrinter(args.progress),
     )
-    extra = {"tumour_mask": str(Path(args.tumour_mask).resolve()), "growth_parameters": result.parameters.to_dict(),
+    extra = {"tumour_mask": Path(args.tumour_mask).name, "growth_parameters": result.parameters.to_dict(),
              "physics_spacing_mm": list(result.physics_spacing), "inpaint_model": result.inpaint_model}
     inputs = {**paths, "tumour_mask": args.tumour_mask}
     for day in days:

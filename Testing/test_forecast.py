@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import DATA, oblique
+from conftest import DATA, rotation
+from reoriented import stored_as
 from scipy import ndimage
 
 from DiffusionSynthLib.cli import main
@@ -19,6 +20,7 @@ from DiffusionSynthLib.growth.longitudinal import (
     with_spacing,
 )
 from DiffusionSynthLib.intensity import head_mask_mr
+from DiffusionSynthLib.masks import BLEND_MARGIN_VOXELS
 from DiffusionSynthLib.models import builtin_models, load_model, resolve_model
 from DiffusionSynthLib.tasks.forecast import check_days, day_name, forecast
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
@@ -68,8 +70,11 @@ def test_masks_grow_on_the_input_grid(case, days_7_90_1200):
 
 
 def test_oblique_grid_gives_the_same_forecast_on_that_grid(case, model, days_7_90_1200):
-    tilted = oblique(case.baseline, spacing=ASSUMED_SPACING_MM, origin=(-80.0, 95.5, -12.0))
-    tilted_mask = oblique(case.baseline_mask, spacing=ASSUMED_SPACING_MM, origin=(-80.0, 95.5, -12.0))
+    """The same head turned in the world (not mirrored: ``oblique`` alone would turn the LPS array into a mirrored RAS head)."""
+    turn = np.eye(4)
+    turn[:3, :3] = rotation(2, 17) @ rotation(0, -11)
+    tilted = Volume(case.baseline.array, turn @ case.baseline.ijk_to_ras)
+    tilted_mask = Volume(case.baseline_mask.array, turn @ case.baseline_mask.ijk_to_ras)
     result = forecast({"t1c": tilted}, tilted_mask, [90], model)
     assert result.masks[90].same_grid(tilted) and np.allclose(result.masks[90].ijk_to_ras, tilted.ijk_to_ras)
     assert dice(result.masks[90].array > 0, days_7_90_1200.masks[90].array > 0) > 0.995  # physics in mm, not in the axes
@@ -83,6 +88,18 @@ def test_the_physics_reads_millimetres_from_the_header(case, model, days_7_90_12
     assert assumed.same_grid(lost)  # outputs stay on the input grid, whatever the physics assumed
     np.testing.assert_array_equal(assumed.array, days_7_90_1200.masks[90].array)
     assert dice(as_header > 0, assumed.array > 0) < 0.95  # 1 mm slices instead of 5 mm: another forecast
+
+
+def test_the_same_head_stored_in_another_voxel_order_gives_the_same_forecast(model, progression):
+    """Header spacing 1x1x1 (no thickest axis): the tissue classes work on RAS-ordered slices, whatever the file's order."""
+    t1c = read_volume(progression / PATIENT / "Pre_Scan_T1.nii.gz")
+    mask = read_volume(progression / PATIENT / "Pre_Mask.nii.gz")
+    stored = forecast({"t1c": t1c}, mask, [60], model).masks[60]
+    pir = forecast({"t1c": stored_as(t1c, "PIR")}, stored_as(mask, "PIR"), [60], model).masks[60]
+    assert pir.shape == (t1c.shape[1], t1c.shape[2], t1c.shape[0]) and np.array_equal(pir.ijk_to_ras, stored_as(t1c, "PIR").ijk_to_ras)
+    back = stored_as(pir, "LPS")
+    assert back.same_grid(stored) and stored.array.sum() > 500
+    np.testing.assert_array_equal(back.array, stored.array)
 
 
 def test_samples_give_a_seeded_probability(case, model):
@@ -199,11 +216,12 @@ def test_command_writes_every_day_with_images_and_probability(files, tiny_inpain
         mask, image = read_volume(out / f"tumour_mask_{day}.nii.gz"), read_volume(out / f"t1c_{day}.nii.gz")
         assert mask.same_grid(source) and image.same_grid(source) and image.array.dtype == source.array.dtype
         changed = (mask.array > 0) ^ baseline
-        far = ndimage.distance_transform_edt(~changed) >= 4  # beyond the inpainting's 3-voxel blend
+        far = ndimage.distance_transform_edt(~changed) > BLEND_MARGIN_VOXELS  # beyond the inpainting's 3-voxel blend
         np.testing.assert_array_equal(image.array[far], source.array[far])  # away from the change: the input, bit for bit
         record = read_provenance(out / f"t1c_{day}.nii.gz")
         assert record["task"] == "forecast" and record["day"] == int(day[3:]) and record["physics_spacing_mm"] == [0.86, 0.86, 5.0]
         assert record["inpaint_model"] == "tiny-inpaint" and record["synthetic"] is True
+        assert record["tumour_mask"] == "Pre_Mask.nii.gz" and str(PROGRESSION) not in json.dumps(record)  # file names, never paths
     assert read_volume(out / "t1c_day090.nii.gz").array[(read_volume(out / "tumour_mask_day090.nii.gz").array > 0) & ~baseline].size > 0
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pytest
+from conftest import HEAD_CT, oblique
+from reoriented import stored_as
 
-from conftest import oblique
+from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.engine.progress import CancelToken
 from DiffusionSynthLib.errors import Cancelled, InputError
 from DiffusionSynthLib.models import load_model, resolve_model
@@ -42,6 +47,52 @@ def test_seed_determines_the_result(mri, model):
     c = mri_to_ct(mri, model, steps=2, seed=6).ct.array
     np.testing.assert_array_equal(a, b)
     assert np.abs(a.astype(int) - c).max() > 0
+
+
+def test_the_same_head_stored_ras_or_pir_gives_the_same_pseudo_ct(small_mri, model):
+    """The network sees the model's axis order whatever the file's; each result sits on its own input's grid."""
+    assert model.config["orientation"] == "RAS"  # what training records
+    head = read_volume(small_mri)
+    ras, pir = stored_as(head, "RAS"), stored_as(head, "PIR")
+    assert pir.shape == (ras.shape[1], ras.shape[2], ras.shape[0])
+    from_ras = mri_to_ct(ras, model, steps=2, seed=3)
+    from_pir = mri_to_ct(pir, model, steps=2, seed=3)
+    assert from_ras.ct.same_grid(ras) and np.array_equal(from_pir.ct.ijk_to_ras, pir.ijk_to_ras) and from_pir.ct.shape == pir.shape
+    pir_as_ras = stored_as(from_pir.ct, "RAS")
+    assert pir_as_ras.same_grid(from_ras.ct)
+    assert np.abs(pir_as_ras.array.astype(float) - from_ras.ct.array).mean() <= 5.0
+    assert np.array_equal(stored_as(from_pir.ct.with_array(from_pir.head_mask), "RAS").array, from_ras.head_mask)
+
+
+@pytest.fixture(scope="module")
+def ddpm_model(tiny_model, tmp_path_factory):
+    """The tiny package with a DDPM scheduler: stochastic at every step."""
+    folder = tmp_path_factory.mktemp("ddpm") / "tiny-ddpm"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "model.json").read_text())
+    config["scheduler"] = {"class": "DDPMScheduler", "args": {"num_train_timesteps": 1000}}
+    (folder / "model.json").write_text(json.dumps(config))
+    return load_model(folder)
+
+
+def test_seed_determines_a_ddpm_result(mri, ddpm_model):
+    a = mri_to_ct(mri, ddpm_model, steps=3, seed=5).ct.array
+    b = mri_to_ct(mri, ddpm_model, steps=3, seed=5).ct.array
+    c = mri_to_ct(mri, ddpm_model, steps=3, seed=6).ct.array
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c).max() > 0
+
+
+def test_a_ct_given_as_the_mr_is_refused_and_a_real_mr_passes(shared_data, small_mri, tiny_model, tmp_path, capsys):
+    with pytest.raises(InputError, match="looks like a CT in Hounsfield units"):
+        mri_to_ct(read_volume(HEAD_CT), load_model(tiny_model))
+    output = tmp_path / "ct.nii.gz"
+    code = main(["mri-to-ct", "--mri", str(HEAD_CT), "--output", str(output), "--model", str(tiny_model), "--progress", "none"])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(lines) == 1 and "looks like a CT in Hounsfield units" in lines[0] and "give the head's MR image" in lines[0], lines
+    assert not output.exists()
+    code = main(["mri-to-ct", "--mri", str(small_mri), "--output", str(output), "--model", str(tiny_model), "--steps", "1", "--progress", "none"])
+    assert code == 0 and output.is_file()
 
 
 def test_samples_give_an_uncertainty_map_and_progress_reaches_the_end(mri, model):

@@ -196,7 +196,8 @@ class LatentGenerator:
 
         with torch.inference_mode(), autocast(self.device):
             after_step = self._reinjection(known, scheduler, seeds) if known is not None else None
-            z = denoise(denoiser, noise, scheduler, steps, stage.report, after_step=after_step)
+            stochastic = torch.Generator().manual_seed(int(seeds[0]) + 3_333_333)  # DDPM's per-step noise, seeded on the CPU
+            z = denoise(denoiser, noise, scheduler, steps, stage.report, generator=stochastic, after_step=after_step)
             outputs = []
             for index in range(len(seeds)):
                 decoded = tiled(self.autoencoder.decode_stage_2_outputs, z[index : index + 1] / self.scale, self.decode_tile, self.overlap)

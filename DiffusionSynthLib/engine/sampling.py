@@ -23,7 +23,10 @@ def _step_ddim(scheduler, output, t, t_next, z, generator):
 
 
 def _step_ddpm(scheduler, output, t, t_next, z, generator):
-    return scheduler.step(output, t, z, generator)[0]
+    """DDPM adds fresh noise each step: drawn from ``generator``, on the generator's device (the CPU for a seeded run)."""
+    if generator is None or generator.device == z.device:
+        return scheduler.step(output, t, z, generator)[0]
+    return scheduler.step(output.to(generator.device), t.to(generator.device), z.to(generator.device), generator)[0].to(z.device)
 
 
 STEP_FUNCTIONS = {"RFlowScheduler": _step_rflow, "DDIMScheduler": _step_ddim, "DDPMScheduler": _step_ddpm}
@@ -61,7 +64,8 @@ def denoise(
     the known region back, noised to ``t_next``: RePaint-style re-injection).
 
     ``report`` is where cancellation happens (it raises ``Cancelled``), so a cancel is honoured
-    within one step.
+    within one step. A stochastic scheduler (DDPM) draws its noise from ``generator``: give a
+    seeded one for a reproducible result (without it, the global random state is used).
     """
     step_function = STEP_FUNCTIONS[type(scheduler).__name__]
     schedule = timesteps(scheduler, steps, int(noise[0, 0].numel()))

@@ -1,7 +1,9 @@
 """One patient's growth problem: tissue, tumour and a coarse working grid, prepared once, run for any parameters.
 
-The physics runs on a working grid with the input's axes and voxels no finer than
-``solver_spacing_mm`` (thick slices are kept as they are), cropped to the brain. The density
+The physics runs on a working grid with the input's axes in RAS order (``to_canonical``: the
+tissue classes work slice by slice, so the same head stored in any voxel order must reach them in
+one order) and voxels no finer than ``solver_spacing_mm`` (thick slices are kept as they are),
+cropped to the brain. The density
 starts as the travelling-wave profile of Fisher-Kolmogorov around the segmented tumour (the
 visible density at its edge, decaying over sqrt(D/rho) beyond it: the cells a scan does not
 show), and comes back to the input grid by linear interpolation. A forecast mask is where the
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..geometry import grid_at_spacing, resample
+from ..geometry import from_canonical, grid_at_spacing, resample, to_canonical
 from ..volume import Volume
 from . import tissue as tissue_classes
 from .fisher_kolmogorov import simulate
@@ -91,15 +93,20 @@ def prepare_domain(t1c: Volume, tumour: np.ndarray, spacing: Sequence[float] | N
 
     physical = with_spacing(t1c, spacing) if spacing is not None else t1c
     tumour = np.asarray(tumour, bool)
-    classes = tissue_classes.classify(physical, tumour)
-    filled = tissue_classes.fill_slices(tumour, physical.spacing)
+    canonical, tumour_canonical = to_canonical(physical), to_canonical(physical.with_array(tumour)).array
+
+    def on_input(array: np.ndarray) -> np.ndarray:  # a canonical-grid array back on the input grid, exactly
+        return from_canonical(canonical.with_array(array), physical).array
+
+    classes = on_input(tissue_classes.classify(canonical, tumour_canonical))
+    filled = on_input(tissue_classes.fill_slices(tumour_canonical, canonical.spacing))
     core = filled & ~tumour
     allowed = np.isin(classes, (tissue_classes.GREY, tissue_classes.WHITE)) | filled
     sp = physical.spacing
     signed = ndimage.distance_transform_edt(~filled, sampling=sp) - ndimage.distance_transform_edt(filled, sampling=sp)
 
-    work_spacing = np.maximum(sp, solver_spacing_mm)
-    shape, matrix = grid_at_spacing(physical, work_spacing)
+    work_spacing = np.maximum(canonical.spacing, solver_spacing_mm)
+    shape, matrix = grid_at_spacing(canonical, work_spacing)
 
     def to_work(array: np.ndarray) -> np.ndarray:
         return resample(physical.with_array(array.astype(np.float32)), shape, matrix).array

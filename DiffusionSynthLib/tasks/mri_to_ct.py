@@ -1,6 +1,7 @@
-"""MRI -> pseudo-CT: resample to the model's spacing, head mask, percentile normalisation (prepare);
-conditional latent diffusion (sample); back onto the MR's exact grid in int16 HU with air outside
-the head (finish)."""
+"""MRI -> pseudo-CT: axes into the model's order, resample to its spacing, head mask, percentile
+normalisation (prepare); conditional latent diffusion (sample); back onto the MR's exact grid in
+int16 HU with air outside the head (finish). The same head stored in any voxel order gives the
+same pseudo-CT."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import numpy as np
 
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError
-from ..geometry import resample, resample_to_spacing
+from ..geometry import (
+    from_canonical,
+    package_orientation,
+    resample,
+    resample_to_spacing,
+    to_canonical,
+)
 from ..intensity import ct_knots, head_mask_mr, normalise_mr, unit_to_hu
 from ..models.package import ModelPackage
 from ..volume import Volume
@@ -18,6 +25,10 @@ from .checks import require_content
 from .run import TaskRun
 
 AIR_HU = -1000
+CT_AIR_HU = (-1100, -900)  # a CT's air, whatever its rescale (-1000 or -1024)
+CT_AIR_SHARE = 0.05  # a head CT has far more air around the head than this; an MR has no voxel at -1000
+CT_BONE_HU = 1000
+CT_BONE_SHARE = 0.001
 
 
 @dataclass
@@ -41,10 +52,12 @@ def mri_to_ct(
 ) -> PseudoCt:
     """A pseudo-CT in Hounsfield units on exactly ``mri``'s grid (the input is not modified)."""
     require_content(mri, "MR image")
+    require_not_ct(mri, "MR image")
     run = TaskRun(model, "mri-to-ct", steps, seed, samples, device, progress, cancel)
 
-    # prepare
-    small = resample_to_spacing(mri, model.config["spacing_mm"])
+    # prepare: the network sees the axes in the order it was trained in, whatever the file's order
+    oriented = to_canonical(mri, package_orientation(model.config))
+    small = resample_to_spacing(oriented, model.config["spacing_mm"])
     mask_small = head_mask_mr(small)
     if mask_small.sum() < 100:
         raise InputError("No head could be found in the MR image (the foreground is too small); check the file.")
@@ -55,13 +68,26 @@ def mri_to_ct(
     units = run.sample(condition)
     hu = unit_to_hu(units[:, 0], ct_knots(model.config))  # (K, X, Y, Z)
 
-    # finish: back to the MR grid, air outside the head
-    head = head_mask_mr(mri)
-    mean = resample(small.with_array(hu.mean(axis=0)), mri.shape, mri.ijk_to_ras, "linear", AIR_HU).array
-    ct = np.where(head, np.rint(mean), AIR_HU).astype(np.int16)
+    # finish: onto the MR's voxels in the model's order, air outside the head, then the MR's own axes
+    head = head_mask_mr(oriented)
+    mean = resample(small.with_array(hu.mean(axis=0)), oriented.shape, oriented.ijk_to_ras, "linear", AIR_HU).array
+    ct = from_canonical(oriented.with_array(np.where(head, np.rint(mean), AIR_HU).astype(np.int16)), mri)
     std_volume = None
     if samples > 1:
-        std = resample(small.with_array(hu.std(axis=0)), mri.shape, mri.ijk_to_ras, "linear", 0.0).array
-        std_volume = mri.with_array(np.where(head, std, 0.0).astype(np.float32))
+        std = resample(small.with_array(hu.std(axis=0)), oriented.shape, oriented.ijk_to_ras, "linear", 0.0).array
+        std_volume = from_canonical(oriented.with_array(np.where(head, std, 0.0).astype(np.float32)), mri)
     run.done()
-    return PseudoCt(ct=mri.with_array(ct), std=std_volume, head_mask=head, steps=run.steps, seed=seed)
+    head_mask = from_canonical(oriented.with_array(head), mri).array
+    return PseudoCt(ct=ct, std=std_volume, head_mask=head_mask, steps=run.steps, seed=seed)
+
+
+def require_not_ct(volume: Volume, what: str) -> None:
+    """Refuse a CT given as the MR: Hounsfield units, air at about -1000 (a large share) and bone above 1000."""
+    sample = np.asarray(volume.array).ravel()[:: max(1, volume.array.size // 1_000_000)]
+    air = float(np.mean((sample >= CT_AIR_HU[0]) & (sample <= CT_AIR_HU[1])))
+    bone = float(np.mean(sample > CT_BONE_HU))
+    if air >= CT_AIR_SHARE and bone >= CT_BONE_SHARE:
+        raise InputError(
+            f"The {what} looks like a CT in Hounsfield units ({100 * air:.0f}% of its voxels are air at about -1000, "
+            f"{100 * bone:.1f}% bone above {CT_BONE_HU}): this task makes a CT from an MR; give the head's MR image (T1- or T2-weighted)."
+        )

@@ -1,4 +1,8 @@
-"""Train the MRI->CT model on SynthRAD-style cases: ``<case>/mr.nii.gz``, ``ct.nii.gz``, ``mask.nii.gz``."""
+"""Train the MRI->CT model on SynthRAD-style cases: ``<case>/mr.nii.gz``, ``ct.nii.gz``, ``mask.nii.gz``.
+
+The networks learn on voxels in RAS order (``geometry.to_canonical``) whatever order the files
+store them in, so left-right flips are flips of the first axis, and ``model.json`` says so.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,18 @@ import numpy as np
 
 from ..engine.device import resolve_device
 from ..errors import InputError
-from ..geometry import resample_to_spacing
+from ..geometry import CANONICAL, resample_to_spacing, to_canonical
 from ..intensity import CT_KNOTS, head_mask_ct, hu_to_unit, normalise_mr
 from ..volume import read_volume
-from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
+from .architectures import (
+    autoencoder_spec,
+    latent_downsample,
+    scheduler_spec,
+    unet_spec,
+)
 from .loop import LoopSettings
-from .record import train_and_package, training_record
 from .patches import random_crop, random_flip_lr, randomise_contrast
+from .record import train_and_package, training_record
 
 
 @dataclass
@@ -29,12 +38,12 @@ class PairCase:
 def _holdout_cut(mask: np.ndarray, fraction: float) -> int:
     """First slice (last axis) of the held-out top slab: ``fraction`` of the masked slices."""
     slices = np.nonzero(mask.any(axis=(0, 1)))[0]
-    count = int(round(fraction * len(slices)))
+    count = round(fraction * len(slices))
     return int(slices[-count]) if count else mask.shape[2]
 
 
 def load_pair_cases(data: Path, spacing: list[float], holdout_fraction: float) -> tuple[list[PairCase], dict[str, list[int]]]:
-    """Read every case folder, keep the slices below the held-out slab, resample to ``spacing``."""
+    """Read every case folder, keep the slices below the held-out slab (CT file's last axis), reorient to RAS, resample to ``spacing``."""
     folders = sorted(p for p in data.iterdir() if (p / "mr.nii.gz").is_file() and (p / "ct.nii.gz").is_file())
     if not folders:
         raise InputError(f"No case folders with mr.nii.gz and ct.nii.gz were found in '{data}'. Run 'diffusionsynth prepare-pairs' first.")
@@ -47,9 +56,9 @@ def load_pair_cases(data: Path, spacing: list[float], holdout_fraction: float) -
         mask = read_volume(mask_path, "mask").array > 0 if mask_path.is_file() else head_mask_ct(ct)
         cut = _holdout_cut(mask, holdout_fraction)
         holdout[folder.name] = [cut, ct.shape[2]]
-        mr_small = resample_to_spacing(_crop(mr, cut), spacing)
-        ct_small = resample_to_spacing(_crop(ct, cut), spacing)
-        mask_small = resample_to_spacing(_crop(ct.with_array(mask.astype(np.float32)), cut), spacing).array > 0.5
+        mr_small = resample_to_spacing(to_canonical(_crop(mr, cut)), spacing)
+        ct_small = resample_to_spacing(to_canonical(_crop(ct, cut)), spacing)
+        mask_small = resample_to_spacing(to_canonical(_crop(ct.with_array(mask.astype(np.float32)), cut)), spacing).array > 0.5
         cases.append(PairCase(folder.name, normalise_mr(mr_small.array, mask_small), hu_to_unit(ct_small.array), mask_small))
     return cases, holdout
 
@@ -65,7 +74,7 @@ def load_ct_only(data: Path | None, spacing: list[float]) -> list[np.ndarray]:
     if data is None:
         return []
     paths = sorted(data.glob("*/ct.nii.gz")) + sorted(data.glob("ct.nii.gz"))
-    return [hu_to_unit(resample_to_spacing(read_volume(p, "CT"), spacing).array) for p in paths]
+    return [hu_to_unit(resample_to_spacing(to_canonical(read_volume(p, "CT")), spacing).array) for p in paths]
 
 
 def train_mri_to_ct(
@@ -115,6 +124,7 @@ def train_mri_to_ct(
             "task": "mri-to-ct",
             "description": "Conditional latent diffusion: head MR (T1 or T2) to pseudo-CT in Hounsfield units.",
             "spacing_mm": spacing_mm,
+            "orientation": CANONICAL,
             "inputs": ["mri"],
             "outputs": ["ct"],
             "intensity": {
@@ -155,7 +165,7 @@ diagnosis or treatment planning.
 - Network preset `{training['preset']}` (MONAI `AutoencoderKL` + `DiffusionModelUNet`, rectified flow),
   patch {training['patch']}, batch {training['batch']}, steps {training['steps']},
   {training['seconds']} s on {training['machine']}.
-- Spacing {config['spacing_mm']} mm; MR normalised by 0.5-99.5 percentiles inside the head; CT
+- Voxels in {config['orientation']} order whatever the files' order; spacing {config['spacing_mm']} mm; MR normalised by 0.5-99.5 percentiles inside the head; CT
   mapped to [-1, 1] piecewise linearly (knots {config['intensity']['output']['hu']} HU ->
   {config['intensity']['output']['unit']}); contrast randomisation (random gamma and random
   piecewise-linear intensity maps) so that T1- and T2-weighted inputs both work.

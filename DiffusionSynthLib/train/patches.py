@@ -20,7 +20,11 @@ def random_crop(arrays: Sequence[np.ndarray], patch: Sequence[int], rng: np.rand
 
 
 def random_flip_lr(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """Left-right flip (first spatial axis) of all arrays together, half of the time."""
+    """Left-right flip of all arrays together, half of the time.
+
+    The first spatial axis is left-right only for arrays in RAS (or LPS) order: reorient every
+    volume with ``geometry.to_canonical`` before cutting patches from it.
+    """
     if rng.random() < 0.5:
         return [np.ascontiguousarray(a[..., ::-1, :, :]) for a in arrays]
     return list(arrays)
