@@ -2,6 +2,7 @@
 
 Each file is written to a hidden staging name in the output folder, and all are renamed only once
 every one is complete; any failure removes what was staged (and the folder, if this run made it).
+The folder follows ``volume.check_output_folder``: made if missing, provided its parent exists.
 Existing files are only replaced at that last step.
 """
 
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 
 from .errors import OutputError
-from .volume import OUTPUT_SUFFIXES, Volume, check_output_folder, write_volume
+from .volume import OUTPUT_SUFFIXES, Volume, check_output_folder, make_output_folder, write_volume
 
 
 class OutputSet:
@@ -32,7 +33,7 @@ class OutputSet:
         final = self.folder / name
         staging = self.folder / f".{name}.staging{''.join(final.suffixes)}"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            make_output_folder(self.folder)
             write_volume(volume, staging, provenance)
         except BaseException:
             self.discard()

@@ -257,29 +257,47 @@ def read_provenance(path: str | os.PathLike) -> dict | None:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early, before any computation, when ``path`` cannot become an output file."""
+    """Fail early, before any computation, when ``path`` cannot become an output file (its folder: ``check_output_folder``)."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"The output '{path}' is an existing folder; give a file name such as '{path / 'out.nii.gz'}'.")
     if _suffix(path) not in OUTPUT_SUFFIXES:
         raise OutputError(f"The output '{path}' has an unsupported extension. Use .nii.gz, .nii, .nrrd or .mha.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        raise OutputError(f"The folder of the output '{path}' does not exist; create '{parent}' first.")
-    _probe_folder(parent)
+    check_output_folder(path.parent)
     return path
 
 
 def check_output_folder(path: str | os.PathLike) -> Path:
-    """Fail early, before any computation, when ``path`` cannot become a folder of outputs."""
+    """The one rule for every output location, checked before any computation.
+
+    An existing folder must be writable; a missing one is made when the first output is written
+    (``make_output_folder``), provided its parent folder exists; a missing parent is refused.
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise OutputError(f"The output folder '{path}' is an existing file; give a folder name.")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    _probe_folder(existing)
+        raise OutputError(f"The output folder '{path}' is an existing file, not a folder; choose another output location.")
+    if path.is_dir():
+        _probe_folder(path)
+        return path
+    parent = path.parent
+    if not parent.exists():
+        raise OutputError(f"The output folder '{path}' cannot be made: its parent folder '{parent}' does not exist; create it first.")
+    _probe_folder(parent)
     return path
+
+
+def make_output_folder(path: str | os.PathLike) -> bool:
+    """Make a folder that ``check_output_folder`` accepted; True when this call made it (so a failure may remove it)."""
+    path = Path(path)
+    if path.is_dir():
+        return False
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return False
+    except OSError as error:
+        raise OutputError(f"The output folder '{path}' cannot be made ({error.strerror or error}).") from None
+    return True
 
 
 def _probe_folder(folder: Path) -> None:
@@ -297,9 +315,11 @@ def write_volume(volume: Volume, path: str | os.PathLike, provenance: dict | Non
     """Write atomically (temporary file, then rename) with an optional provenance record."""
     path = check_writable(path)
     suffix = _suffix(path)
+    created = make_output_folder(path.parent)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
     except OSError as error:
+        _remove_if_empty(path.parent, created)
         raise OutputError(f"The output '{path}' cannot be created ({error.strerror or error}).") from None
     os.close(fd)
     tmp = Path(tmp_name)
@@ -312,11 +332,19 @@ def write_volume(volume: Volume, path: str | os.PathLike, provenance: dict | Non
         os.replace(tmp, path)
     except (OSError, RuntimeError) as error:  # disk full, folder removed, SimpleITK write failure
         tmp.unlink(missing_ok=True)
+        _remove_if_empty(path.parent, created)
         raise OutputError(f"Writing '{path}' failed ({getattr(error, 'strerror', None) or error}); nothing was written.") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
+        _remove_if_empty(path.parent, created)
         raise
     return path
+
+
+def _remove_if_empty(folder: Path, created: bool) -> None:
+    """Undo ``make_output_folder`` after a failed write: a folder this run made, if still empty."""
+    if created and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _write_nifti(volume: Volume, path: Path, provenance: dict | None) -> None:

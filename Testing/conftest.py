@@ -55,6 +55,7 @@ def tiny_model(shared_data, tmp_path_factory) -> Path:
     from DiffusionSynthLib.cli import main
 
     root = tmp_path_factory.mktemp("tiny")
+    (root / "pairs").mkdir()  # an output folder is made only where its parent exists
     assert main(["prepare-pairs", "--mri", str(HEAD_MR), "--ct", str(HEAD_CT), "--output", str(root / "pairs" / "pat002")]) == 0
     output = root / "tiny-mri-to-ct"
     code = main(["train", "--task", "mri-to-ct", "--data", str(root / "pairs"), "--output", str(output), "--preset", "tiny",

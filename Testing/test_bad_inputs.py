@@ -157,7 +157,7 @@ def test_bad_outputs(out, capsys, tiny_model, small_mri, tiny_impute_model, tiny
     watched = [small_mri, tiny_model, pairs]
     under_file = out / "somefile.txt"
     run = ["mri-to-ct", "--mri", small_mri, "--model", tiny_model, "--steps", "1", "--progress", "none"]
-    for target in (out, under_file / "ct.nii.gz", Path("/proc/ct.nii.gz"), out / "ct.png", out / "no such folder" / "ct.nii.gz", under_file):
+    for target in (out, under_file / "ct.nii.gz", Path("/proc/ct.nii.gz"), out / "ct.png", out / "no such folder" / "deeper" / "ct.nii.gz", under_file):
         refused(capsys, [*run, "--output", target], watched, out, 4)
     refused(capsys, [*run, "--output", out / "ct.nii.gz", "--samples", "2", "--uncertainty", under_file / "std.nii.gz"], watched, out, 4)
     for target in (under_file, under_file / "case", Path("/proc/case")):
