@@ -49,7 +49,13 @@ def checked_region(
 def inside_mask(mask: Volume, reference: Volume, brain: np.ndarray, what: str = "mask") -> np.ndarray:
     """The inpainting mask as a bool array on ``reference``'s grid, or one ``InputError``."""
     return checked_region(
-        mask, reference, brain, MAX_BRAIN_FRACTION, what, "brain", "images",
+        mask,
+        reference,
+        brain,
+        MAX_BRAIN_FRACTION,
+        what,
+        "brain",
+        "images",
         "is empty (no non-zero voxel); draw the region to inpaint.",
         f"inpainting needs surrounding tissue as context (at most {100 * MAX_BRAIN_FRACTION:.0f}%): draw a smaller region.",
     )

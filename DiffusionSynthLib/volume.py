@@ -67,9 +67,7 @@ class Volume:
 
     def same_grid(self, other: Volume, tolerance_mm: float = 1e-3) -> bool:
         """True when both volumes have the same size and the same voxel positions."""
-        return self.shape == other.shape and bool(
-            np.allclose(self.ijk_to_ras, other.ijk_to_ras, atol=tolerance_mm)
-        )
+        return self.shape == other.shape and bool(np.allclose(self.ijk_to_ras, other.ijk_to_ras, atol=tolerance_mm))
 
     def describe_grid(self) -> str:
         sp = "x".join(f"{s:g}" for s in np.round(self.spacing, 4))
@@ -140,31 +138,25 @@ def read_volume(path: str | os.PathLike, what: str = "image") -> Volume:
     try:
         reader.ReadImageInformation()
     except RuntimeError:
-        raise InputError(
-            f"The {what} '{path}' could not be read as an image (corrupted or not an image file). {_FORMATS_HINT}"
-        ) from None
+        raise InputError(f"The {what} '{path}' could not be read as an image (corrupted or not an image file). {_FORMATS_HINT}") from None
     size = reader.GetSize()
     dims = len(size)
     if reader.GetNumberOfComponents() != 1:
         raise InputError(
-            f"The {what} '{path}' has {reader.GetNumberOfComponents()} components per voxel (a vector or colour image); "
-            "give a scalar (grey-level) 3D image."
+            f"The {what} '{path}' has {reader.GetNumberOfComponents()} components per voxel (a vector or colour image); give a scalar (grey-level) 3D image."
         )
     if dims == 4 and size[3] == 1:
         dims = 3
     if dims != 3:
         raise InputError(f"The {what} '{path}' is a {dims}D image of size {list(size)}; give a single 3D volume.")
     if min(size[:3]) < 2:
-        raise InputError(
-            f"The {what} '{path}' has size {list(size[:3])}: a single slice is a 2D image; give a 3D volume."
-        )
+        raise InputError(f"The {what} '{path}' has size {list(size[:3])}: a single slice is a 2D image; give a 3D volume.")
     if float(np.prod(np.array(size, dtype=np.float64))) > MAX_VOXELS:
         raise InputError(f"The {what} '{path}' declares {list(size)} voxels, more than this tool handles; check the file.")
     spacing = np.array(reader.GetSpacing()[:3])
     if not np.all(np.isfinite(spacing)) or np.any(spacing <= 1e-3) or np.any(spacing > 1e3):
         raise InputError(
-            f"The {what} '{path}' has voxel spacing {[float(v) for v in np.round(spacing, 6)]} mm; spacing must be between "
-            "0.001 and 1000 mm. Fix the header."
+            f"The {what} '{path}' has voxel spacing {[float(v) for v in np.round(spacing, 6)]} mm; spacing must be between 0.001 and 1000 mm. Fix the header."
         )
     direction = np.array(reader.GetDirection()).reshape(len(size), -1)[:3, :3]
     origin = np.array(reader.GetOrigin()[:3])

@@ -6,8 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import DATA, rotation
-from reoriented import stored_as
 from scipy import ndimage
 
 from DiffusionSynthLib.cli import main
@@ -24,6 +22,9 @@ from DiffusionSynthLib.masks import BLEND_MARGIN_VOXELS
 from DiffusionSynthLib.models import builtin_models, load_model, resolve_model
 from DiffusionSynthLib.tasks.forecast import check_days, day_name, forecast
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
+
+from conftest import DATA, rotation
+from reoriented import stored_as
 
 PROGRESSION = DATA / "tumour_progression"
 PATIENT = "02"  # small tumour, 63 days to its follow-up
@@ -161,8 +162,15 @@ def test_builtin_package_has_no_network_and_a_complete_card():
     growth = package.config["growth"]
     assert growth["assumed_spacing_mm"] == list(ASSUMED_SPACING_MM) and growth["parameters"]["diffusivity_white"] > 0
     card = (package.path / "MODEL_CARD.md").read_text()
-    for text in ("Leave-one-patient-out", "no change", "isotropic", "CC BY 3.0", "10.7937/K9/TCIA.2018.15quzvnb",
-                 "diffusionsynth train --task forecast --data ../shared/data/tumour_progression", "0.86 x 0.86 x 5"):
+    for text in (
+        "Leave-one-patient-out",
+        "no change",
+        "isotropic",
+        "CC BY 3.0",
+        "10.7937/K9/TCIA.2018.15quzvnb",
+        "diffusionsynth train --task forecast --data ../shared/data/tumour_progression",
+        "0.86 x 0.86 x 5",
+    ):
         assert text in card, text
     assert len(package.config["training"]["leave_one_out"]) == 9
 
@@ -191,9 +199,12 @@ def files(progression, tmp_path_factory):
     t1c, mask = PROGRESSION / PATIENT / "Pre_Scan_T1.nii.gz", PROGRESSION / PATIENT / "Pre_Mask.nii.gz"
     volume = read_volume(mask)
     other = with_spacing(volume, (1.0, 1.0, 2.0))
-    paths = {"t1c": t1c, "mask": mask,
-             "other grid": write_volume(other, folder / "mask other grid.nii.gz"),
-             "empty": write_volume(volume.with_array(np.zeros(volume.shape, np.uint8)), folder / "empty mask.nii.gz")}
+    paths = {
+        "t1c": t1c,
+        "mask": mask,
+        "other grid": write_volume(other, folder / "mask other grid.nii.gz"),
+        "empty": write_volume(volume.with_array(np.zeros(volume.shape, np.uint8)), folder / "empty mask.nii.gz"),
+    }
     paths["garbage"] = folder / "garbage.nii.gz"
     paths["garbage"].write_bytes(b"this is not an image" * 50)
     return paths
@@ -201,9 +212,32 @@ def files(progression, tmp_path_factory):
 
 def test_command_writes_every_day_with_images_and_probability(files, tiny_inpaint_model, tmp_path, capsys):
     out = tmp_path / "forecast"
-    code = main(["forecast", "--t1c", str(files["t1c"]), "--tumour-mask", str(files["mask"]), "--days", "90", "7",
-                 "--output-dir", str(out), "--inpaint-model", str(tiny_inpaint_model), "--steps", "1", "--samples", "2",
-                 "--assume-spacing", "0.86", "0.86", "5", "--progress", "json"])
+    code = main(
+        [
+            "forecast",
+            "--t1c",
+            str(files["t1c"]),
+            "--tumour-mask",
+            str(files["mask"]),
+            "--days",
+            "90",
+            "7",
+            "--output-dir",
+            str(out),
+            "--inpaint-model",
+            str(tiny_inpaint_model),
+            "--steps",
+            "1",
+            "--samples",
+            "2",
+            "--assume-spacing",
+            "0.86",
+            "0.86",
+            "5",
+            "--progress",
+            "json",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
     expected = {f"{name}_{day}.nii.gz" for name in ("tumour_mask", "t1c", "tumour_probability") for day in ("day007", "day090")}
@@ -242,8 +276,7 @@ BAD = {
 def test_bad_inputs_give_one_error_line_and_no_output(case_name, files, tmp_path, capsys):
     args, message = BAD[case_name]
     out = tmp_path / "forecast"
-    argv = ["forecast", "--t1c", str(files["t1c"]), "--output-dir", str(out), "--progress", "none",
-            *[a.format(**files) for a in args]]
+    argv = ["forecast", "--t1c", str(files["t1c"]), "--output-dir", str(out), "--progress", "none", *[a.format(**files) for a in args]]
     assert main(argv) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import HEAD_MR, oblique
-from reoriented import WORLD_AXIS, stored_as
 
 from DiffusionSynthLib.errors import ModelError
 from DiffusionSynthLib.geometry import (
@@ -18,6 +16,9 @@ from DiffusionSynthLib.geometry import (
     to_canonical,
 )
 from DiffusionSynthLib.volume import Volume, read_volume
+
+from conftest import HEAD_MR, oblique
+from reoriented import WORLD_AXIS, stored_as
 
 
 def test_grid_at_spacing_covers_the_same_box():
@@ -50,8 +51,7 @@ def test_resample_like_on_the_same_grid_is_identity():
 
 # ------------------------------------------------------------------------------ voxel order
 
-ALL_ORDERS = [a + b + c for a in "RLAPSI" for b in "RLAPSI" for c in "RLAPSI"
-              if len({WORLD_AXIS[a][0], WORLD_AXIS[b][0], WORLD_AXIS[c][0]}) == 3]
+ALL_ORDERS = [a + b + c for a in "RLAPSI" for b in "RLAPSI" for c in "RLAPSI" if len({WORLD_AXIS[a][0], WORLD_AXIS[b][0], WORLD_AXIS[c][0]}) == 3]
 
 
 def test_every_voxel_order_of_a_real_head_gives_the_same_canonical_volume(shared_data):

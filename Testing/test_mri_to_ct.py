@@ -7,8 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import HEAD_CT, oblique
-from reoriented import stored_as
 
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.engine.progress import CancelToken
@@ -17,6 +15,9 @@ from DiffusionSynthLib.models import load_model, resolve_model
 from DiffusionSynthLib.models.registry import BUILTIN_DIR
 from DiffusionSynthLib.tasks.mri_to_ct import mri_to_ct
 from DiffusionSynthLib.volume import Volume, read_volume
+
+from conftest import HEAD_CT, oblique
+from reoriented import stored_as
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,15 @@ from conftest import DATA, HEAD_CT, HEAD_MR
 CASE = "TCGA-DU-7294"
 
 
-FIXTURES = {"mri-to-ct": ["small_mri", "tiny_model"], "impute": ["brain_cases", "tiny_impute_model"],
-            "inpaint": ["brain_cases", "tiny_inpaint_model"], "forecast": ["brain_cases", "tiny_inpaint_model"],
-            "augment": ["brain_cases", "tiny_inpaint_model"], "prepare-pairs": ["shared_data"], "train": ["tiny_model"]}
+FIXTURES = {
+    "mri-to-ct": ["small_mri", "tiny_model"],
+    "impute": ["brain_cases", "tiny_impute_model"],
+    "inpaint": ["brain_cases", "tiny_inpaint_model"],
+    "forecast": ["brain_cases", "tiny_inpaint_model"],
+    "augment": ["brain_cases", "tiny_inpaint_model"],
+    "prepare-pairs": ["shared_data"],
+    "train": ["tiny_model"],
+}
 
 
 def command(name: str, request) -> tuple[list, str, str | None]:
@@ -35,17 +41,64 @@ def command(name: str, request) -> tuple[list, str, str | None]:
     if name == "impute":
         return ["impute", "--t1c", case / "t1c.nii.gz", "--model", given["tiny_impute_model"], *quick], "--output-dir", None
     if name == "inpaint":
-        return (["inpaint", "--t1c", case / "t1c.nii.gz", "--mask", case / "tumour_seg_predicted.nii.gz", "--mode", "remove",
-                 "--model", given["tiny_inpaint_model"], *quick], "--output-dir", None)
+        return (
+            [
+                "inpaint",
+                "--t1c",
+                case / "t1c.nii.gz",
+                "--mask",
+                case / "tumour_seg_predicted.nii.gz",
+                "--mode",
+                "remove",
+                "--model",
+                given["tiny_inpaint_model"],
+                *quick,
+            ],
+            "--output-dir",
+            None,
+        )
     if name == "forecast":
-        return (["forecast", "--t1c", case / "t1c.nii.gz", "--tumour-mask", case / "tumour_seg_predicted.nii.gz", "--days", "30",
-                 "--inpaint-model", given["tiny_inpaint_model"], *quick], "--output-dir", None)
+        return (
+            [
+                "forecast",
+                "--t1c",
+                case / "t1c.nii.gz",
+                "--tumour-mask",
+                case / "tumour_seg_predicted.nii.gz",
+                "--days",
+                "30",
+                "--inpaint-model",
+                given["tiny_inpaint_model"],
+                *quick,
+            ],
+            "--output-dir",
+            None,
+        )
     if name == "augment":
         return ["augment", "--input-dir", given["brain_cases"], "--count", "1", "--model", given["tiny_inpaint_model"], *quick], "--output-dir", None
     if name == "prepare-pairs":
         return ["prepare-pairs", "--mri", HEAD_MR, "--ct", HEAD_CT], "--output", None
-    return (["train", "--task", "mri-to-ct", "--data", given["tiny_model"].parent / "pairs", "--preset", "tiny", "--max-steps", "1",
-             "--patch", "32", "32", "16", "--batch", "1"], "--output", None)
+    return (
+        [
+            "train",
+            "--task",
+            "mri-to-ct",
+            "--data",
+            given["tiny_model"].parent / "pairs",
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "1",
+            "--patch",
+            "32",
+            "32",
+            "16",
+            "--batch",
+            "1",
+        ],
+        "--output",
+        None,
+    )
 
 
 def _argv(command: tuple, target: Path) -> list[str]:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import HEAD_CT, HEAD_MR
 
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.geometry import resample
 from DiffusionSynthLib.registration import register_rigid
 from DiffusionSynthLib.volume import Volume, read_volume
+
+from conftest import HEAD_CT, HEAD_MR
 
 
 def test_resume_continues_where_training_stopped(tiny_model, tmp_path):
@@ -44,8 +45,26 @@ def test_a_checkpoint_holding_more_than_plain_data_is_refused_never_run(tiny_mod
     workdir.mkdir()
     marker = tmp_path / "code ran"
     torch.save({"state": _RunsCode(marker)}, workdir / "checkpoint.pt")
-    args = ["train", "--task", "mri-to-ct", "--data", str(tiny_model.parent / "pairs"), "--output", str(tmp_path / "model"), "--preset", "tiny",
-            "--patch", "32", "32", "16", "--batch", "1", "--max-steps", "1", "--resume"]
+    args = [
+        "train",
+        "--task",
+        "mri-to-ct",
+        "--data",
+        str(tiny_model.parent / "pairs"),
+        "--output",
+        str(tmp_path / "model"),
+        "--preset",
+        "tiny",
+        "--patch",
+        "32",
+        "32",
+        "16",
+        "--batch",
+        "1",
+        "--max-steps",
+        "1",
+        "--resume",
+    ]
     code = main(args)
     lines = capsys.readouterr().err.splitlines()
     assert not marker.exists()

@@ -60,13 +60,16 @@ class PreparedCase:
         }
 
 
-def prepare_case(case: LongitudinalCase, solver_spacing_mm: float = SOLVER_SPACING_MM,
-                 log: Callable[[str], None] = lambda m: None) -> PreparedCase:
+def prepare_case(case: LongitudinalCase, solver_spacing_mm: float = SOLVER_SPACING_MM, log: Callable[[str], None] = lambda m: None) -> PreparedCase:
     registered = register_followup(case)
     log(f"{case.name}: follow-up registered (rotation {registered.rotation_deg:.1f} deg, shift {registered.translation_mm:.1f} mm)")
     domain = prepare_domain(case.baseline, case.baseline_mask.array > 0, solver_spacing_mm=solver_spacing_mm)
     return PreparedCase(
-        name=case.name, days=case.days, domain=domain, target=registered.mask.array > 0, region=registered.overlap,
+        name=case.name,
+        days=case.days,
+        domain=domain,
+        target=registered.mask.array > 0,
+        region=registered.overlap,
         voxel_ml=float(np.prod(case.baseline.spacing)) / 1000.0,
         registration={"rotation_deg": registered.rotation_deg, "translation_mm": registered.translation_mm},
     )
@@ -87,9 +90,13 @@ class GridScores:
         return GridScores(list(names), self.diffusivities, self.proliferations, self.dice[index], self.volume_ml[index])
 
 
-def score_grid(cases: Sequence[PreparedCase], diffusivities: Sequence[float] = DIFFUSIVITY_GRID,
-               proliferations: Sequence[float] = PROLIFERATION_GRID, base: GrowthParameters | None = None,
-               log: Callable[[str], None] = lambda m: None) -> GridScores:
+def score_grid(
+    cases: Sequence[PreparedCase],
+    diffusivities: Sequence[float] = DIFFUSIVITY_GRID,
+    proliferations: Sequence[float] = PROLIFERATION_GRID,
+    base: GrowthParameters | None = None,
+    log: Callable[[str], None] = lambda m: None,
+) -> GridScores:
     """Forecast every patient's follow-up day at every grid point."""
     base = base or GrowthParameters(1.0, 0.0)
     shape = (len(cases), len(diffusivities), len(proliferations))
@@ -124,8 +131,10 @@ def select(scores: GridScores, base: GrowthParameters | None = None) -> Calibrat
     for c, name in enumerate(scores.names):
         bi, bj = np.unravel_index(np.argmax(scores.dice[c]), mean.shape)
         per_patient[name] = {
-            "diffusivity_white": scores.diffusivities[bi], "proliferation": scores.proliferations[bj],
-            "dice": float(scores.dice[c, bi, bj]), "dice_at_population": float(scores.dice[c, i, j]),
+            "diffusivity_white": scores.diffusivities[bi],
+            "proliferation": scores.proliferations[bj],
+            "dice": float(scores.dice[c, bi, bj]),
+            "dice_at_population": float(scores.dice[c, i, j]),
         }
     log_d = np.log10([p["diffusivity_white"] for p in per_patient.values()])
     rho = np.array([p["proliferation"] for p in per_patient.values()])

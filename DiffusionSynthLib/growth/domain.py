@@ -59,12 +59,9 @@ class GrowthDomain:
         z = np.clip(self.signed_mm / tail, -50.0, 50.0)
         return (1.0 / (1.0 + (1.0 - c) / c * np.exp(z))).astype(np.float32)
 
-    def densities(
-        self, parameters: GrowthParameters, days: Sequence[int], progress: Callable[[float], None] | None = None
-    ) -> dict[int, np.ndarray]:
+    def densities(self, parameters: GrowthParameters, days: Sequence[int], progress: Callable[[float], None] | None = None) -> dict[int, np.ndarray]:
         """Density on the cropped working grid at each day."""
-        return simulate(self.initial_density(parameters), self.diffusivity(parameters), self.work_spacing,
-                        parameters.proliferation, days, progress=progress)
+        return simulate(self.initial_density(parameters), self.diffusivity(parameters), self.work_spacing, parameters.proliferation, days, progress=progress)
 
     def on_input_grid(self, density: np.ndarray) -> np.ndarray:
         """A cropped working-grid field, linearly interpolated onto the input grid (float32)."""
@@ -77,13 +74,11 @@ class GrowthDomain:
         """The visible tumour (bool, input grid) for a working-grid density."""
         return (self.on_input_grid(density) >= parameters.threshold) & self.allowed & ~self.core
 
-    def forecast(self, parameters: GrowthParameters, days: Sequence[int],
-                 progress: Callable[[float], None] | None = None) -> dict[int, np.ndarray]:
+    def forecast(self, parameters: GrowthParameters, days: Sequence[int], progress: Callable[[float], None] | None = None) -> dict[int, np.ndarray]:
         return {day: self.mask(u, parameters) for day, u in self.densities(parameters, days, progress).items()}
 
 
-def prepare_domain(t1c: Volume, tumour: np.ndarray, spacing: Sequence[float] | None = None,
-                   solver_spacing_mm: float = SOLVER_SPACING_MM) -> GrowthDomain:
+def prepare_domain(t1c: Volume, tumour: np.ndarray, spacing: Sequence[float] | None = None, solver_spacing_mm: float = SOLVER_SPACING_MM) -> GrowthDomain:
     """Classify tissue and build the working grid for a baseline T1c and its tumour mask (same grid).
 
     Args:
@@ -120,7 +115,16 @@ def prepare_domain(t1c: Volume, tumour: np.ndarray, spacing: Sequence[float] | N
     crop = tuple(slice(int(idx.min()), int(idx.max()) + 1) for idx in nonzero)
     signed_work = resample(physical.with_array(signed.astype(np.float32)), shape, matrix, default=1e3).array
     return GrowthDomain(
-        physical=physical, tissue=classes, tumour=tumour, core=core, allowed=allowed, signed_input_mm=signed.astype(np.float32),
+        physical=physical,
+        tissue=classes,
+        tumour=tumour,
+        core=core,
+        allowed=allowed,
+        signed_input_mm=signed.astype(np.float32),
         work_shape=tuple(shape),
-        work_matrix=matrix, crop=crop, white=white[crop], grey=grey[crop], signed_mm=signed_work[crop],
+        work_matrix=matrix,
+        crop=crop,
+        white=white[crop],
+        grey=grey[crop],
+        signed_mm=signed_work[crop],
     )

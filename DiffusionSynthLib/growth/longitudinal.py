@@ -125,7 +125,11 @@ def register_followup(case: LongitudinalCase, log: Callable[[str], None] = lambd
         transform = register_rigid(fixed, moving, log)
     except RuntimeError as error:
         raise InputError(f"Registering the follow-up of '{case.name}' to its baseline failed ({str(error).strip()[-200:]}).") from None
-    euler = sitk.Euler3DTransform(sitk.CompositeTransform(transform).GetNthTransform(0)) if transform.GetName() == "CompositeTransform" else sitk.Euler3DTransform(transform)
+    euler = (
+        sitk.Euler3DTransform(sitk.CompositeTransform(transform).GetNthTransform(0))
+        if transform.GetName() == "CompositeTransform"
+        else sitk.Euler3DTransform(transform)
+    )
     angles = np.degrees(np.abs(euler.GetAngleX()) + np.abs(euler.GetAngleY()) + np.abs(euler.GetAngleZ()))
     image = resample_with_transform(case.followup, case.baseline, transform)
     mask = resample_with_transform(case.followup_mask.with_array((case.followup_mask.array > 0).astype(np.float32)), case.baseline, transform)

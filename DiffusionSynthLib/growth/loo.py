@@ -30,8 +30,12 @@ def leave_one_out(cases: Sequence[PreparedCase], scores: GridScores) -> list[dic
             "isotropic": baselines.isotropic(held.domain, rate, held.days),
         }
         row = {
-            "patient": held.name, "days": held.days, "volume_before_ml": held.volume_before_ml, "volume_after_ml": held.volume_after_ml,
-            "diffusivity_white": calibration.parameters.diffusivity_white, "proliferation": calibration.parameters.proliferation,
+            "patient": held.name,
+            "days": held.days,
+            "volume_before_ml": held.volume_before_ml,
+            "volume_after_ml": held.volume_after_ml,
+            "diffusivity_white": calibration.parameters.diffusivity_white,
+            "proliferation": calibration.parameters.proliferation,
             "growth_rate_per_day": rate,
         }
         for method, mask in forecasts.items():
@@ -50,9 +54,13 @@ def summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
         errors = np.abs([r[f"{method}_volume_error_pct"] for r in rows])
         wins = sum(1 for r in rows if r[f"{method}_dice"] >= max(r[f"{m}_dice"] for m in METHODS))
         above = sum(1 for r in rows if r[f"{method}_dice"] > r["no_change_dice"])
-        result[method] = {"mean_dice": float(dice.mean()), "median_dice": float(np.median(dice)),
-                          "mean_abs_volume_error_pct": float(errors.mean()), "best_dice_patients": wins,
-                          "above_no_change_patients": above}
+        result[method] = {
+            "mean_dice": float(dice.mean()),
+            "median_dice": float(np.median(dice)),
+            "mean_abs_volume_error_pct": float(errors.mean()),
+            "best_dice_patients": wins,
+            "above_no_change_patients": above,
+        }
     return result
 
 
@@ -71,10 +79,11 @@ def markdown(rows: Sequence[dict]) -> str:
             f"{r['no_change_dice']:.3f} | {r['isotropic_dice']:.3f} | {r['physics_volume_error_pct']:+.0f}% | "
             f"{r['no_change_volume_error_pct']:+.0f}% | {r['isotropic_volume_error_pct']:+.0f}% | {r['diffusivity_white']:g} | {r['proliferation']:g} |"
         )
-    lines += ["", "| method | mean Dice | median Dice | mean abs. volume error | best Dice of the three | Dice above no change |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| method | mean Dice | median Dice | mean abs. volume error | best Dice of the three | Dice above no change |", "|---|---|---|---|---|---|"]
     for method, s in summary(rows).items():
         above = "-" if method == "no_change" else f"{s['above_no_change_patients']} of {len(rows)}"
-        lines.append(f"| {LABELS[method]} | {s['mean_dice']:.3f} | {s['median_dice']:.3f} | {s['mean_abs_volume_error_pct']:.0f}% | "
-                     f"{s['best_dice_patients']} of {len(rows)} | {above} |")
+        lines.append(
+            f"| {LABELS[method]} | {s['mean_dice']:.3f} | {s['median_dice']:.3f} | {s['mean_abs_volume_error_pct']:.0f}% | "
+            f"{s['best_dice_patients']} of {len(rows)} | {above} |"
+        )
     return "\n".join(lines)

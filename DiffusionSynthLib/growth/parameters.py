@@ -45,8 +45,7 @@ class GrowthParameters:
             parameters = cls(**{key: float(values[key]) for key in ("diffusivity_white", "proliferation", "grey_ratio", "threshold")})
         except (KeyError, TypeError, ValueError) as error:
             raise ModelError(f"The growth parameters in model.json are incomplete or not numbers ({error}).") from None
-        if not (parameters.diffusivity_white > 0 and np.isfinite(parameters.proliferation) and 0 < parameters.grey_ratio <= 1
-                and 0 < parameters.threshold < 1):
+        if not (parameters.diffusivity_white > 0 and np.isfinite(parameters.proliferation) and 0 < parameters.grey_ratio <= 1 and 0 < parameters.threshold < 1):
             raise ModelError(f"The growth parameters in model.json are out of range: {parameters.to_dict()}.")
         return parameters
 

@@ -57,9 +57,7 @@ def check_days(days: Sequence[object]) -> list[int]:
     for value in days:
         text = str(value).strip()
         if not (text.lstrip("+-").isdigit() and 1 <= int(text) <= MAX_DAYS):
-            raise InputError(
-                f"--days takes whole days after the baseline scan from 1 to {MAX_DAYS} (ten years), not '{value}'."
-            )
+            raise InputError(f"--days takes whole days after the baseline scan from 1 to {MAX_DAYS} (ten years), not '{value}'.")
         result.add(int(text))
     return sorted(result)
 
@@ -85,7 +83,13 @@ def day_name(day: int) -> str:
 def check_tumour_mask(mask: Volume, t1c: Volume) -> np.ndarray:
     """The mask's non-zero voxels (bool on the T1c grid), or one ``InputError`` saying what is wrong."""
     return checked_region(
-        mask, t1c, head_mask_mr(t1c), MAX_HEAD_FRACTION, "tumour mask", "head", "T1c",
+        mask,
+        t1c,
+        head_mask_mr(t1c),
+        MAX_HEAD_FRACTION,
+        "tumour mask",
+        "head",
+        "T1c",
         "has no tumour (no non-zero voxel); give the segmentation of the tumour on the baseline T1c.",
         "give the tumour's segmentation, not a head or brain mask.",
     )
@@ -209,9 +213,16 @@ def forecast(
         for index, day in enumerate(days):
             offset = 1 + UNITS_PER_RUN * (runs + index)
             result.images[day] = render_day(
-                {name: inputs[name] for name in given}, tumour, masks[day], inpaint_model, steps=steps, seed=seed, device=device,
+                {name: inputs[name] for name in given},
+                tumour,
+                masks[day],
+                inpaint_model,
+                steps=steps,
+                seed=seed,
+                device=device,
                 progress=lambda step, steps_total, message, offset=offset, day=day: report(
-                    offset + UNITS_PER_RUN * step / max(steps_total, 1), f"day {day}: {message}"),
+                    offset + UNITS_PER_RUN * step / max(steps_total, 1), f"day {day}: {message}"
+                ),
                 cancel=cancel,
             )
     report(total, "done", force=True)

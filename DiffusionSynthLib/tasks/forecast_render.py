@@ -32,12 +32,22 @@ def render_day(
     regions = [(mode, region) for mode, region in (("remove", baseline & ~grown), ("add", grown & ~baseline)) if region.any()]
     current = dict(inputs)
     for index, (mode, region) in enumerate(regions):
+
         def scaled(step: int, total: int, message: str, index: int = index, mode: str = mode) -> None:
             progress(index * total + step, len(regions) * total, f"{mode} {message}")
 
         try:
-            result = inpaint(current, reference.with_array(region.astype(np.uint8)), mode, inpaint_model, steps=steps, seed=seed,
-                             device=device, progress=scaled, cancel=cancel)
+            result = inpaint(
+                current,
+                reference.with_array(region.astype(np.uint8)),
+                mode,
+                inpaint_model,
+                steps=steps,
+                seed=seed,
+                device=device,
+                progress=scaled,
+                cancel=cancel,
+            )
         except InputError as error:
             raise InputError(f"Rendering the forecast image ({mode} mode) failed: {error}") from None
         current = {name: result.outputs[name] for name in inputs}

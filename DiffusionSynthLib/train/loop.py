@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -132,7 +133,7 @@ def train_latent_diffusion(
         "unet": torch.optim.AdamW(unet.parameters(), lr=settings.unet_learning_rate),
     }
     checkpoint = Checkpoint(workdir / "checkpoint.pt")
-    state = {"stage": "autoencoder", "steps": {"autoencoder": 0, "unet": 0}, "seconds": 0.0, "scale": 1.0, "losses": {}}
+    state: dict[str, Any] = {"stage": "autoencoder", "steps": {"autoencoder": 0, "unet": 0}, "seconds": 0.0, "scale": 1.0, "losses": {}}
     if resume and (saved := checkpoint.load()) is not None:
         autoencoder.load_state_dict(saved["autoencoder"])
         unet.load_state_dict(saved["unet"])

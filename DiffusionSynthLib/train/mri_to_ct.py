@@ -131,43 +131,39 @@ def train_mri_to_ct(
                 "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "head (Otsu)"},
                 "output": {"kind": "hu_piecewise_linear", **CT_KNOTS},
             },
-            "training": training_record(
-                result, data=sorted(holdout), held_out_slices=holdout, preset=preset, patch=list(patch), batch=batch
-            ),
+            "training": training_record(result, data=sorted(holdout), held_out_slices=holdout, preset=preset, patch=list(patch), batch=batch),
         }
 
-    return train_and_package(
-        output, specs, downsample, target_batch, pair_batch, settings, resume, resolve_device(device), log, describe, _card
-    )
+    return train_and_package(output, specs, downsample, target_batch, pair_batch, settings, resume, resolve_device(device), log, describe, _card)
 
 
 def _card(config: dict) -> str:
     training = config["training"]
-    return f"""# Model card: {config['id']}
+    return f"""# Model card: {config["id"]}
 
-Task: MRI -> pseudo-CT (Hounsfield units). {config['description']}
+Task: MRI -> pseudo-CT (Hounsfield units). {config["description"]}
 
 **Demonstration model, not for clinical use.** Outputs are synthetic and must not be used for
 diagnosis or treatment planning.
 
 ## Data and licence
-- Paired cases: {', '.join(training['data'])} (prepared with `diffusionsynth prepare-pairs`: rigid
+- Paired cases: {", ".join(training["data"])} (prepared with `diffusionsynth prepare-pairs`: rigid
   Mattes mutual-information registration of the MR onto the CT grid). Extra CTs, when given with
   `--autoencoder-data`, train the autoencoder only.
 - Held-out slices (last array axis, on each case's CT grid, never seen in training):
-  {training['held_out_slices']}
+  {training["held_out_slices"]}
 - For the built-in model: the CMTK test inputs (RIRE-style head CT/MR pair `cmtk-pat002`, T2-weighted
   MR, and the CT `cmtk-cad001`); CMTK's code is GPL-3, no separate data terms are stated. One
   patient: this model cannot generalise the way a model trained on SynthRAD-scale data would.
 
 ## Training
-- Command: `{training['command']}`
-- Network preset `{training['preset']}` (MONAI `AutoencoderKL` + `DiffusionModelUNet`, rectified flow),
-  patch {training['patch']}, batch {training['batch']}, steps {training['steps']},
-  {training['seconds']} s on {training['machine']}.
-- Voxels in {config['orientation']} order whatever the files' order; spacing {config['spacing_mm']} mm; MR normalised by 0.5-99.5 percentiles inside the head; CT
-  mapped to [-1, 1] piecewise linearly (knots {config['intensity']['output']['hu']} HU ->
-  {config['intensity']['output']['unit']}); contrast randomisation (random gamma and random
+- Command: `{training["command"]}`
+- Network preset `{training["preset"]}` (MONAI `AutoencoderKL` + `DiffusionModelUNet`, rectified flow),
+  patch {training["patch"]}, batch {training["batch"]}, steps {training["steps"]},
+  {training["seconds"]} s on {training["machine"]}.
+- Voxels in {config["orientation"]} order whatever the files' order; spacing {config["spacing_mm"]} mm; MR normalised by 0.5-99.5 percentiles inside the head; CT
+  mapped to [-1, 1] piecewise linearly (knots {config["intensity"]["output"]["hu"]} HU ->
+  {config["intensity"]["output"]["unit"]}); contrast randomisation (random gamma and random
   piecewise-linear intensity maps) so that T1- and T2-weighted inputs both work.
 
 ## Held-out figures
