@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import HEAD_MR, oblique
 from DiffusionSynthLib.errors import InputError, OutputError
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
+
+from conftest import HEAD_MR, oblique
 
 
 def _volume(dtype=np.float32) -> Volume:
@@ -73,10 +74,23 @@ def test_failed_write_leaves_no_file(tmp_path):
 def test_unwritable_outputs_are_refused(tmp_path):
     with pytest.raises(OutputError, match="existing folder"):
         write_volume(_volume(), tmp_path)
-    with pytest.raises(OutputError, match="does not exist"):
-        write_volume(_volume(), tmp_path / "missing" / "x.nii.gz")
+    with pytest.raises(OutputError, match="parent folder .* does not exist"):
+        write_volume(_volume(), tmp_path / "missing" / "deeper" / "x.nii.gz")
+    assert not (tmp_path / "missing").exists()
     with pytest.raises(OutputError, match="extension"):
         write_volume(_volume(), tmp_path / "x.png")
+
+
+def test_a_missing_folder_whose_parent_exists_is_made_and_removed_again_if_the_write_fails(tmp_path):
+    written = write_volume(_volume(), tmp_path / "new" / "x.nii.gz")
+    assert written.is_file() and read_volume(written).shape == _volume().shape
+
+    class NotJson:
+        pass
+
+    with pytest.raises(TypeError):
+        write_volume(_volume(), tmp_path / "other" / "x.nii.gz", {"bad": NotJson()})
+    assert not (tmp_path / "other").exists()  # nothing left behind, not even the folder
 
 
 def _write_bytes(path, data: bytes):
