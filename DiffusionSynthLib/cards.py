@@ -70,13 +70,13 @@ def _cell(value: Any, spec: str | None) -> str:
     return str(value)
 
 
-def table_markdown(table: dict[str, Any], package_id: str) -> str:
-    """One result table as markdown; rows for other packages left out when the table says so."""
+def table_markdown(table: dict[str, Any], package_id: str) -> str | None:
+    """One result table as markdown; rows for other packages left out when the table says so (None when none is left)."""
     rows = table["rows"]
     if table.get("filter"):
         rows = [row for row in rows if row.get(table["filter"]) == package_id]
     if not rows:
-        return f"(no row for `{package_id}` in this result)"
+        return None
     columns = [(c[0], c[1], c[2] if len(c) > 2 else None) for c in table["columns"]]
     lines = ["| " + " | ".join(header for _, header, _ in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(row.get(key), spec) for key, _, spec in columns) + " |" for row in rows]
@@ -96,10 +96,12 @@ def result_section(result: dict[str, Any], config: dict[str, Any]) -> str:
             f"**Measured on earlier weights** (fingerprint {json.dumps(measured)}): the package was retrained since; run the command again and render the card."
         )
     parts = [f"## {result['title']}", f"`{result['command']}`, {result['date']}, {result['machine']}. {status}"]
-    for table in result["tables"]:
-        if table.get("title"):
-            parts.append(table["title"])
-        parts.append(table_markdown(table, package_id))
+    tables = [(table.get("title"), table_markdown(table, package_id)) for table in result["tables"]]
+    for title, markdown in tables:
+        if markdown is not None:
+            parts += [title, markdown] if title else [markdown]
+    if all(markdown is None for _, markdown in tables):
+        parts.append(f"(no row for `{package_id}` in this result)")
     parts += list(result.get("notes", []))
     parts.append(f"(Rendered from `{RESULT_PREFIX}{result['benchmark']}.json` by `python -m DiffusionSynthLib.cards`.)")
     return "\n\n".join(parts)

@@ -157,3 +157,13 @@ def test_the_renderer_refuses_what_is_not_a_result(tiny_model, tmp_path, capsys)
     before = (package / "MODEL_CARD.md").read_text()
     assert cards.main([str(package), str(bad)]) == 2 and "lacks" in capsys.readouterr().err
     assert (package / "MODEL_CARD.md").read_text() == before and not list(package.glob("benchmark-*.json"))
+
+
+def test_builtin_cards_are_rendered_from_their_stored_results(tmp_path):
+    """No hand edit inside a generated block: rendering a built-in card again changes nothing, and each keeps its speed result."""
+    for row in builtin_models():
+        assert "speed" in cards.stored_results(Path(row["path"])), row["id"]
+        copy = tmp_path / row["id"]
+        shutil.copytree(row["path"], copy)
+        cards.render_card(copy)
+        assert (copy / "MODEL_CARD.md").read_text() == Path(row["card"]).read_text(), row["id"]
