@@ -7,6 +7,7 @@ rewritten from those files; the rest of the card is the training's. Retraining k
 (``diffusionsynth train`` carries them over) and marks those measured on other weights.
 
 A result is one JSON object: ``benchmark`` (its name), ``title``, ``command``, ``date``, ``machine``,
+optionally ``code`` (the commit measured),
 ``models`` (package id -> ``fingerprint``), ``tables`` (each ``title``, ``columns`` as [key, header]
 or [key, header, format spec], ``rows``, and optionally ``filter``: the row key that must equal the
 package id), and optionally ``notes`` (sentences).
@@ -95,7 +96,8 @@ def result_section(result: dict[str, Any], config: dict[str, Any]) -> str:
         status = (
             f"**Measured on earlier weights** (fingerprint {json.dumps(measured)}): the package was retrained since; run the command again and render the card."
         )
-    parts = [f"## {result['title']}", f"`{result['command']}`, {result['date']}, {result['machine']}. {status}"]
+    code = f" (code {result['code']})" if result.get("code") else ""
+    parts = [f"## {result['title']}", f"`{result['command']}`{code}, {result['date']}, {result['machine']}. {status}"]
     tables = [(table.get("title"), table_markdown(table, package_id)) for table in result["tables"]]
     for title, markdown in tables:
         if markdown is not None:

@@ -64,6 +64,16 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def code_version() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + (" with uncommitted changes" if dirty else "")
+
+
 def result_envelope(name: str, title: str, command: str, models: dict[str, dict], tables: list[dict], notes: list[str], **extra) -> dict:
     """A benchmark result in the form ``DiffusionSynthLib.cards`` renders into model cards."""
     return {
@@ -71,6 +81,7 @@ def result_envelope(name: str, title: str, command: str, models: dict[str, dict]
         "title": title,
         "command": command,
         "date": utc_now(),
+        "code": code_version(),
         "machine": machine_details(),
         "models": models,
         "tables": tables,
