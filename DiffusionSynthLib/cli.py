@@ -132,20 +132,20 @@ def _add_sequences(outputs, images: dict, std: dict, record: dict) -> None:
 
 
 def cmd_impute(args: argparse.Namespace) -> int:
-    from .models import resolve_model
     from .outputs import OutputSet
+    from .pipeline import Pipeline
     from .provenance import make_provenance
     from .sequences import SEQUENCES
-    from .tasks.impute import impute, split_inputs
+    from .tasks.impute import split_inputs
 
     paths = {name: getattr(args, name) for name in SEQUENCES}
     given, missing = split_inputs(paths)
     outputs = OutputSet(args.output_dir)
-    _plan_sequences(outputs, missing, args.samples)
+    _plan_sequences(outputs, missing, args.samples or 0)
     volumes = _read_sequences(paths, given)
-    model = resolve_model(args.model, "impute")
-    result = impute(volumes, model, steps=args.steps, seed=args.seed, samples=args.samples, device=args.device, progress=ProgressPrinter(args.progress))
-    record = make_provenance("impute", model, result.seed, result.steps, args.samples, paths, {"grid": f"{result.reference} (the first given input)"})
+    pipe = Pipeline.from_package(args.model, task="impute", device=args.device)
+    result = pipe(volumes, steps=args.steps, seed=args.seed, samples=args.samples, progress=ProgressPrinter(args.progress))
+    record = make_provenance("impute", pipe.model, result.seed, result.steps, result.samples, paths, {"grid": f"{result.reference} (the first given input)"})
     _add_sequences(outputs, result.outputs, result.std, record)
     written = outputs.commit()
     print(f"wrote {', '.join(str(p) for p in written)} on the grid of --{result.reference}")
@@ -153,27 +153,27 @@ def cmd_impute(args: argparse.Namespace) -> int:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from .models import resolve_model
     from .outputs import OutputSet
+    from .pipeline import Pipeline
     from .provenance import make_provenance
     from .sequences import SEQUENCES
-    from .tasks.inpaint import check_options, given_sequences, inpaint
+    from .tasks.inpaint import check_options, given_sequences
     from .volume import read_volume
 
     check_options(args.mode, args.strength)
     paths = {name: getattr(args, name) for name in SEQUENCES}
     given = given_sequences(paths)
     outputs = OutputSet(args.output_dir)
-    _plan_sequences(outputs, given, args.samples)
+    _plan_sequences(outputs, given, args.samples or 0)
     volumes = _read_sequences(paths, given)
     mask = read_volume(args.mask, "mask")
-    model = resolve_model(args.model, "inpaint")
-    result = inpaint(
-        volumes, mask, args.mode, model, steps=args.steps, seed=args.seed, samples=args.samples, strength=args.strength,
-        device=args.device, progress=ProgressPrinter(args.progress),
+    pipe = Pipeline.from_package(args.model, task="inpaint", device=args.device)
+    result = pipe(
+        {**volumes, "mask": mask}, mode=args.mode, strength=args.strength, steps=args.steps, seed=args.seed, samples=args.samples,
+        progress=ProgressPrinter(args.progress),
     )
     extra = {"mode": args.mode, "strength": args.strength, "mask": Path(args.mask).name, "mask_voxels": result.mask_voxels}
-    record = make_provenance("inpaint", model, result.seed, result.steps, args.samples, paths, extra)
+    record = make_provenance("inpaint", pipe.model, result.seed, result.steps, result.samples, paths, extra)
     _add_sequences(outputs, result.outputs, result.std, record)
     written = outputs.commit()
     print(f"wrote {', '.join(str(p) for p in written)} ({args.mode}, {result.mask_voxels} voxels in the mask)")
@@ -281,7 +281,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.mri_to_ct import train_mri_to_ct
 
         path = train_mri_to_ct(
-            data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
+            data, Path(args.output), preset=args.preset, spacing=args.spacing or 2.0, patch=tuple(args.patch or (64, 64, 32)), batch=args.batch,
             holdout_fraction=args.holdout_slab, autoencoder_data=Path(args.autoencoder_data) if args.autoencoder_data else None,
             settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
         )
@@ -289,16 +289,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.impute import train_impute
 
         path = train_impute(
-            data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
-            exclude=args.exclude_case or [], settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
+            data, Path(args.output), preset=args.preset, spacing=args.spacing or 1.0, patch=tuple(args.patch or (64, 64, 64)), batch=args.batch,
+            exclude=args.exclude_case or [], validation_case=args.validation_case, settings=settings, refiner_fraction=args.refiner_fraction,
+            resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
         )
     elif args.task == "inpaint":
         from .train.inpaint import train_inpaint
 
         path = train_inpaint(
-            data, Path(args.output), preset=args.preset, spacing=args.spacing, patch=tuple(args.patch), batch=args.batch,
-            exclude=args.exclude_case or [], settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device,
-            autoencoder_from=args.autoencoder_from, log=log,
+            data, Path(args.output), preset=args.preset, spacing=args.spacing or 1.0, patch=tuple(args.patch or (64, 64, 64)), batch=args.batch,
+            exclude=args.exclude_case or [], validation_case=args.validation_case, settings=settings, refiner_fraction=args.refiner_fraction,
+            resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
         )
     elif args.task == "forecast":
         from .train.forecast import train_forecast
@@ -409,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     _sequence_arguments(p, "image (give at least one; the others are imputed)")
     p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each missing sequence")
     _sampling_arguments(p)
-    p.set_defaults(run=cmd_impute)
+    p.set_defaults(run=cmd_impute, samples=None)
+    _samples_help(p, "diffusion samples to average, writing <sequence>_std.nii.gz from 2 (default 0: the deterministic posterior-mean estimate)")
 
     p = sub.add_parser("inpaint", help="remove a lesion to healthy tissue, or add one inside a mask")
     _sequence_arguments(p, "image (give one or more, all on one grid; each is inpainted)")
@@ -418,7 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strength", type=float, default=1.0, help="how pronounced the change is, 0-3 (default 1)")
     p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each given sequence")
     _sampling_arguments(p)
-    p.set_defaults(run=cmd_inpaint)
+    p.set_defaults(run=cmd_inpaint, samples=None)
+    _samples_help(p, "diffusion samples to average, writing <sequence>_std.nii.gz from 2 (default: the model's; 0 for prior packages: the deterministic estimate)")
 
     p = sub.add_parser("forecast", help="tumour growth: the tumour mask and images after N days, from a baseline T1c and its mask")
     _sequence_arguments(p, "baseline image, on the T1c's grid (the T1c is required)")
@@ -456,13 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="stop each stage after this many steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --output")
     p.add_argument("--preset", choices=["small", "tiny"], default="small", help="network size")
-    p.add_argument("--spacing", type=float, default=2.0, help="isotropic model spacing in mm (default 2)")
-    p.add_argument("--patch", type=int, nargs=3, default=[64, 64, 32], help="training patch in voxels (multiples of 16)")
+    p.add_argument("--spacing", type=float, help="isotropic model spacing in mm (default: impute and inpaint 1, mri-to-ct 2)")
+    p.add_argument("--patch", type=int, nargs=3, help="training patch in voxels, multiples of 16 (default: impute and inpaint 64 64 64, mri-to-ct 64 64 32)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--holdout-slab", type=float, default=0.25, help="fraction of each case's slices (top slab) kept out of training")
     p.add_argument("--exclude-case", action="append", help="leave this case folder out (leave-one-out folds); repeatable")
+    p.add_argument("--validation-case", help="impute, inpaint: the case kept out for validation and checkpoint selection (default: the last case with the most sequences)")
+    p.add_argument("--refiner-fraction", type=float, default=0.7, help="impute, inpaint: share of the time budget for the regression network; the rest trains the residual diffusion")
     p.add_argument("--autoencoder-data", help="extra CT cases (*/ct.nii.gz) for the autoencoder stage")
-    p.add_argument("--autoencoder-from", help="inpaint: reuse this package's autoencoder (e.g. impute-brats-demo) and train the UNet only")
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")
     p.add_argument("--seed", type=int, default=0)
@@ -509,9 +513,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _samples_help(parser: argparse.ArgumentParser, text: str) -> None:
+    for action in parser._actions:
+        if action.dest == "samples":
+            action.help = text
+
+
 def _validate_common(args: argparse.Namespace) -> None:
-    if getattr(args, "samples", 1) < 1:
-        raise InputError("--samples must be 1 or more.")
+    samples = getattr(args, "samples", 1)
+    minimum = 0 if getattr(args, "command", None) in ("impute", "inpaint") else 1
+    if samples is not None and samples < minimum:
+        raise InputError(f"--samples must be {minimum} or more.")
     steps = getattr(args, "steps", None)
     if steps is not None and not 1 <= steps <= 1000:
         raise InputError("--steps must be between 1 and 1000.")

@@ -90,7 +90,7 @@ def brain_cases(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
-    """A tiny imputation package trained for two steps per stage by the real training command."""
+    """A tiny imputation package (prior, network and residual diffusion, two steps each) by the real training command."""
     from DiffusionSynthLib.cli import main
 
     output = tmp_path_factory.mktemp("tiny-impute") / "tiny-impute"
@@ -101,13 +101,13 @@ def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_inpaint_model(brain_cases, tiny_impute_model, tmp_path_factory) -> Path:
-    """A tiny inpainting package (UNet two steps, autoencoder reused from the tiny imputation model)."""
+def tiny_inpaint_model(brain_cases, tmp_path_factory) -> Path:
+    """A tiny inpainting package (two steps per stage) by the real training command; TCGA-DU-7294's tumour teaches add."""
     from DiffusionSynthLib.cli import main
 
     output = tmp_path_factory.mktemp("tiny-inpaint") / "tiny-inpaint"
     code = main(["train", "--task", "inpaint", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny",
                  "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4",
-                 "--autoencoder-from", str(tiny_impute_model)])
+                 "--validation-case", "BraTS-GLI-00001-000"])
     assert code == 0
     return output

@@ -10,9 +10,9 @@ from ..errors import ModelError
 
 
 def _network_classes() -> dict[str, type]:
-    from monai.networks.nets import AutoencoderKL, ControlNet, DiffusionModelUNet
+    from monai.networks.nets import AutoencoderKL, BasicUNet, ControlNet, DiffusionModelUNet
 
-    return {"AutoencoderKL": AutoencoderKL, "DiffusionModelUNet": DiffusionModelUNet, "ControlNet": ControlNet}
+    return {"AutoencoderKL": AutoencoderKL, "DiffusionModelUNet": DiffusionModelUNet, "ControlNet": ControlNet, "BasicUNet": BasicUNet}
 
 
 def _scheduler_classes() -> dict[str, type]:
@@ -22,7 +22,7 @@ def _scheduler_classes() -> dict[str, type]:
 
 
 def build_network(spec: dict[str, Any]) -> torch.nn.Module:
-    """``{"class": "AutoencoderKL", "args": {...}}`` -> the MONAI network (only MONAI generative classes)."""
+    """``{"class": "AutoencoderKL", "args": {...}}`` -> the MONAI network (MONAI classes only)."""
     classes = _network_classes()
     name = spec.get("class")
     if name not in classes:

@@ -38,9 +38,11 @@ def default_model_path(task: str) -> Path:
     return Path(rows[0]["path"])
 
 
-def resolve_model(name: str | None, task: str) -> ModelPackage:
-    """``None`` -> the task's default built-in; a built-in id; or a package folder."""
+def resolve_model(name: str | None, task: str | None) -> ModelPackage:
+    """``None`` -> the task's default built-in; a built-in id; or a package folder (of ``task`` when given)."""
     if name is None:
+        if task is None:
+            raise ModelError("Give a model: a built-in id or a model package folder.")
         return load_model(default_model_path(task), task)
     candidate = Path(name)
     if candidate.exists():

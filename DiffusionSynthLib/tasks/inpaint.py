@@ -13,9 +13,11 @@ that every voxel is the input's, bit for bit, in the input's data type.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from ..engine.latent import Guidance, KnownRegion
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
@@ -43,6 +45,7 @@ class Inpainting:
     steps: int = 0
     seed: int = 0
     mask_voxels: int = 0
+    samples: int = 0
 
 
 def given_sequences(inputs: dict) -> list[str]:
@@ -62,14 +65,33 @@ def _to_unit(array: np.ndarray, low: float, high: float, brain: np.ndarray) -> n
     return np.where(brain, np.clip(scaled, 0.0, 1.0), 0.0).astype(np.float32)
 
 
+VOIDED_SHARE = 0.95  # of the mask's voxels zero in every given sequence: the images were voided there
+VOIDED_SHELL_SHARE = 0.5  # of the voxels just outside a voided mask that must be brain
+
+
+def inpainting_brain(volumes: Mapping[str, Volume], given: Sequence[str], mask: Volume) -> np.ndarray:
+    """The brain: voxels non-zero in any sequence, holes filled; plus the mask where the images were voided to zero inside it
+    (as the BraTS inpainting challenge hands them out) and the mask sits in the brain (most voxels just outside it are brain)."""
+    nonzero = brain_mask([volumes[name].array for name in given])
+    brain = ndimage.binary_fill_holes(nonzero)
+    if not mask.same_grid(volumes[given[0]]):
+        return brain  # refused with its own error by the mask check
+    region = np.asarray(mask.array) != 0
+    if region.any() and (~nonzero[region]).mean() >= VOIDED_SHARE:
+        shell = ndimage.binary_dilation(region) & ~region
+        if shell.any() and nonzero[shell].mean() >= VOIDED_SHELL_SHARE:
+            brain |= region
+    return brain
+
+
 def inpaint(
-    inputs: dict[str, Volume | None],
+    inputs: Mapping[str, Volume | None],
     mask: Volume,
     mode: str,
     model: ModelPackage,
     steps: int | None = None,
     seed: int = 0,
-    samples: int = 1,
+    samples: int | None = None,
     strength: float = 1.0,
     device: str = "auto",
     progress: ProgressCallback = no_progress,
@@ -78,16 +100,43 @@ def inpaint(
     """Inpaint every given sequence consistently inside ``mask`` (inputs are not modified)."""
     check_options(mode, strength)
     given = given_sequences(inputs)
-    reference = inputs[given[0]]
-    for name in given:
-        require_content(inputs[name], f"{name} image")
-        if not inputs[name].same_grid(reference):
+    volumes = {name: inputs[name] for name in given}
+    reference = volumes[given[0]]
+    for name, volume in volumes.items():
+        require_content(volume, f"{name} image")
+        if not volume.same_grid(reference):
             raise InputError(
-                f"The {name} image ({inputs[name].describe_grid()}) is not on the grid of the {given[0]} image "
+                f"The {name} image ({volume.describe_grid()}) is not on the grid of the {given[0]} image "
                 f"({reference.describe_grid()}); inpainting keeps every voxel outside the mask, so give all sequences on one grid."
             )
-    brain = brain_mask([inputs[name].array for name in given])
+    brain = inpainting_brain(volumes, given, mask)
     inside = inside_mask(mask, reference, brain)
+    arguments = (volumes, mask, mode, model, steps, seed, samples, strength, device, progress, cancel, brain, inside)
+    if "prior" in model.config:
+        from .inpaint_prior import inpaint_with_prior
+
+        return inpaint_with_prior(*arguments)
+    return _inpaint_latent(*arguments)
+
+
+def _inpaint_latent(
+    inputs: dict[str, Volume | None],
+    mask: Volume,
+    mode: str,
+    model: ModelPackage,
+    steps: int | None,
+    seed: int,
+    samples: int | None,
+    strength: float,
+    device: str,
+    progress: ProgressCallback,
+    cancel: CancelCheck,
+    brain: np.ndarray,
+    inside: np.ndarray,
+) -> Inpainting:
+    """The older packages' path: mask-conditioned latent diffusion from noise, RePaint-style."""
+    given = given_sequences(inputs)
+    reference = inputs[given[0]]
     run = TaskRun(model, "inpaint", steps, seed, samples, device, progress, cancel)
 
     ranges = {name: percentile_range(inputs[name].array, brain) for name in given}
@@ -109,7 +158,7 @@ def inpaint(
     units = run.sample(condition, presence + [add], known=known, guidance=guidance)
 
     weights = blend_weights(inside, BLEND_MARGIN_VOXELS) * (brain | inside)  # the background stays background
-    result = Inpainting(outputs={}, reference=given[0], steps=run.steps, seed=seed, mask_voxels=int(inside.sum()))
+    result = Inpainting(outputs={}, reference=given[0], steps=run.steps, seed=seed, mask_voxels=int(inside.sum()), samples=run.samples)
     known_voxels = brain_small & ~free
     for name in given:
         low, high = ranges[name]
@@ -121,7 +170,7 @@ def inpaint(
         values = low + np.clip(unit, 0.0, UNIT_CEILING) * (high - low)
         mean = resample(grid.with_array(values.mean(axis=0)), reference.shape, reference.ijk_to_ras).array
         result.outputs[name] = reference.with_array(composite(inputs[name].array, mean, weights))
-        if samples > 1:
+        if run.samples > 1:
             std = resample(grid.with_array(values.std(axis=0)), reference.shape, reference.ijk_to_ras).array
             result.std[name] = reference.with_array((std * weights).astype(np.float32))
     run.done()

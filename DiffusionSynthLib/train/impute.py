@@ -1,63 +1,131 @@
-"""Train the imputation model on case folders holding ``t1n``, ``t1c``, ``t2w``, ``t2f`` (.nii.gz).
+"""Train the imputation package: polynomial-regression prior, regression network, residual latent diffusion.
 
-One model for every subset: each training pair keeps a random non-empty proper subset of the
-four sequences as the condition (missing ones zero, plus presence flags) and the autoencoder's
-latent of all four as the target.
+Cases are brain MR folders with any two or more of ``t1n``, ``t1c``, ``t2w``, ``t2f`` (see
+``brain_cases.py``); a sequence a case lacks is left out of its loss. One case is kept out for
+validation: it chooses the prior's feature sets, scores the network every few minutes (the best
+weights ship; step 0 is the prior itself), and its figures go in the card.
+Budget: ``refiner_fraction`` of the minutes for the network, the rest for the residual diffusion
+(autoencoder then UNet, as in ``loop.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..engine.device import resolve_device
+from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
-from ..geometry import resample_like, resample_to_spacing
-from ..intensity import brain_mask, normalise_mr, percentile_range
+from ..priors.regression import CaseFeatures, fit_all, predict_box, subset_key
 from ..sequences import SEQUENCES
-from ..volume import read_volume
-from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
+from ..tasks.impute import network_inputs
+from .brain_cases import BrainCase, load_brain_cases, typical_stats
 from .loop import LoopSettings
-from .patches import random_crop, random_flip_lr
-from .record import train_and_package, training_record
+from .prior_package import PriorPackagePlan, train_prior_package
+from .refiner_loop import RefinerSettings
 
 
-def load_sequence_cases(data: Path, spacing: list[float], exclude: list[str]) -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
-    """Each case as a (4, X, Y, Z) array normalised inside its brain; and the typical raw range per sequence."""
-    folders = sorted(p for p in data.iterdir() if p.is_dir() and all((p / f"{s}.nii.gz").is_file() for s in SEQUENCES))
-    folders = [p for p in folders if p.name not in exclude]
-    if not folders:
-        raise InputError(f"No case folders with {', '.join(f'{s}.nii.gz' for s in SEQUENCES)} were found in '{data}'.")
-    cases, ranges = {}, {s: [] for s in SEQUENCES}
-    for folder in folders:
-        volumes = [read_volume(folder / f"{s}.nii.gz", s) for s in SEQUENCES]
-        volumes = [resample_like(v, volumes[0]) for v in volumes]
-        full_mask = brain_mask([v.array for v in volumes])
-        for name, volume in zip(SEQUENCES, volumes):
-            ranges[name].append(percentile_range(volume.array, full_mask))
-        small = [resample_to_spacing(v, spacing) for v in volumes]
-        mask = brain_mask([v.array for v in small])
-        cases[folder.name] = np.stack([normalise_mr(v.array, mask) for v in small])
-    typical = {s: [float(np.median([r[0] for r in ranges[s]])), float(np.median([r[1] for r in ranges[s]]))] for s in SEQUENCES}
-    return cases, typical
+def proper_subsets(available: Sequence[str]) -> list[list[str]]:
+    """Every non-empty proper subset of ``available`` (canonical order)."""
+    names = [s for s in SEQUENCES if s in available]
+    return [[n for i, n in enumerate(names) if code >> i & 1] for code in range(1, 2 ** len(names) - 1)]
 
 
-def random_subset(rng: np.random.Generator) -> np.ndarray:
-    """Presence flags of a random non-empty proper subset of the four sequences (all 14 equally likely)."""
-    code = int(rng.integers(1, 2 ** len(SEQUENCES) - 1))
-    return np.array([(code >> i) & 1 for i in range(len(SEQUENCES))], dtype=np.float32)
+def centred_box(shape: Sequence[int], centre: Sequence[int], size: Sequence[int]) -> tuple[slice, ...]:
+    """A box of ``size`` (clipped to ``shape``) around ``centre``, kept inside the array."""
+    starts = [int(np.clip(c - s // 2, 0, max(n - s, 0))) for c, s, n in zip(centre, size, shape)]
+    return tuple(slice(a, min(a + s, n)) for a, s, n in zip(starts, size, shape))
+
+
+def pad_to(array: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    pads = [(0, 0)] * (array.ndim - 3) + [(0, s - n) for s, n in zip(size, array.shape[-3:])]
+    return np.pad(array, pads) if any(p[1] for p in pads) else array
+
+
+@dataclass
+class ImputeExample:
+    inputs: np.ndarray  # (12, X, Y, Z) network input
+    estimate: np.ndarray  # (4, ...) given images and missing priors
+    truth: np.ndarray  # (4, ...) the case's images (0 where it lacks one)
+    weight: np.ndarray  # (4, ...) 1 on brain voxels of missing sequences the case has
+    flags: list[float]
+
+
+class ImputeExamples:
+    """Random training patches and fixed validation crops, priors computed on the fly inside each box."""
+
+    def __init__(self, cases: list[BrainCase], prior: dict, spacing: list[float], patch: Sequence[int]) -> None:
+        self.cases, self.prior, self.spacing, self.patch = cases, prior, spacing, list(patch)
+        self.features = {c.name: CaseFeatures(c.images, c.brain, spacing) for c in cases}
+        self.brain_points = {c.name: np.argwhere(c.brain) for c in cases}
+        self.tumour_points = {c.name: np.argwhere(c.tumour > 0) for c in cases if c.tumour is not None and (c.tumour > 0).any()}
+
+    def example(self, case: BrainCase, given: list[str], box: tuple[slice, ...]) -> ImputeExample:
+        features = self.features[case.name]
+        images = {name: case.images[name][box] for name in case.images}
+        prior = {t: predict_box(features, given, self.prior["fits"][subset_key(given, t)], box) for t in SEQUENCES if t not in given}
+        inputs, estimate, flags = network_inputs({n: images[n] for n in given}, given, prior)
+        brain = case.brain[box]
+        truth = np.stack([images.get(n, np.zeros(brain.shape, np.float32)) for n in SEQUENCES])
+        weight = np.stack([brain & (n in case.images) & (n not in given) for n in SEQUENCES]).astype(np.float32)
+        return ImputeExample(inputs, estimate, truth, weight, flags)
+
+    def random(self, rng: np.random.Generator, patch: Sequence[int] | None = None) -> ImputeExample:
+        patch = list(patch or self.patch)
+        case = self.cases[int(rng.integers(len(self.cases)))]
+        subsets = proper_subsets(list(case.images))
+        given = subsets[int(rng.integers(len(subsets)))]
+        points = self.tumour_points.get(case.name) if rng.random() < 0.3 else None
+        points = self.brain_points[case.name] if points is None else points
+        centre = points[int(rng.integers(len(points)))] + rng.integers(-patch[0] // 4, patch[0] // 4 + 1, size=3)
+        box = centred_box(case.brain.shape, centre, patch)
+        example = self.example(case, given, box)
+        fields = [example.inputs, example.estimate, example.truth, example.weight]
+        fields = [pad_to(a, patch) for a in fields]
+        if rng.random() < 0.5:  # left-right flip (the first axis is left-right: cases are in RAS order)
+            fields = [np.ascontiguousarray(a[:, ::-1]) for a in fields]
+        return ImputeExample(*fields, example.flags)
+
+
+def validation_examples(examples: ImputeExamples, case: BrainCase) -> dict[str, ImputeExample]:
+    """Each single missing sequence of the validation case (and FLAIR <-> T1c), in a fixed box around its tumour or brain.
+
+    Keyed by the given sequences (``"t1c,t2w,t2f"``); every missing sequence the case has is scored.
+    """
+    points = np.argwhere(case.tumour > 0) if case.tumour is not None and (case.tumour > 0).any() else np.argwhere(case.brain)
+    size = [examples.patch[0] * 3 // 2, examples.patch[1] * 3 // 2, examples.patch[2]]  # four network windows: seconds per validation
+    box = centred_box(case.brain.shape, points.mean(axis=0).astype(int), size)
+    available = [n for n in SEQUENCES if n in case.images]
+    configs = [[n for n in available if n != target] for target in available] if len(available) > 2 else []
+    configs += [[name] for name in ("t1c", "t2f") if "t1c" in available and "t2f" in available]
+    return {",".join(given): examples.example(case, given, box) for given in configs}
+
+
+def choose_validation_case(cases: list[BrainCase], name: str | None) -> BrainCase:
+    if name is not None:
+        chosen = [c for c in cases if c.name == name]
+        if not chosen:
+            raise InputError(f"No case named '{name}' for --validation-case; cases: {', '.join(c.name for c in cases)}.")
+        return chosen[0]
+    most = max(len(c.images) for c in cases)
+    return sorted((c for c in cases if len(c.images) == most), key=lambda c: c.name)[-1]
 
 
 def train_impute(
     data: Path,
     output: Path,
     preset: str = "small",
-    spacing: float = 2.0,
-    patch: tuple[int, int, int] = (64, 64, 32),
+    spacing: float = 1.0,
+    patch: tuple[int, int, int] = (64, 64, 64),
     batch: int = 2,
     exclude: list[str] | None = None,
+    validation_case: str | None = None,
     settings: LoopSettings | None = None,
+    refiner_fraction: float = 0.7,
     resume: bool = False,
     scheduler: str = "RFlowScheduler",
     device: str = "auto",
@@ -65,65 +133,74 @@ def train_impute(
 ) -> Path:
     settings = settings or LoopSettings()
     spacing_mm = [float(spacing)] * 3
-    cases, typical = load_sequence_cases(data, spacing_mm, exclude or [])
-    names = sorted(cases)
-    log(f"{len(names)} case(s): {', '.join(names)}")
-    channels = len(SEQUENCES)
-    ae = autoencoder_spec(preset, in_channels=channels, latent_channels=8)
-    downsample = latent_downsample(ae)
-    unet = unet_spec(preset, 8 + channels * downsample**3 + channels, 8)
-    specs = {"autoencoder": ae, "unet": unet, "scheduler": scheduler_spec(scheduler)}
+    cases = load_brain_cases(data, spacing_mm, exclude, minimum=2, log=log)
+    if len(cases) < 2:
+        raise InputError(f"Imputation training needs at least two cases (one is kept for validation); '{data}' has {len(cases)}.")
+    held = choose_validation_case(cases, validation_case)
+    training = [c for c in cases if c is not held]
+    log(f"validation case: {held.name}; training cases: {', '.join(c.name for c in training)}")
+    prior = fit_all({c.name: (c.images, c.brain) for c in training}, spacing_mm, validation=(held.images, held.brain), log=log)
+    examples = ImputeExamples(training, prior, spacing_mm, patch)
+    held_examples = ImputeExamples([held], prior, spacing_mm, patch)
+    validation = validation_examples(held_examples, held)
+    dev = resolve_device(device)
 
-    def crop(rng: np.random.Generator) -> np.ndarray:
-        image = cases[names[int(rng.integers(len(names)))]]
-        (patch_array,) = random_flip_lr(random_crop([image], patch, rng, [0.0]), rng)
-        gamma = np.exp(rng.normal(0.0, 0.15, size=(channels, 1, 1, 1)))  # intensity augmentation per sequence
-        return (np.clip(patch_array, 0.0, 1.0) ** gamma).astype(np.float32)
+    def refiner_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        drawn = [examples.random(rng) for _ in range(batch)]
+        inputs = np.stack([e.inputs for e in drawn])
+        target = np.stack([e.truth - e.estimate for e in drawn])
+        weight = np.stack([e.weight for e in drawn])
+        return inputs.astype(np.float32), target.astype(np.float32), weight
 
-    def target_batch(rng: np.random.Generator) -> np.ndarray:
-        return np.stack([crop(rng) for _ in range(batch)])
+    def scores(network: torch.nn.Module | None) -> dict[str, float]:
+        """Mean absolute error (z units) in the brain of the validation box, per configuration."""
+        out = {}
+        for given, example in validation.items():
+            estimate = example.estimate if network is None else example.estimate + refine(network, example.inputs, patch, dev)
+            for target in (n for n in SEQUENCES if example.weight[SEQUENCES.index(n)].any()):
+                channel, mask = SEQUENCES.index(target), example.weight[SEQUENCES.index(target)] > 0
+                out[f"{given}->{target}"] = float(np.abs(estimate[channel][mask] - example.truth[channel][mask]).mean())
+        return out
 
-    def pair_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        targets = target_batch(rng)
-        flags = np.stack([random_subset(rng) for _ in range(batch)])
-        return targets * flags[:, :, None, None, None], targets, flags
+    def validate(network: torch.nn.Module) -> float:
+        return float(np.mean(list(scores(network).values())))
 
-    def describe(result) -> dict:
-        return {
-            "task": "impute",
-            "description": "Conditional latent diffusion: any subset of T1n, T1c, T2w, T2-FLAIR in, the missing sequences out.",
-            "spacing_mm": spacing_mm,
+    def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> ImputeExample:
+        example = examples.random(rng, settings_patch)
+        correction = refine(network, example.inputs, settings_patch, torch.device("cpu"))
+        estimate = example.estimate + correction * (1.0 - np.array(example.flags, np.float32))[:, None, None, None]
+        return ImputeExample(example.inputs, estimate.astype(np.float32), example.truth, example.weight, example.flags)
+
+    settings_patch = [patch[0], patch[1], max(patch[2] // 2, 16)]
+    plan = PriorPackagePlan(
+        task="impute",
+        description="Any subset of T1n, T1c, T2w, T2-FLAIR in, the missing sequences out: polynomial-regression prior, regression network, residual latent diffusion.",
+        spacing_mm=spacing_mm,
+        prior=prior,
+        refiner=refiner_spec(preset, 3 * len(SEQUENCES), len(SEQUENCES)),
+        refiner_window=list(patch),
+        refiner_batch=refiner_batch,
+        validate=validate,
+        validation_scores=scores,
+        residual_example=refined_example,
+        residual_channels=len(SEQUENCES),
+        flag_count=len(SEQUENCES),
+        batch=batch,
+        extra_config={
             "inputs": list(SEQUENCES),
             "outputs": list(SEQUENCES),
-            "intensity": {
-                "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "brain (non-zero voxels)"},
-                "typical_range": typical,
-            },
-            "training": training_record(result, data=names, excluded=exclude or [], preset=preset, patch=list(patch), batch=batch),
-        }
-
-    return train_and_package(
-        output, specs, downsample, target_batch, pair_batch, settings, resume, resolve_device(device), log, describe, _card
+            "intensity": {"input": "z-score inside the brain", "typical": typical_stats(cases)},
+        },
+        data_record={"cases": [f"{c.name} ({'+'.join(c.images)})" for c in training], "validation_case": held.name, "excluded": exclude or []},
     )
-
-
-def _card(config: dict) -> str:
-    training = config["training"]
-    return f"""# Model card: {config['id']}
-
-Task: missing MR sequence imputation (any subset of {', '.join(SEQUENCES)} in, the rest out).
-**Synthetic images; not for diagnosis.**
-
-## Data and licence
-Cases: {', '.join(training['data'])}; excluded: {training['excluded'] or 'none'}. For the built-in
-model, the four co-registered cases of `brain_tumour_mri` (BraTS 2023 / BrainLesion tutorials,
-Apache-2.0 repositories with BraTS data terms: research use, cite the BraTS papers; TCGA via TCIA,
-CC BY 3.0).
-
-## Training
-- Command: `{training['command']}`
-- Spacing {config['spacing_mm']} mm; each sequence normalised by its 0.5-99.5 percentiles inside
-  the brain; outputs rescaled to the typical raw range per sequence:
-  {config['intensity']['typical_range']}.
-- Steps {training['steps']}, {training['seconds']} s on {training['machine']}.
-"""
+    return train_prior_package(
+        plan,
+        output,
+        preset,
+        settings,
+        RefinerSettings(minutes=settings.minutes * refiner_fraction, max_steps=settings.max_steps, seed=settings.seed),
+        resume,
+        scheduler,
+        dev,
+        log,
+    )

@@ -138,7 +138,8 @@ def train_latent_diffusion(
         autoencoder.load_state_dict(saved["autoencoder"])
         unet.load_state_dict(saved["unet"])
         for name, optimiser in optimisers.items():
-            optimiser.load_state_dict(saved["optimisers"][name])
+            if saved.get("optimisers"):  # None when resumed from a package's weights alone
+                optimiser.load_state_dict(saved["optimisers"][name])
         state = saved["state"]
         say(f"resumed at stage {state['stage']} after {state['steps']} steps and {state['seconds']:.0f} s")
     elif pretrained_autoencoder is not None:

@@ -1,0 +1,64 @@
+"""Harmonic fill: Laplace's equation inside a region, the image outside it as boundary values.
+
+The smoothest fill that agrees with every known voxel around the region (the BraTS inpainting
+challenge's strongest classical baseline). A sparse linear system solved by scipy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage, sparse
+from scipy.sparse.linalg import cg, spsolve
+
+DIRECT_LIMIT = 20_000  # unknowns; larger systems use conjugate gradients (the matrix is symmetric positive definite)
+
+
+def harmonic_fill(image: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``image`` (float32 copy) with the voxels of ``region`` replaced by the harmonic interpolant.
+
+    Voxels of ``region`` on the array's border take the mean of their in-array neighbours (no flux
+    through the border). An empty region returns the image unchanged.
+    """
+    out = image.astype(np.float32, copy=True)
+    region = np.asarray(region, bool)
+    if not region.any():
+        return out
+    for box in ndimage.find_objects(ndimage.label(region)[0]):
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+        out[box] = _solve_box(out[box], region[box])
+    return out
+
+
+def _solve_box(sub: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    count = int(inside.sum())
+    index = -np.ones(sub.shape, np.int64)
+    index[inside] = np.arange(count)
+    points = np.argwhere(inside)
+    own = np.arange(count)
+    diagonal = np.zeros(count)
+    rhs = np.zeros(count)
+    rows, cols = [], []
+    for axis in range(3):
+        for step in (-1, 1):
+            neighbour = points.copy()
+            neighbour[:, axis] += step
+            valid = (neighbour[:, axis] >= 0) & (neighbour[:, axis] < sub.shape[axis])
+            n_index = np.full(count, -1)
+            n_index[valid] = index[tuple(neighbour[valid].T)]
+            diagonal += valid
+            known = valid & (n_index < 0)
+            rhs[known] += sub[tuple(neighbour[known].T)]
+            free = n_index >= 0
+            rows.append(own[free])
+            cols.append(n_index[free])
+    off = np.concatenate(rows)
+    matrix = sparse.csr_matrix((-np.ones(off.size), (off, np.concatenate(cols))), shape=(count, count))
+    matrix = matrix + sparse.diags(diagonal)
+    if count <= DIRECT_LIMIT:
+        solution = spsolve(matrix.tocsc(), rhs)
+    else:
+        start = np.full(count, float(rhs.sum() / max(diagonal.sum() - off.size, 1.0)))
+        solution, _ = cg(matrix, rhs, x0=start, rtol=1e-6, maxiter=5000)
+    filled = sub.astype(np.float32, copy=True)
+    filled[inside] = solution
+    return filled

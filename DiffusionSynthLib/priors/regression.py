@@ -1,0 +1,163 @@
+"""Per-voxel polynomial regression: each missing MR sequence from whichever sequences are given.
+
+Every image is z-scored inside the brain. For each subset of given sequences and each target,
+ridge least squares fits the target from the given sequences' values, their squares and pairwise
+products (``quadratic``), optionally with each sequence smoothed at a few scales
+(``multiscale``: local context, which helps most targets and hurts some, so the feature set is
+chosen per target on a validation case). Fitted in seconds on the training cases; the
+coefficients live in ``model.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import combinations_with_replacement
+
+import numpy as np
+from scipy import ndimage
+
+from ..sequences import SEQUENCES
+
+FEATURE_SETS = ("quadratic", "multiscale")
+SCALES_MM = (2.0, 5.0)
+RIDGE = 1e-3
+VOXELS_PER_CASE = 150_000
+TRUNCATE = 3.0  # Gaussian kernels cut at 3 SD
+
+
+def zscore(array: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean 0, SD 1 inside ``mask``; 0 outside (float32)."""
+    values = array[mask].astype(np.float64)
+    if values.size < 2:
+        return np.zeros(array.shape, np.float32)
+    mean, sd = float(values.mean()), float(values.std())
+    return np.where(mask, (array.astype(np.float32) - mean) / max(sd, 1e-6), 0.0).astype(np.float32)
+
+
+def subset_key(given: Sequence[str], target: str) -> str:
+    """``"t1c,t2w->t2f"``: the given sequences in canonical order, then the target."""
+    ordered = [name for name in SEQUENCES if name in given]
+    return f"{','.join(ordered)}->{target}"
+
+
+def smoothed(image: np.ndarray, mask: np.ndarray, sigma_voxels: Sequence[float], weight: np.ndarray | None = None) -> np.ndarray:
+    """Gaussian smoothing inside the mask only (normalised convolution: the outside does not leak in).
+
+    ``weight`` is the smoothed mask, when already computed.
+    """
+    if weight is None:
+        weight = ndimage.gaussian_filter(mask.astype(np.float32), sigma_voxels, truncate=TRUNCATE)
+    blurred = ndimage.gaussian_filter(np.where(mask, image, 0.0).astype(np.float32), sigma_voxels, truncate=TRUNCATE)
+    return np.where(mask, blurred / np.maximum(weight, 1e-3), 0.0).astype(np.float32)
+
+
+class CaseFeatures:
+    """One case's z-scored images and brain mask, with each smoothed image computed once."""
+
+    def __init__(self, images: Mapping[str, np.ndarray], mask: np.ndarray, spacing: Sequence[float]) -> None:
+        self.images, self.mask, self.spacing = images, mask, [float(s) for s in spacing]
+        self._smoothed: dict[tuple[str, float], np.ndarray] = {}
+
+    def smoothed(self, name: str, scale: float) -> np.ndarray:
+        if (name, scale) not in self._smoothed:
+            sigma = [scale / s for s in self.spacing]
+            if ("mask", scale) not in self._smoothed:
+                self._smoothed["mask", scale] = ndimage.gaussian_filter(self.mask.astype(np.float32), sigma, truncate=TRUNCATE)
+            self._smoothed[name, scale] = smoothed(self.images[name], self.mask, sigma, self._smoothed["mask", scale])
+        return self._smoothed[name, scale]
+
+    def design(self, given: Sequence[str], kind: str, where: np.ndarray | None = None) -> np.ndarray:
+        """(voxels, features) at ``where`` (default: the mask): 1, each given value, their products, smoothed values."""
+        where = self.mask if where is None else where
+        ordered = [name for name in SEQUENCES if name in given]
+        values = [self.images[name][where].astype(np.float32) for name in ordered]
+        columns = [np.ones_like(values[0])] + values
+        columns += [values[i] * values[j] for i, j in combinations_with_replacement(range(len(values)), 2)]
+        if kind == "multiscale":
+            columns += [self.smoothed(name, scale)[where] for scale in SCALES_MM for name in ordered]
+        elif kind != "quadratic":
+            raise ValueError(f"unknown feature set {kind}")
+        return np.stack(columns, axis=1)
+
+
+def fit_coefficients(rows: list[np.ndarray], targets: list[np.ndarray]) -> np.ndarray:
+    """Ridge least squares over the stacked rows (float64 normal equations)."""
+    x = np.concatenate(rows).astype(np.float64)
+    y = np.concatenate(targets).astype(np.float64)
+    gram = x.T @ x
+    gram[np.diag_indices_from(gram)] += RIDGE * len(x)
+    gram[0, 0] -= RIDGE * len(x)  # the intercept is not shrunk
+    return np.linalg.solve(gram, x.T @ y)
+
+
+def predict(images: Mapping[str, np.ndarray], given: Sequence[str], mask: np.ndarray, fit: Mapping, spacing: Sequence[float]) -> np.ndarray:
+    """The target's z-scored estimate inside ``mask`` (0 outside), from one stored fit."""
+    return predict_features(CaseFeatures(images, mask, spacing), given, fit)
+
+
+def predict_box(features: CaseFeatures, given: Sequence[str], fit: Mapping, box: tuple[slice, ...]) -> np.ndarray:
+    """``predict`` inside a box of the case only (smoothing still sees the whole case)."""
+    where = np.zeros(features.mask.shape, bool)
+    where[box] = features.mask[box]
+    out = np.zeros(features.mask.shape, np.float32)[box]
+    if where.any():
+        out[where[box]] = features.design(given, fit["features"], where) @ np.asarray(fit["coefficients"], np.float32)
+    return out
+
+
+def predict_features(features: CaseFeatures, given: Sequence[str], fit: Mapping) -> np.ndarray:
+    """``predict`` on precomputed case features."""
+    out = np.zeros(features.mask.shape, np.float32)
+    if features.mask.any():
+        out[features.mask] = features.design(given, fit["features"]) @ np.asarray(fit["coefficients"], np.float32)
+    return out
+
+
+def _sample(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random subset of the mask's voxels (at most ``VOXELS_PER_CASE``)."""
+    chosen = np.zeros(mask.shape, bool)
+    points = np.flatnonzero(mask)
+    chosen.flat[rng.choice(points, size=min(VOXELS_PER_CASE, points.size), replace=False)] = True
+    return chosen
+
+
+def fit_all(
+    cases: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray]],
+    spacing: Sequence[float],
+    validation: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None,
+    seed: int = 0,
+    log=print,
+) -> dict:
+    """Fit every (given subset -> target) pair that some case can teach; the feature set chosen on ``validation``.
+
+    ``cases``: name -> (z-scored images by sequence (any subset of the four), brain mask).
+    Returns the ``prior`` entry of ``model.json``.
+    """
+    rng = np.random.default_rng(seed)
+    samples = {name: _sample(mask, rng) for name, (_, mask) in cases.items()}
+    features = {name: CaseFeatures(images, mask, spacing) for name, (images, mask) in cases.items()}
+    held = CaseFeatures(validation[0], validation[1], spacing) if validation is not None else None
+    fits: dict[str, dict] = {}
+    for size in range(1, len(SEQUENCES)):
+        for code in range(1, 2 ** len(SEQUENCES)):
+            given = [name for i, name in enumerate(SEQUENCES) if code >> i & 1]
+            if len(given) != size:
+                continue
+            for target in (name for name in SEQUENCES if name not in given):
+                teach = [n for n, (images, _) in cases.items() if all(s in images for s in [*given, target])]
+                if not teach:
+                    continue
+                candidates = {}
+                for kind in FEATURE_SETS:
+                    rows = [features[n].design(given, kind, samples[n]) for n in teach]
+                    coefficients = fit_coefficients(rows, [cases[n][0][target][samples[n]] for n in teach])
+                    candidates[kind] = {"features": kind, "coefficients": [float(c) for c in coefficients], "cases": len(teach)}
+                chosen, scores = "quadratic", {}
+                if held is not None and all(s in held.images for s in [*given, target]):
+                    for kind, fit in candidates.items():
+                        error = predict_features(held, given, fit)[held.mask] - held.images[target][held.mask]
+                        scores[kind] = float(np.abs(error).mean())
+                    chosen = min(scores, key=lambda kind: scores[kind])
+                fits[subset_key(given, target)] = {**candidates[chosen], "validation_mae": scores}
+    log(f"prior: {len(fits)} regressions fitted ({sum(f['features'] == 'multiscale' for f in fits.values())} chose multiscale features)")
+    return {"kind": "polynomial-regression", "space": "z-score inside the brain", "scales_mm": list(SCALES_MM), "fits": fits}

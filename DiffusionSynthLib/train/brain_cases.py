@@ -1,0 +1,98 @@
+"""Brain MR training cases with any subset of the four sequences, z-scored, in the canonical axis order.
+
+A case is a folder holding at least one of ``t1n``, ``t1c``, ``t2w``, ``t2f`` (``.nii.gz``), found
+in the data folder or one level below it (so ``--data ../shared/data`` finds both the four-sequence
+cases and the FLAIR/T1c-only cases). Optional files: ``brain_mask.nii.gz`` (else the brain is the
+voxels non-zero in any sequence), ``tumour_labels.nii.gz`` (expert labels) or
+``tumour_seg_predicted.nii.gz``. Sequences are resampled onto the first one's grid, reoriented to
+RAS, then to the model's spacing, and z-scored inside the brain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import InputError
+from ..geometry import resample_like, resample_to_spacing, to_canonical
+from ..priors.regression import zscore
+from ..sequences import SEQUENCES
+from ..volume import Volume, read_volume
+
+TUMOUR_FILES = ("tumour_labels.nii.gz", "tumour_seg_predicted.nii.gz")
+
+
+@dataclass
+class BrainCase:
+    name: str
+    images: dict[str, np.ndarray]  # z-scored inside the brain, only the sequences the case has
+    brain: np.ndarray  # bool
+    tumour: np.ndarray | None  # integer labels (0 background) when the case has a segmentation
+    raw_stats: dict[str, tuple[float, float]]  # brain mean and SD of each raw sequence (not for z-scored sources)
+
+
+def find_case_folders(data: Path, minimum: int = 1) -> list[Path]:
+    """Folders in ``data`` or one level below holding at least ``minimum`` sequence files (sorted, unique)."""
+    if not data.is_dir():
+        raise InputError(f"The training data '{data}' is not a folder.")
+    candidates = [data, *sorted(p for p in data.iterdir() if p.is_dir())]
+    candidates += [q for p in candidates[1:] for q in sorted(p.iterdir()) if q.is_dir()]
+    return [p for p in candidates if sum((p / f"{s}.nii.gz").is_file() for s in SEQUENCES) >= minimum]
+
+
+def _looks_zscored(values: np.ndarray) -> bool:
+    return abs(float(values.mean())) < 1.0 and float(values.std()) < 5.0  # raw MR intensities are never this small
+
+
+def load_case(folder: Path, spacing: list[float]) -> BrainCase:
+    """One case at ``spacing`` in RAS order."""
+    present = [s for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()]
+    volumes = {s: read_volume(folder / f"{s}.nii.gz", f"{s} image") for s in present}
+    reference = to_canonical(volumes[present[0]])
+    on_grid = {s: resample_like(to_canonical(v), reference) for s, v in volumes.items()}
+    if (folder / "brain_mask.nii.gz").is_file():
+        mask_volume = resample_like(to_canonical(read_volume(folder / "brain_mask.nii.gz", "brain mask")), reference, "nearest")
+        brain_full = mask_volume.array > 0.5
+    else:
+        brain_full = np.zeros(reference.shape, bool)
+        for volume in on_grid.values():
+            brain_full |= volume.array != 0
+    raw_stats = {}
+    for name, volume in on_grid.items():
+        values = volume.array[brain_full]
+        if values.size and not _looks_zscored(values):
+            raw_stats[name] = (float(values.mean()), float(values.std()))
+    small = {s: resample_to_spacing(v, spacing) for s, v in on_grid.items()}
+    grid = small[present[0]]
+    brain = resample_like(Volume(brain_full.astype(np.float32), reference.ijk_to_ras), grid).array > 0.5
+    brain = ndimage.binary_fill_holes(brain)
+    images = {s: zscore(v.array, brain) for s, v in small.items()}
+    tumour = None
+    for file in TUMOUR_FILES:
+        if (folder / file).is_file():
+            labels = resample_like(to_canonical(read_volume(folder / file, "tumour labels")), reference, "nearest")
+            tumour = np.rint(resample_like(labels, grid, "nearest").array).astype(np.int16)
+            break
+    return BrainCase(folder.name, images, brain, tumour, raw_stats)
+
+
+def load_brain_cases(data: Path, spacing: list[float], exclude: list[str] | None = None, minimum: int = 1, log=print) -> list[BrainCase]:
+    """Every case under ``data`` with at least ``minimum`` sequences, except the ``exclude`` names."""
+    folders = [p for p in find_case_folders(data, minimum) if p.name not in (exclude or [])]
+    if not folders:
+        raise InputError(f"No case folders with at least {minimum} of {', '.join(f'{s}.nii.gz' for s in SEQUENCES)} were found in '{data}' or one level below.")
+    cases = [load_case(folder, spacing) for folder in folders]
+    log(f"{len(cases)} case(s): " + ", ".join(f"{c.name} ({'+'.join(c.images)})" for c in cases))
+    return cases
+
+
+def typical_stats(cases: list[BrainCase]) -> dict[str, list[float]]:
+    """Per sequence, the median brain mean and SD of the raw-intensity cases (to put outputs on a familiar scale)."""
+    out = {}
+    for name in SEQUENCES:
+        stats = [c.raw_stats[name] for c in cases if name in c.raw_stats]
+        out[name] = [float(np.median([s[0] for s in stats])), float(np.median([s[1] for s in stats]))] if stats else [0.0, 1.0]
+    return out

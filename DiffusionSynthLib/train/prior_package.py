@@ -1,0 +1,233 @@
+"""Train and write a prior package: classical prior (already fitted), regression network, residual diffusion.
+
+A task hands over a ``PriorPackagePlan``: the fitted prior, the network spec, batch and validation
+functions, and how to draw a refined example for the residual diffusion. This module runs the
+stages, keeps the validation record, and writes the package (``model.json`` with the prior and
+the training record, the networks as safetensors, the card).
+
+Resume: ``--resume`` continues from the checkpoints beside the output; when there are none (a new
+machine, a fresh checkout) it continues from the package itself, whose ``model.json`` records the
+time and steps spent, with fresh optimiser state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models.package import load_model, save_model
+from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
+from .loop import LoopResult, LoopSettings, train_latent_diffusion
+from .record import command_line, inference_settings
+from .refiner_loop import RefinerBatch, RefinerResult, RefinerSettings, Validate, train_refiner
+
+LATENT_CHANNELS = 4
+DEFAULT_STEPS = 10
+
+
+@dataclass
+class PriorPackagePlan:
+    task: str
+    description: str
+    spacing_mm: list[float]
+    prior: dict[str, Any]
+    refiner: dict[str, Any]  # network spec
+    refiner_window: list[int]
+    refiner_batch: RefinerBatch
+    validate: Validate
+    validation_scores: Callable[[torch.nn.Module | None], dict[str, float]]  # per configuration; None scores the prior
+    residual_example: Callable[[np.random.Generator, torch.nn.Module], Any]  # -> an example with estimate, truth, weight, flags
+    residual_channels: int
+    flag_count: int
+    batch: int
+    extra_condition: Callable[[Any], np.ndarray] | None = None  # channels the diffusion sees besides the estimate (from an example)
+    extra_config: dict[str, Any] = field(default_factory=dict)
+    data_record: dict[str, Any] = field(default_factory=dict)
+
+
+def _seed_from_package(output: Path, workdir: Path, log: Callable[[str], None]) -> None:
+    """Checkpoints made from an existing package (weights, time and steps; fresh optimisers), for --resume without checkpoints."""
+    if (workdir / "refiner.pt").exists() or not (output / "model.json").is_file():
+        return
+    package = load_model(output)
+    record = package.config.get("training", {})
+    refiner = record.get("refiner")
+    if "refiner" not in package.networks or not refiner:
+        return
+    weights = package.networks["refiner"].state_dict()
+    state = {"steps": refiner["steps"], "seconds": refiner["seconds"], "loss": None, "history": refiner["history"], "best_step": refiner["best_step"]}
+    torch.save({"network": weights, "optimiser": None, "best": weights, "state": json.dumps(state)}, workdir / "refiner.pt")
+    diffusion = record.get("diffusion")
+    if diffusion and {"autoencoder", "unet"} <= set(package.networks):
+        torch.save(
+            {
+                "autoencoder": package.networks["autoencoder"].state_dict(),
+                "unet": package.networks["unet"].state_dict(),
+                "optimisers": None,
+                "state": {
+                    "stage": diffusion["stage"],
+                    "steps": diffusion["steps"],
+                    "seconds": diffusion["seconds"],
+                    "scale": package.config["latent_scale_factor"],
+                    "losses": {},
+                },
+            },
+            workdir / "checkpoint.pt",
+        )
+    log(f"resuming from the package {output} ({refiner['seconds']:.0f} s of network training so far; optimisers start afresh)")
+
+
+def _residual_scale(plan: PriorPackagePlan, network: torch.nn.Module, seed: int) -> float:
+    rng = np.random.default_rng([seed, 99])
+    values = []
+    for _ in range(8):
+        example = plan.residual_example(rng, network)
+        values.append(((example.truth - example.estimate) * example.weight)[example.weight > 0])
+    return float(max(np.concatenate(values).std(), 1e-3))
+
+
+def _train_diffusion(
+    plan: PriorPackagePlan,
+    network: torch.nn.Module,
+    preset: str,
+    settings: LoopSettings,
+    scale: float,
+    scheduler: str,
+    workdir: Path,
+    resume: bool,
+    device,
+    log,
+) -> tuple[dict[str, dict], int, LoopResult]:
+    ae = autoencoder_spec(preset, in_channels=plan.residual_channels, latent_channels=LATENT_CHANNELS)
+    downsample = latent_downsample(ae)
+    condition_channels = plan.residual_channels + (
+        0 if plan.extra_condition is None else int(plan.extra_condition(plan.residual_example(np.random.default_rng(0), network)).shape[0])
+    )
+    unet = unet_spec(preset, LATENT_CHANNELS + condition_channels * downsample**3 + plan.flag_count, LATENT_CHANNELS)
+    specs = {"autoencoder": ae, "unet": unet, "scheduler": scheduler_spec(scheduler)}
+
+    def pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        drawn = [plan.residual_example(rng, network) for _ in range(plan.batch)]
+        extra = plan.extra_condition
+        condition = np.stack([e.estimate if extra is None else np.concatenate([e.estimate, extra(e)]) for e in drawn]).astype(np.float32)
+        target = np.stack([(e.truth - e.estimate) * e.weight / scale for e in drawn]).astype(np.float32)
+        return condition, target, np.array([e.flags for e in drawn], np.float32)
+
+    result = train_latent_diffusion(specs, lambda rng: pair(rng)[1], pair, downsample, settings, workdir, resume, log, device)
+    return specs, downsample, result
+
+
+def train_prior_package(
+    plan: PriorPackagePlan,
+    output: Path,
+    preset: str,
+    loop_settings: LoopSettings,
+    refiner_settings: RefinerSettings,
+    resume: bool,
+    scheduler: str,
+    device: torch.device,
+    log: Callable[[str], None],
+) -> Path:
+    workdir = output.parent / f".{output.name}.training"
+    workdir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        _seed_from_package(output, workdir, log)
+    refiner: RefinerResult = train_refiner(plan.refiner, plan.refiner_batch, plan.validate, refiner_settings, workdir / "refiner.pt", resume, log, device)
+    prior_scores, model_scores = plan.validation_scores(None), plan.validation_scores(refiner.network)
+    log(json.dumps({"validation": {"prior": prior_scores, "prior + network": model_scores}}))
+    networks: dict[str, torch.nn.Module] = {"refiner": refiner.network}
+    specs: dict[str, dict] = {"refiner": plan.refiner}
+    config: dict[str, Any] = {}
+    diffusion_minutes = loop_settings.minutes - refiner_settings.minutes
+    diffusion_record = None
+    if diffusion_minutes > 0 and loop_settings.max_steps != 0:
+        scale = _residual_scale(plan, refiner.network, loop_settings.seed)
+        settings = LoopSettings(**{**loop_settings.__dict__, "minutes": diffusion_minutes})
+        diffusion_specs, downsample, result = _train_diffusion(plan, refiner.network, preset, settings, scale, scheduler, workdir, resume, device, log)
+        if not result.is_main:
+            return output
+        networks.update(result.networks)
+        specs.update(autoencoder=diffusion_specs["autoencoder"], unet=diffusion_specs["unet"])
+        config.update(
+            scheduler=diffusion_specs["scheduler"], latent_scale_factor=result.latent_scale_factor, latent_downsample=downsample, residual={"scale": scale}
+        )
+        diffusion_record = {"stage": "done", "steps": result.steps, "seconds": round(result.seconds), "final_losses": result.losses}
+    inference = inference_settings(DEFAULT_STEPS)
+    inference["default_samples"] = 0
+    config = {
+        "id": output.name,
+        "task": plan.task,
+        "description": plan.description,
+        "networks": specs,
+        "spacing_mm": plan.spacing_mm,
+        "orientation": "RAS",
+        "prior": plan.prior,
+        "refiner": {"window": plan.refiner_window},
+        **config,
+        "inference": inference,
+        **plan.extra_config,
+        "training": {
+            "command": command_line(),
+            **plan.data_record,
+            "preset": preset,
+            "refiner": {
+                "steps": refiner.steps,
+                "seconds": round(refiner.seconds),
+                "best_step": refiner.best_step,
+                "history": refiner.history,
+            },
+            "diffusion": diffusion_record,
+            "validation": {
+                "metric": "mean absolute error (z units) in the brain of the validation box",
+                "prior": prior_scores,
+                "prior + network": model_scores,
+            },
+        },
+    }
+    return save_model(config, networks, output, prior_card(config))
+
+
+def prior_card(config: dict[str, Any]) -> str:
+    """The training part of the card; licence, data terms and benchmark tables are generated blocks (``cards.py``)."""
+    training = config["training"]
+    validation = training["validation"]
+    rows = "\n".join(f"| {key} | {validation['prior'][key]:.3f} | {validation['prior + network'][key]:.3f} |" for key in sorted(validation["prior"]))
+    refiner = training["refiner"]
+    diffusion = training["diffusion"]
+    diffusion_line = (
+        f"- Residual diffusion: autoencoder {diffusion['steps'].get('autoencoder', 0)} steps, UNet {diffusion['steps'].get('unet', 0)} steps, "
+        f"{diffusion['seconds']} s; residual scale {config['residual']['scale']:.3f}."
+        if diffusion
+        else "- Residual diffusion: not trained (the package gives its deterministic estimate only)."
+    )
+    return f"""# Model card: {config["id"]}
+
+Task: {config["task"]}. {config["description"]}
+**Synthetic images; not for diagnosis.**
+
+## Method
+1. Prior: {config["prior"]["kind"]} ({config["prior"].get("space", "")}), fitted in seconds on the training cases.
+2. Regression network (MONAI `BasicUNet`, residual over the prior, last layer zero-initialised, masked L1,
+   {config["spacing_mm"][0]:g} mm patches of {"x".join(str(w) for w in config["refiner"]["window"])}); the weights kept are the
+   best on the validation case, so the package never scores below its prior there.
+3. Latent diffusion of what the first two miss (`--samples K`: the mean of K samples and their SD; default 0:
+   the deterministic posterior-mean estimate).
+
+## Training
+- Command: `{training["command"]}`
+- Training cases: {", ".join(training.get("cases", []))}
+- Validation case (never trained on): {training.get("validation_case")}
+- Network: {refiner["steps"]} steps in {refiner["seconds"]} s; best at step {refiner["best_step"]}.
+{diffusion_line}
+
+## Validation ({validation["metric"]}; lower is better)
+| configuration | prior | prior + network |
+|---|---|---|
+{rows}
+"""

@@ -1,0 +1,136 @@
+"""Training of the regression network over a classical prior, with selection by validation.
+
+The network starts at exactly the prior (zero last layer). Every ``validate_seconds`` (and at
+step 0, which scores the prior itself) a task-supplied validation function scores the current
+weights on a case kept out of training; the best weights are kept, so the network that ships is
+never worse on that case than the prior. A checkpoint (weights, optimiser, best weights, history)
+is written at each validation; ``resume`` continues from it, time already spent included.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..engine.networks import build_network
+from ..engine.refiner import zero_last_layer
+
+# -> (inputs (B, C, X, Y, Z), target correction (B, O, X, Y, Z), loss weights (B, O, X, Y, Z))
+RefinerBatch = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
+Validate = Callable[[torch.nn.Module], float]  # lower is better
+Log = Callable[[str], None]
+
+
+@dataclass
+class RefinerSettings:
+    minutes: float = 30.0
+    max_steps: int | None = None  # for tests and smoke runs
+    learning_rate: float = 1e-3
+    validate_seconds: float = 300.0
+    seed: int = 0
+
+
+@dataclass
+class RefinerResult:
+    network: torch.nn.Module  # the best weights, in eval mode, on the CPU
+    prior_score: float
+    best_score: float
+    best_step: int
+    steps: int
+    seconds: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _load(path: Path) -> dict | None:
+    return torch.load(path, weights_only=True) if path.exists() else None
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def train_refiner(
+    spec: dict,
+    batch: RefinerBatch,
+    validate: Validate,
+    settings: RefinerSettings,
+    checkpoint: Path,
+    resume: bool,
+    log: Log,
+    device: torch.device,
+) -> RefinerResult:
+    """Masked-L1 training of ``spec`` for ``settings.minutes``; returns the best weights by ``validate``."""
+    torch.manual_seed(settings.seed)
+    network = zero_last_layer(build_network(spec)).to(device)
+    optimiser = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate, weight_decay=1e-5)
+    state = {"steps": 0, "seconds": 0.0, "loss": None, "history": [], "best_step": 0}
+    saved = _load(checkpoint) if resume else None
+    if saved is not None:
+        network.load_state_dict(saved["network"])
+        if saved["optimiser"] is not None:  # None when resumed from a package's weights alone
+            optimiser.load_state_dict(saved["optimiser"])
+        best_weights, state = saved["best"], json.loads(saved["state"])
+        log(f"refiner resumed after {state['steps']} steps and {state['seconds']:.0f} s (best so far at step {state['best_step']})")
+    else:
+        network.eval()
+        score = validate(network)
+        best_weights = copy.deepcopy(network.state_dict())
+        state["history"].append({"step": 0, "seconds": 0.0, "validation": score})
+        log(json.dumps({"stage": "refiner", "step": 0, "validation": round(score, 5), "note": "the prior alone"}))
+    rng = np.random.default_rng([settings.seed, state["steps"]])
+    started = time.monotonic() - state["seconds"]
+    last_validation = time.monotonic()
+
+    def scores() -> list[float]:
+        return [entry["validation"] for entry in state["history"]]
+
+    def checkpoint_now() -> None:
+        nonlocal best_weights
+        network.eval()
+        score = validate(network)
+        state["history"].append({"step": state["steps"], "seconds": round(state["seconds"]), "validation": score, "loss": state["loss"]})
+        if score < min(scores()[:-1], default=float("inf")):
+            best_weights, state["best_step"] = copy.deepcopy(network.state_dict()), state["steps"]
+        log(json.dumps({"stage": "refiner", "step": state["steps"], "loss": state["loss"], "validation": round(score, 5), "best_step": state["best_step"]}))
+        _save(checkpoint, {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "best": best_weights, "state": json.dumps(state)})
+        network.train()
+
+    network.train()
+    budget = settings.minutes * 60.0
+    while state["seconds"] < budget and (settings.max_steps is None or state["steps"] < settings.max_steps):
+        inputs, target, weight = (torch.from_numpy(a).to(device) for a in batch(rng))
+        prediction = network(inputs)
+        loss = (weight * (prediction - target).abs()).sum() / weight.sum().clamp_min(1.0)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimiser.step()
+        state["steps"] += 1
+        state["seconds"] = time.monotonic() - started
+        value = float(loss.item())
+        state["loss"] = round(value if state["loss"] is None else 0.98 * state["loss"] + 0.02 * value, 5)
+        if time.monotonic() - last_validation > settings.validate_seconds:
+            checkpoint_now()
+            last_validation = time.monotonic()
+    if not state["history"] or state["history"][-1]["step"] != state["steps"]:
+        checkpoint_now()
+    network.load_state_dict(best_weights)
+    best = min(state["history"], key=lambda entry: entry["validation"])
+    return RefinerResult(
+        network=network.eval().cpu(),
+        prior_score=float(state["history"][0]["validation"]),
+        best_score=float(best["validation"]),
+        best_step=int(state["best_step"]),
+        steps=int(state["steps"]),
+        seconds=float(state["seconds"]),
+        history=list(state["history"]),
+    )

@@ -1,0 +1,89 @@
+"""The classical priors and the regression network over them: exact behaviour on small real and made-up arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from DiffusionSynthLib.engine.networks import build_network
+from DiffusionSynthLib.engine.refiner import refine, refiner_spec, zero_last_layer
+from DiffusionSynthLib.priors.harmonic import harmonic_fill
+from DiffusionSynthLib.priors.regression import fit_all, predict, subset_key, zscore
+from DiffusionSynthLib.train.refiner_loop import RefinerSettings, train_refiner
+
+
+def test_harmonic_fill_reproduces_a_linear_ramp_and_keeps_the_outside():
+    x, y, z = np.indices((30, 28, 26), dtype=np.float32)
+    image = 2.0 * x - 0.5 * y + 3.0 * z + 7.0
+    region = np.zeros(image.shape, bool)
+    region[8:20, 6:18, 5:15] = True
+    region[22:26, 20:25, 18:22] = True  # a second component
+    voided = np.where(region, 0.0, image)
+    filled = harmonic_fill(voided, region)
+    assert np.abs(filled[region] - image[region]).max() < 1e-3  # a linear function is harmonic
+    assert np.array_equal(filled[~region], voided[~region])
+
+
+def test_harmonic_fill_of_a_large_region_uses_the_iterative_solver():
+    image = np.indices((40, 40, 40), dtype=np.float32).sum(axis=0)
+    region = np.zeros(image.shape, bool)
+    region[5:35, 5:35, 5:35] = True  # 27,000 unknowns: above the direct-solver limit
+    filled = harmonic_fill(np.where(region, 0.0, image), region)
+    assert np.abs(filled[region] - image[region]).max() < 1e-2
+
+
+def test_polynomial_regression_recovers_a_quadratic_relation_and_chooses_by_validation():
+    rng = np.random.default_rng(0)
+
+    def case() -> tuple[dict[str, np.ndarray], np.ndarray]:
+        shape = (24, 24, 24)
+        brain = np.zeros(shape, bool)
+        brain[3:21, 3:21, 3:21] = True
+        t1n = rng.normal(size=shape).astype(np.float32)
+        t1c = rng.normal(size=shape).astype(np.float32)
+        t2w = 1.0 + 2.0 * t1n - 0.5 * t1c**2 + 0.3 * t1n * t1c
+        return {"t1n": t1n, "t1c": t1c, "t2w": t2w.astype(np.float32)}, brain
+
+    cases = {f"c{i}": case() for i in range(3)}
+    held = case()
+    prior = fit_all(cases, [1.0, 1.0, 1.0], validation=held, log=lambda message: None)
+    fit = prior["fits"][subset_key(["t1c", "t1n"], "t2w")]
+    estimate = predict(held[0], ["t1n", "t1c"], held[1], fit, [1.0, 1.0, 1.0])
+    assert np.abs(estimate[held[1]] - held[0]["t2w"][held[1]]).max() < 0.02  # exact but for the small ridge shrinkage
+    assert fit["features"] == "quadratic"  # the smoothed features add nothing here, and validation sees it
+    assert set(fit["validation_mae"]) == {"quadratic", "multiscale"}
+    assert subset_key(["t2w"], "t1n") in prior["fits"] and subset_key(["t2f"], "t1n") not in prior["fits"]  # no case has FLAIR
+
+
+def test_zscore_is_zero_outside_the_mask():
+    array = np.arange(1000, dtype=np.float32).reshape(10, 10, 10)
+    mask = array > 500
+    z = zscore(array, mask)
+    assert abs(float(z[mask].mean())) < 1e-4 and abs(float(z[mask].std()) - 1.0) < 1e-4 and (z[~mask] == 0).all()
+
+
+def test_an_untrained_refiner_returns_exactly_zero():
+    network = zero_last_layer(build_network(refiner_spec("tiny", 5, 2)))
+    inputs = np.random.default_rng(1).normal(size=(5, 40, 36, 20)).astype(np.float32)
+    assert np.array_equal(refine(network, inputs, [32, 32, 16], torch.device("cpu")), np.zeros((2, 40, 36, 20), np.float32))
+
+
+def test_training_keeps_the_prior_when_validation_says_the_network_is_worse(tmp_path):
+    """A network trained towards noise scores worse than zero on validation: the shipped weights are step 0's."""
+    probe = torch.from_numpy(np.random.default_rng(2).normal(size=(1, 3, 32, 32, 32)).astype(np.float32))
+
+    def batch(rng: np.random.Generator):
+        inputs = rng.normal(size=(1, 3, 32, 32, 32)).astype(np.float32)
+        return inputs, rng.normal(size=(1, 1, 32, 32, 32)).astype(np.float32) * 5 + 3, np.ones((1, 1, 32, 32, 32), np.float32)
+
+    def validate(network: torch.nn.Module) -> float:
+        with torch.no_grad():
+            return float(network(probe).abs().mean())  # the truth is the prior: any correction is an error
+
+    settings = RefinerSettings(minutes=5, max_steps=6, validate_seconds=0.0, learning_rate=1e-2)
+    result = train_refiner(refiner_spec("tiny", 3, 1), batch, validate, settings, tmp_path / "refiner.pt", False, lambda m: None, torch.device("cpu"))
+    assert result.steps == 6 and len(result.history) == 7  # step 0 (the prior) and every step
+    assert result.best_step == 0 and result.best_score == result.prior_score == 0.0
+    assert max(entry["validation"] for entry in result.history[1:]) > 0.0
+    with torch.no_grad():
+        assert float(result.network(probe).abs().max()) == 0.0
