@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine  # noqa: E402
-
 from DiffusionSynthLib.audit import GRID_SIZE, GRID_SPACING_MM, ncc  # noqa: E402
 from DiffusionSynthLib.geometry import resample  # noqa: E402
 from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
 from DiffusionSynthLib.volume import Volume, read_volume  # noqa: E402
+
+from _common import DATA, machine  # noqa: E402
 
 COLIN_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
 BRAIN = DATA / "brain_tumour_mri"

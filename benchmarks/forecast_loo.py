@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine
-
 from DiffusionSynthLib.growth.calibrate import dice, prepare_case, score_grid, select
 from DiffusionSynthLib.growth.longitudinal import ASSUMED_SPACING_MM, load_cases
 from DiffusionSynthLib.growth.loo import leave_one_out, markdown, summary
 from DiffusionSynthLib.models.package import ModelPackage
 from DiffusionSynthLib.tasks.forecast import forecast
+
+from _common import DATA, machine
 
 PROGRESSION = DATA / "tumour_progression"
 
@@ -52,8 +52,23 @@ def check_fold(patient: str, expected) -> dict:
     """Run ``train --task forecast --exclude-case patient`` and compare its parameters with the fold's."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "fold"
-        subprocess.run([sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", "forecast", "--data", str(PROGRESSION),
-                        "--output", str(output), "--exclude-case", patient], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "DiffusionSynthLib.cli",
+                "train",
+                "--task",
+                "forecast",
+                "--data",
+                str(PROGRESSION),
+                "--output",
+                str(output),
+                "--exclude-case",
+                patient,
+            ],
+            check=True,
+        )
         trained = json.loads((output / "model.json").read_text())["growth"]["parameters"]
     same = all(abs(trained[k] - v) < 1e-12 for k, v in expected.to_dict().items())
     return {"patient": patient, "trained": trained, "fold": expected.to_dict(), "same": same}
@@ -81,10 +96,17 @@ def main() -> None:
     seconds = time.monotonic() - tick
     volumes = {day: float(mask.array.sum() * np.prod(ASSUMED_SPACING_MM) / 1000) for day, mask in result.masks.items()}
     report = {
-        "machine": machine(), "seconds": round(time.monotonic() - started), "rows": rows, "summary": summary(rows),
+        "machine": machine(),
+        "seconds": round(time.monotonic() - started),
+        "rows": rows,
+        "summary": summary(rows),
         "calibration_all_patients": {"parameters": full.parameters.to_dict(), "spread": full.spread, "mean_dice": full.mean_dice},
-        "five_day_forecast": {"patient": timed_case.name, "seconds": round(seconds, 1), "volume_ml": volumes,
-                              "day7_dice_with_baseline": dice(result.masks[7].array > 0, timed_case.baseline_mask.array > 0)},
+        "five_day_forecast": {
+            "patient": timed_case.name,
+            "seconds": round(seconds, 1),
+            "volume_ml": volumes,
+            "day7_dice_with_baseline": dice(result.masks[7].array > 0, timed_case.baseline_mask.array > 0),
+        },
     }
     if args.check_fold:
         fold = select(scores.subset([c.name for c in prepared if c.name != args.check_fold])).parameters

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine, markdown_table  # noqa: E402
-
 from DiffusionSynthLib.metrics import mri_metrics  # noqa: E402
 from DiffusionSynthLib.models import load_model  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
+
+from _common import DATA, machine, markdown_table  # noqa: E402
 
 BRAIN = DATA / "brain_tumour_mri"
 
@@ -68,8 +68,24 @@ def train_fold(case: str, workdir: Path, minutes: float, spacing: float) -> Path
     output = workdir / f"fold-{case}"
     if (output / "model.json").is_file():
         return output
-    command = [sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", "impute", "--data", str(BRAIN),
-               "--exclude-case", case, "--time-budget", str(minutes), "--spacing", str(spacing), "--output", str(output)]
+    command = [
+        sys.executable,
+        "-m",
+        "DiffusionSynthLib.cli",
+        "train",
+        "--task",
+        "impute",
+        "--data",
+        str(BRAIN),
+        "--exclude-case",
+        case,
+        "--time-budget",
+        str(minutes),
+        "--spacing",
+        str(spacing),
+        "--output",
+        str(output),
+    ]
     if (workdir / f".fold-{case}.training" / "checkpoint.pt").is_file():
         command.append("--resume")
     subprocess.run(command, check=True)
@@ -102,14 +118,18 @@ def main() -> None:
             candidates = {"DiffusionSynth": result.outputs[missing].array, f"most similar ({best})": z[given.index(best)], "linear regression": regression}
             for method, prediction in candidates.items():
                 values = mri_metrics(truth, prediction, mask)
-                rows.append({"case": case, "missing": missing, "method": method.split(" (")[0], "detail": method, **{k: round(v, 4) for k, v in values.items()}})
+                rows.append(
+                    {"case": case, "missing": missing, "method": method.split(" (")[0], "detail": method, **{k: round(v, 4) for k, v in values.items()}}
+                )
                 print(json.dumps(rows[-1]), flush=True)
     print(f"\n# Imputation, leave-one-case-out ({args.fold_minutes} min per fold, spacing {args.spacing} mm); {machine()}\n")
     print(markdown_table(rows, ["case", "missing", "detail", "ssim", "psnr", "mae"]))
     print("\nMeans over folds and sequences:")
     for method in ("DiffusionSynth", "most similar", "linear regression"):
         chosen = [r for r in rows if r["method"] == method]
-        print(f"- {method}: SSIM {np.mean([r['ssim'] for r in chosen]):.4f}, PSNR {np.mean([r['psnr'] for r in chosen]):.2f} dB, MAE {np.mean([r['mae'] for r in chosen]):.4f}")
+        print(
+            f"- {method}: SSIM {np.mean([r['ssim'] for r in chosen]):.4f}, PSNR {np.mean([r['psnr'] for r in chosen]):.2f} dB, MAE {np.mean([r['mae'] for r in chosen]):.4f}"
+        )
 
 
 if __name__ == "__main__":

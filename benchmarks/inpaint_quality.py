@@ -26,14 +26,14 @@ from scipy import ndimage, sparse
 from scipy.sparse.linalg import cg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine, markdown_table  # noqa: E402
-
 from DiffusionSynthLib.masks import blend_weights  # noqa: E402
 from DiffusionSynthLib.metrics import inpaint_metrics  # noqa: E402
 from DiffusionSynthLib.models import load_model  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
+
+from _common import DATA, machine, markdown_table  # noqa: E402
 
 BRAIN = DATA / "brain_tumour_mri"
 
@@ -126,19 +126,26 @@ def main() -> None:
             }
             for method, images in candidates.items():
                 scores = {s: inpaint_metrics(volumes[s].array, images[s], region, brain) for s in SEQUENCES}
-                row = {"case": case, "mask": f"{mask_name} ({int(region.sum())} vox)", "method": method,
-                       **{f"t1n {k}": scores["t1n"][k] for k in ("ssim", "psnr", "mse")},
-                       "mean ssim": float(np.mean([v["ssim"] for v in scores.values()])),
-                       "mean psnr": float(np.mean([v["psnr"] for v in scores.values()]))}
+                row = {
+                    "case": case,
+                    "mask": f"{mask_name} ({int(region.sum())} vox)",
+                    "method": method,
+                    **{f"t1n {k}": scores["t1n"][k] for k in ("ssim", "psnr", "mse")},
+                    "mean ssim": float(np.mean([v["ssim"] for v in scores.values()])),
+                    "mean psnr": float(np.mean([v["psnr"] for v in scores.values()])),
+                }
                 remove_rows.append(row)
                 print(json.dumps(row), flush=True)
         region = masks[f"random {args.masks}"] if args.masks else next(iter(masks.values()))
         added = inpaint(volumes, volumes["t1n"].with_array(region.astype(np.uint8)), "add", model, steps=args.steps, seed=0).outputs
         beyond = blend_weights(region) == 0
         change = sum(np.abs(added[s].array.astype(np.float64) - volumes[s].array) for s in SEQUENCES)
-        row = {"case": case, "mask voxels": int(region.sum()),
-               "changed beyond margin": int(sum((added[s].array != volumes[s].array)[beyond].sum() for s in SEQUENCES)),
-               "change outside mask": float(change[~region].sum() / max(change.sum(), 1e-9))}
+        row = {
+            "case": case,
+            "mask voxels": int(region.sum()),
+            "changed beyond margin": int(sum((added[s].array != volumes[s].array)[beyond].sum() for s in SEQUENCES)),
+            "change outside mask": float(change[~region].sum() / max(change.sum(), 1e-9)),
+        }
         for s in ("t1c", "t2f"):
             row[f"{s} contrast before"] = shell_contrast(volumes[s].array, region, brain)
             row[f"{s} contrast after"] = shell_contrast(added[s].array, region, brain)
@@ -149,8 +156,10 @@ def main() -> None:
     print("\nMeans over cases and masks:")
     for method in ("DiffusionSynth", "mean fill", "harmonic fill"):
         chosen = [r for r in remove_rows if r["method"] == method]
-        print(f"- {method}: t1n SSIM {np.mean([r['t1n ssim'] for r in chosen]):.4f}, PSNR {np.mean([r['t1n psnr'] for r in chosen]):.2f} dB, "
-              f"MSE {np.mean([r['t1n mse'] for r in chosen]):.5f}; four-sequence SSIM {np.mean([r['mean ssim'] for r in chosen]):.4f}")
+        print(
+            f"- {method}: t1n SSIM {np.mean([r['t1n ssim'] for r in chosen]):.4f}, PSNR {np.mean([r['t1n psnr'] for r in chosen]):.2f} dB, "
+            f"MSE {np.mean([r['t1n mse'] for r in chosen]):.5f}; four-sequence SSIM {np.mean([r['mean ssim'] for r in chosen]):.4f}"
+        )
     print("\n# Add mode: locality and contrast\n")
     print(markdown_table(add_rows, list(add_rows[0])))
 

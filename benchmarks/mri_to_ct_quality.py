@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine, markdown_table  # noqa: E402
-
 from DiffusionSynthLib.intensity import normalise_mr  # noqa: E402
 from DiffusionSynthLib.metrics import ct_metrics  # noqa: E402
 from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.registration import prepare_pair  # noqa: E402
 from DiffusionSynthLib.tasks.mri_to_ct import mri_to_ct  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
+
+from _common import DATA, machine, markdown_table  # noqa: E402
 
 
 def bulk_density(norm: np.ndarray, ct: np.ndarray, train: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -94,9 +94,11 @@ def main() -> None:
     norm = normalise_mr(mr.array, mask)
 
     ct_volume = mr.with_array(ct_hu)
-    predictions = {"autoencoder round trip of the true CT (ceiling)": np.where(mask, autoencoder_ceiling(model, ct_volume), -1000.0),
-                   "bulk density (fitted on training slices)": bulk_density(norm, ct_hu, train, mask),
-                   "intensity regression (cubic, training slices)": regression(norm, ct_hu, train, mask)}
+    predictions = {
+        "autoencoder round trip of the true CT (ceiling)": np.where(mask, autoencoder_ceiling(model, ct_volume), -1000.0),
+        "bulk density (fitted on training slices)": bulk_density(norm, ct_hu, train, mask),
+        "intensity regression (cubic, training slices)": regression(norm, ct_hu, train, mask),
+    }
     seconds = []
     for seed in range(args.seeds):
         started = time.perf_counter()
@@ -110,8 +112,10 @@ def main() -> None:
             values = ct_metrics(ct_hu, prediction, region_mask)
             rows.append({"method": name, "region": region, **{k: round(v, 3) for k, v in values.items()}})
     print(f"# MRI->CT quality, model {model.id}, steps {result.steps}, samples {args.samples}; {machine()}")
-    print(f"held-out slices {held} of {mask.shape[2]} (CT grid), {int(test.sum())} held-out voxels in the mask; "
-          f"pseudo-CT time {np.mean(seconds):.1f} s per run (mean of {len(seconds)})\n")
+    print(
+        f"held-out slices {held} of {mask.shape[2]} (CT grid), {int(test.sum())} held-out voxels in the mask; "
+        f"pseudo-CT time {np.mean(seconds):.1f} s per run (mean of {len(seconds)})\n"
+    )
     print(markdown_table(rows, ["method", "region", "mae", "me", "psnr", "ssim", "bone_dice"]))
     print("\n" + json.dumps(rows))
 

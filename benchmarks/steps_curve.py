@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, machine, markdown_table  # noqa: E402
 from mri_to_ct_quality import held_out_pair  # noqa: E402
 
 from DiffusionSynthLib.metrics import ct_metrics, inpaint_metrics, mri_metrics  # noqa: E402
@@ -31,6 +30,8 @@ from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
 from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
 from DiffusionSynthLib.tasks.mri_to_ct import mri_to_ct  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
+
+from _common import DATA, machine, markdown_table  # noqa: E402
 
 BRAIN = DATA / "brain_tumour_mri"
 COLUMNS = {
@@ -71,8 +72,11 @@ def brain_curve(task: str, steps_list: list[int], seed: int, model_name: str | N
         else:
             result = inpaint(volumes, region, "remove", model, steps=steps, seed=seed)
             scores = {name: inpaint_metrics(volumes[name].array, result.outputs[name].array, inside, brain) for name in SEQUENCES}
-            values = {**{f"t1n_{key}": value for key, value in scores["t1n"].items()},
-                      "mean_ssim": sum(v["ssim"] for v in scores.values()) / 4, "mean_psnr": sum(v["psnr"] for v in scores.values()) / 4}
+            values = {
+                **{f"t1n_{key}": value for key, value in scores["t1n"].items()},
+                "mean_ssim": sum(v["ssim"] for v in scores.values()) / 4,
+                "mean_psnr": sum(v["psnr"] for v in scores.values()) / 4,
+            }
         seconds = time.perf_counter() - started
         rows.append({"steps": steps, **{k: round(float(v), 4) for k, v in values.items()}, "seconds": round(seconds, 2)})
         print(rows[-1], flush=True)
