@@ -5,10 +5,9 @@ from __future__ import annotations
 import platform
 import shlex
 import sys
-from typing import Any
-
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
