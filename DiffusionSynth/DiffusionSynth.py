@@ -26,7 +26,10 @@ import numpy as np  # noqa: E402
 import qt  # noqa: E402
 import slicer  # noqa: E402
 import vtk  # noqa: E402
-from DiffusionSynthLib.errors import Cancelled  # noqa: E402
+from DiffusionSynthSlicerLib import InstallLogic, Nodes, SelfTest  # noqa: E402
+from DiffusionSynthSlicerLib.Logic import SynthesisLogic, SynthesisRequest  # noqa: E402
+from DiffusionSynthSlicerLib.Parameter import DiffusionSynthParameterNode, to_request  # noqa: E402
+from DiffusionSynthSlicerLib.Tasks import SEQUENCES, TASKS  # noqa: E402
 from slicer.ScriptedLoadableModule import (  # noqa: E402
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -35,10 +38,7 @@ from slicer.ScriptedLoadableModule import (  # noqa: E402
 )
 from slicer.util import VTKObservationMixin  # noqa: E402
 
-from DiffusionSynthSlicerLib import InstallLogic, Nodes, SelfTest  # noqa: E402
-from DiffusionSynthSlicerLib.Logic import SynthesisLogic, SynthesisRequest  # noqa: E402
-from DiffusionSynthSlicerLib.Parameter import DiffusionSynthParameterNode, to_request  # noqa: E402
-from DiffusionSynthSlicerLib.Tasks import SEQUENCES, TASKS  # noqa: E402
+from DiffusionSynthLib.errors import Cancelled  # noqa: E402
 
 
 class DiffusionSynth(ScriptedLoadableModule):
@@ -168,9 +168,13 @@ class DiffusionSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if p.segmentation and not p.segmentId and self.ui.segmentSelector.currentSegmentID():
             p.segmentId = self.ui.segmentSelector.currentSegmentID()  # the selector picked the first segment
             return  # the change above calls this method again
-        for group, shown in ((self.ui.mriGroupBox, spec.needs_mri), (self.ui.sequencesGroupBox, spec.needs_sequences),
-                             (self.ui.segmentGroupBox, spec.needs_segment), (self.ui.inpaintGroupBox, spec.needs_mode),
-                             (self.ui.forecastGroupBox, spec.needs_days)):
+        for group, shown in (
+            (self.ui.mriGroupBox, spec.needs_mri),
+            (self.ui.sequencesGroupBox, spec.needs_sequences),
+            (self.ui.segmentGroupBox, spec.needs_segment),
+            (self.ui.inpaintGroupBox, spec.needs_mode),
+            (self.ui.forecastGroupBox, spec.needs_days),
+        ):
             group.visible = shown
         self.ui.uncertaintyCheckBox.visible = self.ui.uncertaintyLabel.visible = spec.supports_uncertainty
         self.ui.uncertaintyCheckBox.enabled = p.samples >= 2

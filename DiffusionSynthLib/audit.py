@@ -110,10 +110,7 @@ def find_training_cts(folder: str | Path) -> list[Path]:
         raise InputError(f"The training data folder '{folder}' does not exist or is not a folder.")
     paths = sorted(p for name in CT_NAMES for p in folder.rglob(name) if p.is_file())
     if not paths:
-        raise InputError(
-            f"No training CTs were found in '{folder}': expected case folders holding ct.nii.gz, as "
-            "'diffusionsynth prepare-pairs' writes them."
-        )
+        raise InputError(f"No training CTs were found in '{folder}': expected case folders holding ct.nii.gz, as 'diffusionsynth prepare-pairs' writes them.")
     return paths
 
 
@@ -135,10 +132,7 @@ def load_audit_model(name: str) -> ModelPackage:
     path = builtin[name] if name in builtin and not Path(name).exists() else Path(name)
     task = str(read_config(path)["task"])
     if task not in GENERATORS:
-        raise ModelError(
-            f"The memorisation audit is not available for the task '{task}' yet (model '{path}'); "
-            f"it covers: {', '.join(sorted(GENERATORS))}."
-        )
+        raise ModelError(f"The memorisation audit is not available for the task '{task}' yet (model '{path}'); it covers: {', '.join(sorted(GENERATORS))}.")
     return load_model(path, task)
 
 
@@ -277,9 +271,15 @@ def run_audit(
     reference_ncc, reference_pair = reference_similarity({**references, **training})  # references first: never cut off
     cut, source = derive_threshold(reference_ncc, threshold)
     report = AuditReport(
-        task=model.task, model=model.id, steps=steps or model.config.get("inference", {}).get("default_steps"),
-        samples_per_input=samples, training_cases=len(training), reference_ncc=reference_ncc, reference_pair=reference_pair,
-        threshold=cut, threshold_source=source,
+        task=model.task,
+        model=model.id,
+        steps=steps or model.config.get("inference", {}).get("default_steps"),
+        samples_per_input=samples,
+        training_cases=len(training),
+        reference_ncc=reference_ncc,
+        reference_pair=reference_pair,
+        threshold=cut,
+        threshold_source=source,
     )
     for path, image in zip(input_paths, images):
         for seed in range(samples):

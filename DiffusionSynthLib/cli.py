@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -17,8 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import Cancelled, DiffusionSynthError, InputError
-
+from .errors import Cancelled, DiffusionSynthError, InputError, OutputError
 
 # ------------------------------------------------------------------------------------------ progress
 
@@ -50,7 +50,9 @@ class ProgressPrinter:
             filled = int(width * step / max(total, 1))
             left = f" {remaining:5.0f} s left" if remaining is not None else ""
             end = "\n" if step >= total else ""
-            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * step // max(total, 1):3d}% {message[:40]:40s}{left}", end=end, file=sys.stderr, flush=True)
+            print(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * step // max(total, 1):3d}% {message[:40]:40s}{left}", end=end, file=sys.stderr, flush=True
+            )
             ProgressPrinter.line_open = not end
 
 
@@ -81,9 +83,12 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     from .provenance import make_provenance
     from .tasks.checks import require_content
     from .tasks.mri_to_ct import mri_to_ct, require_not_ct
-    from .volume import check_writable, read_volume, write_volume
+    from .volume import check_output_folder, check_writable, read_volume, write_volume
 
-    output = check_writable(args.output)
+    dicom = args.output_format == "dicom"
+    output = check_output_folder(args.output) if dicom else check_writable(args.output)
+    if dicom and output.is_dir() and any(output.iterdir()):
+        raise OutputError(f"The DICOM output '{output}' is a folder that already holds files; give a new or empty folder for the CT series.")
     uncertainty = check_writable(args.uncertainty) if args.uncertainty else None
     if uncertainty is not None and args.samples < 2:
         raise InputError("--uncertainty needs at least two samples; add --samples 2 or more.")
@@ -93,12 +98,20 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, "mri-to-ct")
     result = mri_to_ct(mri, model, steps=args.steps, seed=args.seed, samples=args.samples, device=args.device, progress=ProgressPrinter(args.progress))
     record = make_provenance("mri-to-ct", model, result.seed, result.steps, args.samples, {"mri": args.mri})
-    write_volume(result.ct, output, record)
+    if dicom:
+        from .dicom_write import reference_header, write_ct_series
+
+        write_ct_series(result.ct, output, record, reference_header(args.mri))
+    else:
+        write_volume(result.ct, output, record)
     if uncertainty is not None and result.std is not None:
         try:
             write_volume(result.std, uncertainty, {**record, "output": "voxel-wise standard deviation of the samples (HU)"})
         except BaseException:
-            output.unlink(missing_ok=True)  # both outputs or neither
+            if dicom:  # both outputs or neither
+                shutil.rmtree(output, ignore_errors=True)
+            else:
+                output.unlink(missing_ok=True)
             raise
     print(f"wrote {output}" + (f" and {uncertainty}" if uncertainty else ""))
     return 0
@@ -114,6 +127,18 @@ def _read_sequences(paths: dict[str, str | None], names: list[str]) -> dict:
         volumes[name] = read_volume(paths[name], f"{name} image")
         require_content(volumes[name], f"{name} image '{paths[name]}'")
     return volumes
+
+
+def _read_mask(path: str, reference, what: str = "mask"):
+    """A mask file; a DICOM-SEG (whose frames cover only the segment, on their own grid) is put onto ``reference``'s grid."""
+    from .dicom_read import is_segmentation
+    from .geometry import resample_like
+    from .volume import read_volume
+
+    mask = read_volume(path, what)
+    if is_segmentation(path) and not mask.same_grid(reference):
+        mask = resample_like(mask.with_array(mask.array.astype("float32")), reference, "nearest")
+    return mask
 
 
 def _plan_sequences(outputs, names: list[str], samples: int) -> None:
@@ -158,7 +183,6 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     from .provenance import make_provenance
     from .sequences import SEQUENCES
     from .tasks.inpaint import check_options, given_sequences
-    from .volume import read_volume
 
     check_options(args.mode, args.strength)
     paths = {name: getattr(args, name) for name in SEQUENCES}
@@ -166,10 +190,15 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     outputs = OutputSet(args.output_dir)
     _plan_sequences(outputs, given, args.samples or 0)
     volumes = _read_sequences(paths, given)
-    mask = read_volume(args.mask, "mask")
+    mask = _read_mask(args.mask, volumes[given[0]])
     pipe = Pipeline.from_package(args.model, task="inpaint", device=args.device)
     result = pipe(
-        {**volumes, "mask": mask}, mode=args.mode, strength=args.strength, steps=args.steps, seed=args.seed, samples=args.samples,
+        {**volumes, "mask": mask},
+        mode=args.mode,
+        strength=args.strength,
+        steps=args.steps,
+        seed=args.seed,
+        samples=args.samples,
         progress=ProgressPrinter(args.progress),
     )
     extra = {"mode": args.mode, "strength": args.strength, "mask": Path(args.mask).name, "mask_voxels": result.mask_voxels}
@@ -213,17 +242,30 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     for name in given:
         volumes[name] = read_volume(paths[name], f"{name} image")
         require_content(volumes[name], f"{name} image '{paths[name]}'")
-    mask = read_volume(args.tumour_mask, "tumour mask")
+    mask = _read_mask(args.tumour_mask, given_inputs(volumes)[1], "tumour mask")
     check_tumour_mask(mask, given_inputs(volumes)[1])  # input errors before any model is loaded
     model = resolve_model(args.model, "forecast")
     inpaint_name = args.inpaint_model or model.config.get("render", {}).get("inpaint_model")
     inpaint_model = resolve_model(inpaint_name, "inpaint")
     result = forecast(
-        volumes, mask, days, model, inpaint_model, samples=args.samples, seed=args.seed, steps=args.steps, device=args.device,
-        spacing=spacing, progress=ProgressPrinter(args.progress),
+        volumes,
+        mask,
+        days,
+        model,
+        inpaint_model,
+        samples=args.samples,
+        seed=args.seed,
+        steps=args.steps,
+        device=args.device,
+        spacing=spacing,
+        progress=ProgressPrinter(args.progress),
     )
-    extra = {"tumour_mask": Path(args.tumour_mask).name, "growth_parameters": result.parameters.to_dict(),
-             "physics_spacing_mm": list(result.physics_spacing), "inpaint_model": result.inpaint_model}
+    extra = {
+        "tumour_mask": Path(args.tumour_mask).name,
+        "growth_parameters": result.parameters.to_dict(),
+        "physics_spacing_mm": list(result.physics_spacing),
+        "inpaint_model": result.inpaint_model,
+    }
     inputs = {**paths, "tumour_mask": args.tumour_mask}
     for day in days:
         record = make_provenance("forecast", model, args.seed, result.steps, args.samples, inputs, {**extra, "day": day})
@@ -231,8 +273,11 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         for name, volume in result.images[day].items():
             outputs.add(f"{name}_{day_name(day)}.nii.gz", volume, {**record, "output": f"{name} at the forecast day"})
         if day in result.probability:
-            outputs.add(f"tumour_probability_{day_name(day)}.nii.gz", result.probability[day],
-                        {**record, "output": f"voxel-wise probability of tumour over {args.samples} parameter draws"})
+            outputs.add(
+                f"tumour_probability_{day_name(day)}.nii.gz",
+                result.probability[day],
+                {**record, "output": f"voxel-wise probability of tumour over {args.samples} parameter draws"},
+            )
     written = outputs.commit()
     print(f"wrote {len(written)} files for days {', '.join(map(str, days))} in {args.output_dir}")
     return 0
@@ -248,8 +293,9 @@ def cmd_augment(args: argparse.Namespace) -> int:
     find_sources(args.input_dir)  # input and output errors before any model is loaded
     check_output_folder(args.output_dir)
     model = resolve_model(args.model, "inpaint")
-    result = augment(args.input_dir, args.count, args.output_dir, model, steps=args.steps, seed=args.seed, device=args.device,
-                     progress=ProgressPrinter(args.progress))
+    result = augment(
+        args.input_dir, args.count, args.output_dir, model, steps=args.steps, seed=args.seed, device=args.device, progress=ProgressPrinter(args.progress)
+    )
     print(f"wrote {len(result.written)} cases, skipped {len(result.skipped)} already done; manifest {result.manifest}")
     return 0
 
@@ -276,30 +322,65 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     kept = list(stored_results(Path(args.output)).values())  # held-out results of the package being replaced
     settings = LoopSettings(minutes=args.time_budget, max_steps=args.max_steps, seed=args.seed, autoencoder_fraction=args.autoencoder_fraction)
-    log = (lambda m: print(m, file=sys.stderr, flush=True))
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     if args.task == "mri-to-ct":
         from .train.mri_to_ct import train_mri_to_ct
 
         path = train_mri_to_ct(
-            data, Path(args.output), preset=args.preset, spacing=args.spacing or 2.0, patch=tuple(args.patch or (64, 64, 32)), batch=args.batch,
-            holdout_fraction=args.holdout_slab, autoencoder_data=Path(args.autoencoder_data) if args.autoencoder_data else None,
-            settings=settings, resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
+            data,
+            Path(args.output),
+            preset=args.preset,
+            spacing=args.spacing or 2.0,
+            patch=tuple(args.patch or (64, 64, 32)),
+            batch=args.batch,
+            holdout_fraction=args.holdout_slab,
+            autoencoder_data=Path(args.autoencoder_data) if args.autoencoder_data else None,
+            settings=settings,
+            resume=args.resume,
+            scheduler=args.scheduler,
+            device=args.device,
+            log=log,
         )
     elif args.task == "impute":
         from .train.impute import train_impute
 
         path = train_impute(
-            data, Path(args.output), preset=args.preset, spacing=args.spacing or 1.0, patch=tuple(args.patch or (64, 64, 64)), batch=args.batch,
-            exclude=args.exclude_case or [], validation_case=args.validation_case, settings=settings, refiner_fraction=args.refiner_fraction,
-            resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
+            data,
+            Path(args.output),
+            preset=args.preset,
+            spacing=args.spacing or 1.0,
+            patch=tuple(args.patch or (64, 64, 64)),
+            batch=args.batch,
+            exclude=args.exclude_case or [],
+            validation_case=args.validation_case,
+            settings=settings,
+            refiner_fraction=args.refiner_fraction,
+            resume=args.resume,
+            scheduler=args.scheduler,
+            device=args.device,
+            log=log,
         )
     elif args.task == "inpaint":
         from .train.inpaint import train_inpaint
 
         path = train_inpaint(
-            data, Path(args.output), preset=args.preset, spacing=args.spacing or 1.0, patch=tuple(args.patch or (64, 64, 64)), batch=args.batch,
-            exclude=args.exclude_case or [], validation_case=args.validation_case, settings=settings, refiner_fraction=args.refiner_fraction,
-            resume=args.resume, scheduler=args.scheduler, device=args.device, log=log,
+            data,
+            Path(args.output),
+            preset=args.preset,
+            spacing=args.spacing or 1.0,
+            patch=tuple(args.patch or (64, 64, 64)),
+            batch=args.batch,
+            exclude=args.exclude_case or [],
+            validation_case=args.validation_case,
+            settings=settings,
+            refiner_fraction=args.refiner_fraction,
+            resume=args.resume,
+            scheduler=args.scheduler,
+            device=args.device,
+            log=log,
         )
     elif args.task == "forecast":
         from .train.forecast import train_forecast
@@ -357,8 +438,15 @@ def cmd_audit_memorization(args: argparse.Namespace) -> int:
 
     model = load_audit_model(args.model)
     report = run_audit(
-        model, args.training_data, inputs=args.inputs, samples=args.samples, steps=args.steps, threshold=args.threshold,
-        reference_cts=args.reference_ct or (), device=args.device, progress=ProgressPrinter(args.progress),
+        model,
+        args.training_data,
+        inputs=args.inputs,
+        samples=args.samples,
+        steps=args.steps,
+        threshold=args.threshold,
+        reference_cts=args.reference_ct or (),
+        device=args.device,
+        progress=ProgressPrinter(args.progress),
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 1 if report.flagged else 0
@@ -373,7 +461,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         missing = missing_requirements()
     if missing:
-        raise InputError(f"'diffusionsynth serve' needs the web extra ({', '.join(missing)} not installed); install it with: pip install \"DiffusionSynth[web]\"")
+        raise InputError(
+            f"'diffusionsynth serve' needs the web extra ({', '.join(missing)} not installed); install it with: pip install \"DiffusionSynth[web]\""
+        )
     if args.data is not None and not Path(args.data).is_dir():
         raise InputError(f"--data '{args.data}' is not a folder; give the folder that holds the volumes to show.")
     if not 0 <= args.port <= 65535:
@@ -403,6 +493,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mri", required=True, help="input MR image (NIfTI, NRRD, MHA)")
     p.add_argument("--output", required=True, help="output pseudo-CT file (int16 HU, on the MR's grid)")
     p.add_argument("--uncertainty", help="also write the samples' voxel-wise standard deviation (needs --samples >= 2)")
+    p.add_argument(
+        "--output-format",
+        choices=["nifti", "dicom"],
+        default="nifti",
+        help="nifti (default; NRRD/MHA by the --output extension) or dicom: --output is a new folder for a CT series beside the MR",
+    )
     _sampling_arguments(p)
     p.set_defaults(run=cmd_mri_to_ct)
 
@@ -421,7 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each given sequence")
     _sampling_arguments(p)
     p.set_defaults(run=cmd_inpaint, samples=None)
-    _samples_help(p, "diffusion samples to average, writing <sequence>_std.nii.gz from 2 (default: the model's; 0 for prior packages: the deterministic estimate)")
+    _samples_help(
+        p, "diffusion samples to average, writing <sequence>_std.nii.gz from 2 (default: the model's; 0 for prior packages: the deterministic estimate)"
+    )
 
     p = sub.add_parser("forecast", help="tumour growth: the tumour mask and images after N days, from a baseline T1c and its mask")
     _sequence_arguments(p, "baseline image, on the T1c's grid (the T1c is required)")
@@ -429,8 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", required=True, nargs="+", help="days after the baseline to forecast, whole numbers from 1 to 3650")
     p.add_argument("--output-dir", required=True, help="folder for tumour_mask_dayNNN, <sequence>_dayNNN (and tumour_probability_dayNNN)")
     p.add_argument("--inpaint-model", help="inpainting model that renders the images (default: the one the forecast model names)")
-    p.add_argument("--assume-spacing", nargs=3, metavar=("X", "Y", "Z"),
-                   help="voxel size in mm for the physics when the header lost it (outputs stay on the input grid)")
+    p.add_argument(
+        "--assume-spacing", nargs=3, metavar=("X", "Y", "Z"), help="voxel size in mm for the physics when the header lost it (outputs stay on the input grid)"
+    )
     _sampling_arguments(p)
     p.set_defaults(run=cmd_forecast)
 
@@ -464,8 +563,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--holdout-slab", type=float, default=0.25, help="fraction of each case's slices (top slab) kept out of training")
     p.add_argument("--exclude-case", action="append", help="leave this case folder out (leave-one-out folds); repeatable")
-    p.add_argument("--validation-case", help="impute, inpaint: the case kept out for validation and checkpoint selection (default: the last case with the most sequences)")
-    p.add_argument("--refiner-fraction", type=float, default=0.7, help="impute, inpaint: share of the time budget for the regression network; the rest trains the residual diffusion")
+    p.add_argument(
+        "--validation-case", help="impute, inpaint: the case kept out for validation and checkpoint selection (default: the last case with the most sequences)"
+    )
+    p.add_argument(
+        "--refiner-fraction",
+        type=float,
+        default=0.7,
+        help="impute, inpaint: share of the time budget for the regression network; the rest trains the residual diffusion",
+    )
     p.add_argument("--autoencoder-data", help="extra CT cases (*/ct.nii.gz) for the autoencoder stage")
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")
@@ -561,8 +667,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as error:  # torch.OutOfMemoryError (CUDA) and torch's CPU allocator failures are RuntimeErrors
         if not any(text in str(error).lower() for text in OUT_OF_MEMORY):
             raise
-        _print_error("out of memory (a GPU run has already retried with the smallest tiles); try --samples 1, a smaller volume, or a machine "
-                     "with more memory.")
+        _print_error("out of memory (a GPU run has already retried with the smallest tiles); try --samples 1, a smaller volume, or a machine with more memory.")
         return 5
 
 

@@ -4,7 +4,9 @@ CT (SynthRAD2023 ``image_metrics.py``): MAE inside the mask on raw HU; PSNR over
 after clipping to -1024..3000 HU (dynamic range 4024); SSIM (scikit-image defaults: 7-voxel
 uniform window, sample covariance) on clipped images with the outside of the mask set to -1024,
 its map averaged over the mask after cropping 3 voxels at the border. ME is the masked mean of
-prediction minus reference; ``bone_dice`` the Dice of voxels above 250 HU inside the mask.
+prediction minus reference; ``bone_dice`` the Dice of voxels above 250 HU inside the mask;
+``mae_air``, ``mae_soft_tissue``, ``mae_bone`` the MAE where the reference is below -200 HU,
+-200 to 300 HU, and 300 HU or more. Without a mask, the body of the reference CT (dilated 5 mm).
 
 MRI (BraSyn): each image clipped to its 0.5-99.5 percentiles inside the mask and scaled to 0..1;
 SSIM map averaged over the mask, PSNR with data range 1, MAE, over masked voxels.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .volume import read_volume
+from .volume import Volume, read_volume
 
 CT_DYNAMIC_RANGE = (-1024.0, 3000.0)
 BONE_HU = 250.0
@@ -73,6 +75,34 @@ def ct_metrics(reference: np.ndarray, prediction: np.ndarray, mask: np.ndarray |
     }
 
 
+CT_TISSUES = {"air": (-np.inf, -200.0), "soft_tissue": (-200.0, 300.0), "bone": (300.0, np.inf)}  # reference HU, [low, high)
+BODY_DILATION_MM = 5.0
+
+
+def body_mask_ct(reference: Volume) -> np.ndarray:
+    """The body of a reference CT, as the evaluation mask when none is given: above -400 HU, largest component,
+    holes filled (``intensity.head_mask_ct``), dilated by 5 mm so the skin edge is scored (SynthRAD's body contour)."""
+    from scipy import ndimage
+
+    from .intensity import head_mask_ct
+
+    body = head_mask_ct(reference)
+    radius = np.maximum(np.rint(BODY_DILATION_MM / reference.spacing).astype(int), 1)
+    ball = np.ones(2 * radius + 1, bool)
+    grid = np.indices(ball.shape) - radius[:, None, None, None]
+    ball &= (((grid / radius[:, None, None, None]) ** 2).sum(axis=0)) <= 1.0
+    return ndimage.binary_dilation(body, structure=ball)
+
+
+def ct_tissue_maes(reference: np.ndarray, prediction: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """MAE inside the mask separately where the reference is air (< -200 HU), soft tissue (-200..300) and bone (>= 300)."""
+    out = {}
+    for name, (low, high) in CT_TISSUES.items():
+        region = mask & (reference >= low) & (reference < high)
+        out[f"mae_{name}"] = float(np.abs(reference[region].astype(np.float64) - prediction[region]).mean()) if region.any() else float("nan")
+    return out
+
+
 def _unit_scale(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     lo, hi = np.percentile(image[mask], [0.5, 99.5])
     scaled = (np.clip(image, lo, hi) - lo) / max(hi - lo, 1e-12)
@@ -112,8 +142,7 @@ def evaluate_files(prediction: str, reference: str, mask: str | None, kind: str)
     ref = read_volume(reference, "reference")
     if not pred.same_grid(ref):
         raise InputError(
-            f"The prediction ({pred.describe_grid()}) and the reference ({ref.describe_grid()}) are on different grids; "
-            "resample one onto the other first."
+            f"The prediction ({pred.describe_grid()}) and the reference ({ref.describe_grid()}) are on different grids; resample one onto the other first."
         )
     mask_array = None
     if mask is not None:
@@ -121,7 +150,11 @@ def evaluate_files(prediction: str, reference: str, mask: str | None, kind: str)
         if not mask_volume.same_grid(ref):
             raise InputError(f"The mask '{mask}' is on another grid than the reference; give a mask on the reference's grid.")
         mask_array = mask_volume.array != 0
-    function = ct_metrics if kind == "ct" else mri_metrics
-    values = function(ref.array, pred.array, mask_array)
+    if kind == "ct":
+        if mask_array is None:
+            mask_array = body_mask_ct(ref)
+        values = {**ct_metrics(ref.array, pred.array, mask_array), **ct_tissue_maes(ref.array, pred.array, mask_array)}
+    else:
+        values = mri_metrics(ref.array, pred.array, mask_array)
     # JSON has no infinity: identical images (infinite PSNR) and undefined values print as null
     return {key: round(value, 6) if np.isfinite(value) else None for key, value in values.items()}

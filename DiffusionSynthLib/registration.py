@@ -18,9 +18,7 @@ def register_rigid(fixed: Volume, moving: Volume, log: Callable[[str], None] = l
 
     fixed_image = to_sitk(fixed, np.float32)
     moving_image = to_sitk(moving, np.float32)
-    initial = sitk.CenteredTransformInitializer(
-        fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS
-    )
+    initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)

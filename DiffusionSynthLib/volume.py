@@ -26,7 +26,7 @@ OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats, s
 MAX_VOXELS = 1024**3  # refuse headers that declare absurd sizes before reading any data
 PROVENANCE_KEY = "DiffusionSynth_provenance"
 SYNTHETIC_MARKER = "SYNTHETIC"
-_FORMATS_HINT = "Give a 3D image as NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr) or MetaImage (.mha, .mhd)."
+_FORMATS_HINT = "Give a 3D image as NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), or DICOM (a folder of one series, or one file of it)."
 
 
 @dataclass
@@ -119,7 +119,7 @@ def read_volume(path: str | os.PathLike, what: str = "image") -> Volume:
     """Read a 3D scalar image; any problem is an ``InputError`` naming the file and the fix.
 
     Args:
-        path: NIfTI, NRRD or MHA file.
+        path: NIfTI, NRRD or MHA file; or DICOM: a folder holding one series, one file of a series, or a DICOM-SEG.
         what: what the file is for ("MR image", "mask"...), used in messages.
     """
     import SimpleITK as sitk
@@ -127,8 +127,8 @@ def read_volume(path: str | os.PathLike, what: str = "image") -> Volume:
     path = Path(path)
     if not path.exists():
         raise InputError(f"The {what} '{path}' does not exist. Check the path.")
-    if path.is_dir():
-        raise InputError(f"The {what} '{path}' is a folder, not an image file. {_FORMATS_HINT}")
+    if path.is_dir() or (not _suffix(path) and path.stat().st_size > 0 and _looks_like_dicom(path)):
+        return _checked_dicom(path, what)
     if not _suffix(path):
         raise InputError(f"The {what} '{path}' has an unsupported extension. {_FORMATS_HINT}")
     if path.stat().st_size == 0:
@@ -170,6 +170,26 @@ def read_volume(path: str | os.PathLike, what: str = "image") -> Volume:
         raise InputError(f"The {what} '{path}' does not hold numbers.")
     if volume.array.dtype.kind == "f" and not np.all(np.isfinite(volume.array)):
         raise InputError(f"The {what} '{path}' contains NaN or infinite values; fix or mask them first.")
+    return volume
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    from .dicom_read import looks_like_dicom
+
+    return looks_like_dicom(path)
+
+
+def _checked_dicom(path: Path, what: str) -> Volume:
+    """A DICOM series or DICOM-SEG (``dicom_read``), held to the same limits as the other formats."""
+    from .dicom_read import read_dicom
+
+    volume = read_dicom(path, what)
+    if min(volume.shape) < 2:
+        raise InputError(f"The {what} '{path}' has size {list(volume.shape)}: a single slice is a 2D image; give a 3D volume.")
+    if float(np.prod(np.array(volume.shape, dtype=np.float64))) > MAX_VOXELS:
+        raise InputError(f"The {what} '{path}' has {list(volume.shape)} voxels, more than this tool handles.")
+    if not np.all(np.isfinite(volume.ijk_to_ras)) or abs(np.linalg.det(volume.ijk_to_ras[:3, :3])) < 1e-9:
+        raise InputError(f"The {what} '{path}' has an invalid geometry (its slice positions or orientation are degenerate).")
     return volume
 
 

@@ -32,7 +32,7 @@ INPUTS: dict[str, object] = {  # what the user sets; Apply sends them along (see
     "ds_model": "",
     "ds_steps": "",
     "ds_seed": "0",
-    "ds_samples": "1",
+    "ds_samples": "0",
     "ds_device": "auto",
     "ds_output_name": "",
 }
@@ -185,7 +185,7 @@ class SynthesisController:
             model=self.models.resolve(s.ds_task, s.ds_model),  # a name the server offers, never a client's path
             steps=whole_number(s.ds_steps, "Steps", 0),
             seed=whole_number(s.ds_seed, "The seed", 0),
-            samples=whole_number(s.ds_samples, "The number of samples", 1),
+            samples=whole_number(s.ds_samples, "The number of samples", 0),
             device=s.ds_device,
             output_name=s.ds_output_name or "",
         )

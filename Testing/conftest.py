@@ -58,10 +58,30 @@ def tiny_model(shared_data, tmp_path_factory) -> Path:
     (root / "pairs").mkdir()  # an output folder is made only where its parent exists
     assert main(["prepare-pairs", "--mri", str(HEAD_MR), "--ct", str(HEAD_CT), "--output", str(root / "pairs" / "pat002")]) == 0
     output = root / "tiny-mri-to-ct"
-    code = main(["train", "--task", "mri-to-ct", "--data", str(root / "pairs"), "--output", str(output), "--preset", "tiny",
-                 "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "mri-to-ct",
+            "--data",
+            str(root / "pairs"),
+            "--output",
+            str(output),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "2",
+            "--patch",
+            "32",
+            "32",
+            "16",
+            "--batch",
+            "1",
+        ]
+    )
     assert code == 0
     return output
+
 
 BRAIN = DATA / "brain_tumour_mri"
 SEQUENCE_NAMES = ("t1n", "t1c", "t2w", "t2f")
@@ -94,8 +114,29 @@ def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
     from DiffusionSynthLib.cli import main
 
     output = tmp_path_factory.mktemp("tiny-impute") / "tiny-impute"
-    code = main(["train", "--task", "impute", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny",
-                 "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "impute",
+            "--data",
+            str(brain_cases),
+            "--output",
+            str(output),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "2",
+            "--patch",
+            "32",
+            "32",
+            "16",
+            "--batch",
+            "1",
+            "--spacing",
+            "4",
+        ]
+    )
     assert code == 0
     return output
 
@@ -106,8 +147,30 @@ def tiny_inpaint_model(brain_cases, tmp_path_factory) -> Path:
     from DiffusionSynthLib.cli import main
 
     output = tmp_path_factory.mktemp("tiny-inpaint") / "tiny-inpaint"
-    code = main(["train", "--task", "inpaint", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny",
-                 "--max-steps", "2", "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4",
-                 "--validation-case", "BraTS-GLI-00001-000"])
+    code = main(
+        [
+            "train",
+            "--task",
+            "inpaint",
+            "--data",
+            str(brain_cases),
+            "--output",
+            str(output),
+            "--preset",
+            "tiny",
+            "--max-steps",
+            "2",
+            "--patch",
+            "32",
+            "32",
+            "16",
+            "--batch",
+            "1",
+            "--spacing",
+            "4",
+            "--validation-case",
+            "BraTS-GLI-00001-000",
+        ]
+    )
     assert code == 0
     return output

@@ -80,8 +80,24 @@ def test_memorising_generator_is_caught(tmp_path, monkeypatch, tiny_model, small
 @pytest.mark.skipif(not COLIN27.is_file(), reason="the Colin27 head (Debian mricron-data) is not installed")
 def test_real_audit_of_the_tiny_model_on_colin27(tiny_model, capsys, shared_data):
     pairs = tiny_model.parent / "pairs"
-    code = main(["audit-memorization", "--model", str(tiny_model), "--training-data", str(pairs), "--samples", "2", "--steps", "1",
-                 "--reference-ct", str(OTHER_CT), "--json", "--progress", "none"])
+    code = main(
+        [
+            "audit-memorization",
+            "--model",
+            str(tiny_model),
+            "--training-data",
+            str(pairs),
+            "--samples",
+            "2",
+            "--steps",
+            "1",
+            "--reference-ct",
+            str(OTHER_CT),
+            "--json",
+            "--progress",
+            "none",
+        ]
+    )
     out = capsys.readouterr().out
     report = json.loads(out)
     print(out)

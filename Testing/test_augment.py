@@ -38,8 +38,26 @@ def healthy(brain_cases, tmp_path_factory) -> Path:
 
 
 def _run(healthy: Path, out: Path, model: Path, count: int, *extra: str) -> int:
-    return main(["augment", "--input-dir", str(healthy), "--count", str(count), "--output-dir", str(out), "--model", str(model),
-                 "--steps", "1", "--device", "cpu", "--progress", "none", *extra])
+    return main(
+        [
+            "augment",
+            "--input-dir",
+            str(healthy),
+            "--count",
+            str(count),
+            "--output-dir",
+            str(out),
+            "--model",
+            str(model),
+            "--steps",
+            "1",
+            "--device",
+            "cpu",
+            "--progress",
+            "none",
+            *extra,
+        ]
+    )
 
 
 def _manifest(out: Path) -> list[dict]:
@@ -108,8 +126,26 @@ def test_augment_writes_cases_labels_manifest_and_resumes(healthy, tiny_inpaint_
 
 def test_a_kill_leaves_only_whole_cases_and_a_rerun_finishes(healthy, tiny_inpaint_model, tmp_path):
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "DiffusionSynthLib.cli", "augment", "--input-dir", str(healthy), "--count", "6",
-               "--output-dir", str(out), "--model", str(tiny_inpaint_model), "--steps", "1", "--device", "cpu", "--progress", "json"]
+    command = [
+        sys.executable,
+        "-m",
+        "DiffusionSynthLib.cli",
+        "augment",
+        "--input-dir",
+        str(healthy),
+        "--count",
+        "6",
+        "--output-dir",
+        str(out),
+        "--model",
+        str(tiny_inpaint_model),
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--progress",
+        "json",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     for line in process.stderr:  # kill in the middle of the second case
@@ -125,8 +161,28 @@ def test_a_kill_leaves_only_whole_cases_and_a_rerun_finishes(healthy, tiny_inpai
     stale = out / f".case_{count - 1:04d}.staging"  # what a kill between writing the first file and the rename leaves
     stale.mkdir(exist_ok=True)
     (stale / "t1n.nii.gz").write_bytes(b"partial")
-    assert main(["augment", "--input-dir", str(healthy), "--count", str(count), "--output-dir", str(out), "--model", str(tiny_inpaint_model),
-                 "--steps", "1", "--device", "cpu", "--progress", "none"]) == 0
+    assert (
+        main(
+            [
+                "augment",
+                "--input-dir",
+                str(healthy),
+                "--count",
+                str(count),
+                "--output-dir",
+                str(out),
+                "--model",
+                str(tiny_inpaint_model),
+                "--steps",
+                "1",
+                "--device",
+                "cpu",
+                "--progress",
+                "none",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == [f"case_{i:04d}" for i in range(count)] + ["manifest.csv"]  # no staging left
 
 
@@ -154,10 +210,34 @@ def test_bad_input_is_one_error_line_and_writes_nothing(problem, healthy, tiny_i
 def test_two_ranks_under_torchrun_split_the_cases_and_write_the_whole_manifest(healthy, tiny_inpaint_model, tmp_path):
     out = tmp_path / "ranks"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(29600 + os.getpid() % 1000), "-m", "DiffusionSynthLib.cli", "augment", "--input-dir", str(healthy),
-               "--count", "4", "--output-dir", str(out), "--model", str(tiny_inpaint_model), "--steps", "1", "--device", "cpu",
-               "--progress", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(29600 + os.getpid() % 1000),
+        "-m",
+        "DiffusionSynthLib.cli",
+        "augment",
+        "--input-dir",
+        str(healthy),
+        "--count",
+        "4",
+        "--output-dir",
+        str(out),
+        "--model",
+        str(tiny_inpaint_model),
+        "--steps",
+        "1",
+        "--device",
+        "cpu",
+        "--progress",
+        "none",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("wrote 2 cases") == 2

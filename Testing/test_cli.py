@@ -71,9 +71,29 @@ def test_real_subprocess_run_with_json_progress_and_provenance(tmp_path, small_m
     output = tmp_path / "pseudo ct ü.nii.gz"  # spaces and unicode in the path
     before = _digest(small_mri)
     run = subprocess.run(
-        [sys.executable, "-m", "DiffusionSynthLib.cli", "mri-to-ct", "--mri", str(small_mri), "--output", str(output),
-         "--model", str(tiny_model), "--steps", "2", "--samples", "2", "--uncertainty", str(tmp_path / "std.nrrd"), "--progress", "json"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "DiffusionSynthLib.cli",
+            "mri-to-ct",
+            "--mri",
+            str(small_mri),
+            "--output",
+            str(output),
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "2",
+            "--samples",
+            "2",
+            "--uncertainty",
+            str(tmp_path / "std.nrrd"),
+            "--progress",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     import json
@@ -92,7 +112,9 @@ def test_real_subprocess_run_with_json_progress_and_provenance(tmp_path, small_m
 def test_missing_file_as_subprocess_has_no_traceback(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "DiffusionSynthLib.cli", "mri-to-ct", "--mri", str(tmp_path / "nope.nii.gz"), "--output", str(tmp_path / "o.nii.gz")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 2
     assert run.stderr.strip().startswith("error:") and "Traceback" not in run.stderr

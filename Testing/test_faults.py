@@ -22,9 +22,25 @@ from hostile import digests, listing
 def _start_and_stop(mri: Path, model: Path, out: Path, how: signal.Signals) -> tuple[int, str, list[dict]]:
     """Start a run, wait until denoising has begun, send ``how``; return exit code, stderr, progress records."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "DiffusionSynthLib.cli", "mri-to-ct", "--mri", str(mri), "--output", str(out / "pseudo ct.nii.gz"),
-         "--model", str(model), "--steps", "1000", "--progress", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "DiffusionSynthLib.cli",
+            "mri-to-ct",
+            "--mri",
+            str(mri),
+            "--output",
+            str(out / "pseudo ct.nii.gz"),
+            "--model",
+            str(model),
+            "--steps",
+            "1000",
+            "--progress",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     records: list[dict] = []
     try:

@@ -8,12 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SEQUENCE_NAMES, oblique
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.errors import InputError
 from DiffusionSynthLib.models import load_model
 from DiffusionSynthLib.tasks.impute import impute
 from DiffusionSynthLib.volume import read_provenance, read_volume
+
+from conftest import SEQUENCE_NAMES, oblique
 
 CASE = "BraTS-GLI-00001-000"
 
@@ -102,8 +103,23 @@ def test_all_given_or_none_given_is_an_error(volumes, model):
 
 def test_impute_command_writes_the_missing_files_with_provenance(brain_cases, tiny_impute_model, tmp_path, capsys):
     out = tmp_path / "out"
-    args = ["impute", "--t1c", str(brain_cases / CASE / "t1c.nii.gz"), "--t2f", str(brain_cases / CASE / "t2f.nii.gz"),
-            "--output-dir", str(out), "--model", str(tiny_impute_model), "--steps", "1", "--samples", "2", "--progress", "none"]
+    args = [
+        "impute",
+        "--t1c",
+        str(brain_cases / CASE / "t1c.nii.gz"),
+        "--t2f",
+        str(brain_cases / CASE / "t2f.nii.gz"),
+        "--output-dir",
+        str(out),
+        "--model",
+        str(tiny_impute_model),
+        "--steps",
+        "1",
+        "--samples",
+        "2",
+        "--progress",
+        "none",
+    ]
     assert main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["t1n.nii.gz", "t1n_std.nii.gz", "t2w.nii.gz", "t2w_std.nii.gz"]
     record = read_provenance(out / "t1n.nii.gz")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import rotation
 
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.engine.latent import latent_mask
@@ -19,6 +17,8 @@ from DiffusionSynthLib.models import load_model
 from DiffusionSynthLib.sequences import SEQUENCES
 from DiffusionSynthLib.tasks.inpaint import inpaint
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
+
+from conftest import rotation
 
 CASE = "TCGA-DU-7294"
 
@@ -113,7 +113,9 @@ def test_same_seed_same_result_other_seed_differs_and_strength_matters(brain_cas
     volumes = case_volumes(brain_cases)
     mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
     model = load_model(tiny_inpaint_model)
-    runs = [inpaint(volumes, mask, "add", model, steps=2, seed=s, samples=1, strength=g).outputs["t2f"].array for s, g in ((3, 1.0), (3, 1.0), (4, 1.0), (3, 2.5))]
+    runs = [
+        inpaint(volumes, mask, "add", model, steps=2, seed=s, samples=1, strength=g).outputs["t2f"].array for s, g in ((3, 1.0), (3, 1.0), (4, 1.0), (3, 2.5))
+    ]
     assert np.array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
     assert not np.array_equal(runs[0], runs[3])
@@ -167,8 +169,7 @@ def test_the_default_is_the_deterministic_estimate_and_voided_inputs_are_accepte
 
 def run_cli(brain_cases, model, output, mask_path, *extra) -> int:
     files = [a for name in ("t1c", "t2f") for a in (f"--{name}", str(brain_cases / CASE / f"{name}.nii.gz"))]
-    return main(["inpaint", *files, "--mask", str(mask_path), "--output-dir", str(output), "--model", str(model),
-                 "--steps", "2", "--progress", "none", *extra])
+    return main(["inpaint", *files, "--mask", str(mask_path), "--output-dir", str(output), "--model", str(model), "--steps", "2", "--progress", "none", *extra])
 
 
 def test_cli_writes_each_given_sequence_marked_synthetic(brain_cases, tiny_inpaint_model, tmp_path):
@@ -190,7 +191,10 @@ def bad_masks(brain_cases: Path, folder: Path) -> dict[str, tuple[Path, str]]:
         "empty": (reference.with_array(np.zeros(reference.shape, np.uint8)), "empty"),
         "all-brain": (reference.with_array(brain.astype(np.uint8)), "covers"),
         "another grid": (other, "another grid"),
-        "outside the brain": (reference.with_array((~brain).astype(np.uint8) * np.pad(np.ones((4, 4, 4), np.uint8), [(0, s - 4) for s in reference.shape])), "outside the brain"),
+        "outside the brain": (
+            reference.with_array((~brain).astype(np.uint8) * np.pad(np.ones((4, 4, 4), np.uint8), [(0, s - 4) for s in reference.shape])),
+            "outside the brain",
+        ),
     }
     paths = {}
     for name, (volume, message) in cases.items():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from conftest import HEAD_CT
 from DiffusionSynthLib.intensity import CT_KNOTS, ct_knots, head_mask_ct, hu_to_unit, normalise_mr, unit_to_hu
 from DiffusionSynthLib.volume import read_volume
+
+from conftest import HEAD_CT
 
 
 def test_hu_map_round_trips_and_favours_soft_tissue():

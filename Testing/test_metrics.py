@@ -68,3 +68,25 @@ def test_evaluate_command_prints_flat_json(tmp_path, capsys):
     other = write_volume(Volume(reference, np.eye(4)), tmp_path / "other.nii.gz")
     assert main(["evaluate", "--prediction", str(other), "--reference", str(ref), "--kind", "ct"]) == 2
     assert "different grids" in capsys.readouterr().err
+
+
+def test_ct_evaluation_without_a_mask_scores_the_body_by_tissue(tmp_path, shared_data):
+    """A real head CT against itself with 100 HU added to its bone: only the bone MAE moves; air outside the head is not scored."""
+    from DiffusionSynthLib.metrics import body_mask_ct, evaluate_files
+    from DiffusionSynthLib.volume import read_volume
+
+    from conftest import HEAD_CT
+
+    reference = read_volume(HEAD_CT)
+    hu = reference.array.astype(np.float32)
+    prediction = np.where(hu >= 300, hu + 100, hu)
+    prediction[0, 0, 0] = hu[0, 0, 0] + 500  # a corner of air, outside the body: must not count
+    write_volume(reference.with_array(prediction), tmp_path / "pred.nii.gz")
+    body = body_mask_ct(reference)
+    assert body.any() and not body[0, 0, 0] and body.mean() < 0.8
+    assert main(["evaluate", "--prediction", str(tmp_path / "pred.nii.gz"), "--reference", str(HEAD_CT), "--kind", "ct"]) == 0
+    values = evaluate_files(str(tmp_path / "pred.nii.gz"), str(HEAD_CT), None, "ct")
+    assert values["mae_bone"] == pytest.approx(100.0, abs=1e-3) and values["mae_air"] == 0.0 and values["mae_soft_tissue"] == 0.0
+    share = float(((hu >= 300) & body).sum() / body.sum())
+    assert values["mae"] == pytest.approx(100.0 * share, rel=1e-3)
+    json.dumps(values)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-slicer = pytest.importorskip("slicer", reason="slicer-core is not installed (pip install slicer-core)")
+pytest.importorskip("slicer", reason="slicer-core is not installed (pip install slicer-core)")
+import slicer  # noqa: E402
 import slicer.util  # noqa: E402
 import vtk  # noqa: E402
 
@@ -30,7 +31,6 @@ from DiffusionSynthSlicerLib import Nodes  # noqa: E402
 from DiffusionSynthSlicerLib.Logic import RunError, SynthesisLogic, SynthesisRequest, parse_days  # noqa: E402
 from DiffusionSynthSlicerLib.Process import ProcessRunner, parse_progress  # noqa: E402
 from DiffusionSynthSlicerLib.Tasks import TASKS, task_availability  # noqa: E402
-
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -255,10 +255,7 @@ def test_progress_lines_and_forecast_sequence(scene, mr_node):
     assert parse_progress("Traceback (most recent call last):") is None and parse_progress("{broken") is None
 
     volume = Nodes.volume_from_node(mr_node, "MR")
-    nodes = {
-        day: Nodes.add_output_node(mr_node, volume, f"t1c day {day}", "forecast", {"task": "forecast"}, {}, "synthetic")
-        for day in (90, 30)
-    }
+    nodes = {day: Nodes.add_output_node(mr_node, volume, f"t1c day {day}", "forecast", {"task": "forecast"}, {}, "synthetic") for day in (90, 30)}
     sequence = Nodes.forecast_sequence(nodes, "Head MR t1c forecast")
     assert sequence.GetNumberOfDataNodes() == 2 and sequence.GetIndexUnit() == "days"
     assert [sequence.GetNthIndexValue(i) for i in range(2)] == ["30", "90"]
@@ -285,9 +282,17 @@ def test_inpaint_add_from_a_segment_keeps_every_voxel_outside_the_blend(scene, b
     segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
     assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
     before = {name: slicer.util.arrayFromVolume(node).copy() for name, node in nodes.items()}
-    request = SynthesisRequest(task="inpaint", sequences=nodes, segmentation=segmentation,
-                               segment_id=segmentation.GetSegmentation().GetNthSegmentID(0), mode="add", strength=1.5,
-                               model=str(tiny_inpaint_model), steps=2, seed=1)
+    request = SynthesisRequest(
+        task="inpaint",
+        sequences=nodes,
+        segmentation=segmentation,
+        segment_id=segmentation.GetSegmentation().GetNthSegmentID(0),
+        mode="add",
+        strength=1.5,
+        model=str(tiny_inpaint_model),
+        steps=2,
+        seed=1,
+    )
 
     outputs = logic.run(request, timeout=300)
 
@@ -309,10 +314,10 @@ def test_forecast_of_a_real_patient_becomes_sequences_of_days(scene, tiny_inpain
     """A real baseline T1c and its tumour as a segment: each output series (mask, image, probability) is a Sequence in days."""
     import shutil
 
-    from conftest import DATA
-
     from DiffusionSynthLib.growth.longitudinal import ASSUMED_SPACING_MM, with_spacing
     from DiffusionSynthLib.models import resolve_model
+
+    from conftest import DATA
 
     patient = DATA / "tumour_progression" / "02"
     if not (patient / "Pre_Scan_T1.nii.gz").is_file():
@@ -327,9 +332,17 @@ def test_forecast_of_a_real_patient_becomes_sequences_of_days(scene, tiny_inpain
     config = json.loads((model / "model.json").read_text())
     config["render"]["inpaint_model"] = str(tiny_inpaint_model)  # the built-in names inpaint-brats-demo
     (model / "model.json").write_text(json.dumps(config))
-    request = SynthesisRequest(task="forecast", sequences={"t1c": node}, segmentation=segmentation,
-                               segment_id=segmentation.GetSegmentation().GetNthSegmentID(0), days=[90, 7], model=str(model),
-                               steps=1, samples=2, seed=3)
+    request = SynthesisRequest(
+        task="forecast",
+        sequences={"t1c": node},
+        segmentation=segmentation,
+        segment_id=segmentation.GetSegmentation().GetNthSegmentID(0),
+        days=[90, 7],
+        model=str(model),
+        steps=1,
+        samples=2,
+        seed=3,
+    )
 
     outputs = logic.run(request, timeout=600)
 
@@ -337,8 +350,7 @@ def test_forecast_of_a_real_patient_becomes_sequences_of_days(scene, tiny_inpain
     sequences = {n.GetName(): n for n in outputs if n.IsA("vtkMRMLSequenceNode")}
     volumes = {n.GetName(): n for n in outputs if n.IsA("vtkMRMLScalarVolumeNode")}
     assert sorted(sequences) == [f"Baseline T1c forecast {s} forecast" for s in ("t1c", "tumour_mask", "tumour_probability")]
-    assert sorted(volumes) == sorted(f"Baseline T1c forecast {s}_{d}" for s in ("t1c", "tumour_mask", "tumour_probability")
-                                     for d in ("day007", "day090"))
+    assert sorted(volumes) == sorted(f"Baseline T1c forecast {s}_{d}" for s in ("t1c", "tumour_mask", "tumour_probability") for d in ("day007", "day090"))
     for sequence in sequences.values():
         assert sequence.GetIndexUnit() == "days" and sequence.GetNumberOfDataNodes() == 2
         assert [sequence.GetNthIndexValue(i) for i in range(2)] == ["7", "90"]

@@ -12,8 +12,13 @@ MODULE = Path(__file__).resolve().parents[1] / "DiffusionSynth"
 UI = MODULE / "Resources" / "UI" / "DiffusionSynth.ui"
 SOURCE = MODULE / "DiffusionSynth.py"
 # widget classes parameterNodeWrapper's connectGui can bind, by the parameter's type
-CONNECTABLE = {"str": {"QLineEdit", "QComboBox"}, "int": {"QSpinBox", "QSlider", "QComboBox"}, "float": {"QDoubleSpinBox", "ctkSliderWidget"},
-               "bool": {"QCheckBox", "QPushButton"}, "node": {"qMRMLNodeComboBox"}}
+CONNECTABLE = {
+    "str": {"QLineEdit", "QComboBox"},
+    "int": {"QSpinBox", "QSlider", "QComboBox"},
+    "float": {"QDoubleSpinBox", "ctkSliderWidget"},
+    "bool": {"QCheckBox", "QPushButton"},
+    "node": {"qMRMLNodeComboBox"},
+}
 
 
 def widgets() -> dict[str, ET.Element]:
@@ -47,7 +52,7 @@ def test_ui_parses_and_names_every_widget_the_module_uses():
 def test_every_parameter_widget_binds_to_a_parameter_of_the_right_type():
     types = parameter_types()
     bound = {}
-    for name, widget in widgets().items():
+    for widget in widgets().values():
         for prop in widget.findall("property"):
             if prop.get("name") == "SlicerParameterName":
                 bound[prop.findtext("string")] = widget.get("class")

@@ -1,21 +1,27 @@
-"""Imputation quality by leave-one-case-out on the real brain tumour cases, beside two baselines.
+"""Imputation by leave-one-case-out over every brain case: prior, prior + network, + diffusion, beside the baselines.
 
-For each case: a model is trained with the same recipe on the other cases under a fixed budget
-(``diffusionsynth train --task impute --exclude-case CASE --time-budget MINUTES``; cached in
-``--workdir`` so an interrupted run resumes), then each single missing sequence is imputed from
-the other three and scored with ``mri_metrics`` (BraSyn normalisation, inside the brain). In the
-same run, two baselines fitted on the training cases only:
-- most similar sequence: the available sequence best correlated with the missing one on the
-  training cases, z-scored inside the brain;
-- linear regression: the missing sequence as a per-voxel linear function of the available ones
-  (z-scored), least squares over the training cases' brain voxels.
+For each held-out case a fold package is trained by the project's own command on all the other
+cases (``diffusionsynth train --task impute --data DATA --exclude-case CASE --time-budget M``;
+cached in ``--workdir``, resumed when interrupted; ``--fold-minutes 0`` gives the prior alone).
+Scored configurations: a four-sequence case loses each sequence in turn (the other three given);
+a two-sequence case (FLAIR and T1c) is imputed in both directions. Methods, all on the held-out
+case's own grid, scored by ``mri_metrics`` (BraSyn normalisation, inside the brain):
+- most similar sequence: the given sequence best correlated with the target on the other cases;
+- quadratic regression: per-voxel quadratic regression from the given sequences, fitted on all the
+  other cases (the issue's baseline);
+- prior: the fold package's own regression alone (feature set chosen on its validation case);
+- prior + network: the package's default, deterministic output;
+- prior + network + diffusion: the mean of ``--samples`` residual samples (when the fold has diffusion).
+For FLAIR targets of cases with a tumour segmentation the tumour/brain contrast (mean in the tumour
+over mean in the brain) is reported for the truth and each method.
 
-Usage: python benchmarks/impute_loo.py [--fold-minutes 15] [--steps 20] [--workdir runs/impute-loo]
+Usage: python benchmarks/impute_loo.py [--fold-minutes 10] [--samples 4] [--json benchmarks/results/impute_loo.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -24,112 +30,157 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from DiffusionSynthLib.cards import fingerprint  # noqa: E402
 from DiffusionSynthLib.metrics import mri_metrics  # noqa: E402
 from DiffusionSynthLib.models import load_model  # noqa: E402
+from DiffusionSynthLib.priors.regression import fit_all, predict, subset_key, zscore  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
+from DiffusionSynthLib.train.brain_cases import TUMOUR_FILES, find_case_folders, load_brain_cases  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
 
-from _common import DATA, machine, markdown_table  # noqa: E402
+from _common import DATA, markdown_table, result_envelope  # noqa: E402
 
-BRAIN = DATA / "brain_tumour_mri"
-
-
-def zscore(array: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    values = array[mask]
-    return np.where(mask, (array - values.mean()) / max(values.std(), 1e-6), 0.0)
+METHODS = ("most similar", "quadratic regression", "prior", "prior + network", "prior + network + diffusion")
 
 
-def load_case(case: str) -> tuple[dict, np.ndarray]:
-    volumes = {s: read_volume(BRAIN / case / f"{s}.nii.gz") for s in SEQUENCES}
-    mask = np.zeros(volumes["t1n"].shape, bool)
-    for volume in volumes.values():
-        mask |= volume.array != 0
-    return volumes, mask
-
-
-def fit_baselines(train_cases: list[str], missing: str, given: list[str]) -> tuple[str, np.ndarray]:
-    """(most similar available sequence, regression weights over [given z-scores, 1])."""
-    correlations = {g: [] for g in given}
-    rows, targets = [], []
-    for case in train_cases:
-        volumes, mask = load_case(case)
-        z = {s: zscore(volumes[s].array.astype(np.float32), mask)[mask] for s in SEQUENCES}
-        for g in given:
-            correlations[g].append(np.corrcoef(z[g], z[missing])[0, 1])
-        rows.append(np.stack([z[g] for g in given] + [np.ones_like(z[missing])], axis=1)[::7])
-        targets.append(z[missing][::7])
-    best = max(given, key=lambda g: np.mean(correlations[g]))
-    weights, *_ = np.linalg.lstsq(np.concatenate(rows), np.concatenate(targets), rcond=None)
-    return best, weights
-
-
-def train_fold(case: str, workdir: Path, minutes: float, spacing: float) -> Path:
+def train_fold(case: str, workdir: Path, minutes: float) -> Path:
     output = workdir / f"fold-{case}"
     if (output / "model.json").is_file():
         return output
-    command = [
-        sys.executable,
-        "-m",
-        "DiffusionSynthLib.cli",
-        "train",
-        "--task",
-        "impute",
-        "--data",
-        str(BRAIN),
-        "--exclude-case",
-        case,
-        "--time-budget",
-        str(minutes),
-        "--spacing",
-        str(spacing),
-        "--output",
-        str(output),
-    ]
-    if (workdir / f".fold-{case}.training" / "checkpoint.pt").is_file():
+    command = [sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", "impute", "--data", str(DATA), "--exclude-case", case]
+    command += ["--time-budget", str(minutes), "--output", str(output)]
+    if (workdir / f".fold-{case}.training").is_dir():
         command.append("--resume")
     subprocess.run(command, check=True)
     return output
 
 
+def configurations(available: list[str]) -> list[tuple[list[str], str]]:
+    """(given, target) pairs scored for a case with these sequences."""
+    if len(available) == len(SEQUENCES):
+        return [([s for s in SEQUENCES if s != target], target) for target in SEQUENCES]
+    if set(available) == {"t1c", "t2f"}:
+        return [(["t1c"], "t2f"), (["t2f"], "t1c")]
+    return []
+
+
+def tumour_contrast(image: np.ndarray, tumour: np.ndarray | None, brain: np.ndarray) -> float | None:
+    if tumour is None or not tumour.any():
+        return None
+    return float(image[tumour].mean() / max(abs(float(image[brain].mean())), 1e-6))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fold-minutes", type=float, default=15.0)
-    parser.add_argument("--spacing", type=float, default=2.0)
+    parser.add_argument("--fold-minutes", type=float, default=10.0)
+    parser.add_argument("--samples", type=int, default=4, help="diffusion samples averaged for the last method (0 skips it)")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--workdir", default="runs/impute-loo")
     parser.add_argument("--cases", nargs="+", help="folds to run (default: every case)")
+    parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
     args = parser.parse_args()
-    cases = sorted(p.name for p in BRAIN.iterdir() if (p / "t1n.nii.gz").is_file())
+    folders = {p.name: p for p in find_case_folders(DATA, minimum=2)}
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for case in args.cases or cases:
-        model = load_model(train_fold(case, workdir, args.fold_minutes, args.spacing), "impute")
-        train_cases = [c for c in cases if c != case]
-        volumes, mask = load_case(case)
-        for missing in SEQUENCES:
-            given = [s for s in SEQUENCES if s != missing]
-            truth = volumes[missing].array.astype(np.float32)
-            result = impute({s: (volumes[s] if s in given else None) for s in SEQUENCES}, model, steps=args.steps, seed=0)
-            best, weights = fit_baselines(train_cases, missing, given)
-            z = [zscore(volumes[g].array.astype(np.float32), mask) for g in given]
-            regression = np.where(mask, sum(w * zi for w, zi in zip(weights[:-1], z)) + weights[-1], 0.0)
-            candidates = {"DiffusionSynth": result.outputs[missing].array, f"most similar ({best})": z[given.index(best)], "linear regression": regression}
-            for method, prediction in candidates.items():
-                values = mri_metrics(truth, prediction, mask)
-                rows.append(
-                    {"case": case, "missing": missing, "method": method.split(" (")[0], "detail": method, **{k: round(v, 4) for k, v in values.items()}}
+    rows, models = [], {}
+    for case in args.cases or sorted(folders):
+        folder = folders[case]
+        package = load_model(train_fold(case, workdir, args.fold_minutes), "impute")
+        models[package.id] = fingerprint(package.config)
+        prior_only = dataclasses.replace(package, networks={k: v for k, v in package.networks.items() if k != "refiner"})
+        others = load_brain_cases(DATA, [1.0, 1.0, 1.0], exclude=[case], minimum=2, log=lambda message: None)
+        baseline = fit_all({c.name: (c.images, c.brain) for c in others}, [1.0] * 3, kinds=("quadratic",), log=lambda message: None)
+        volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()}
+        brain = np.zeros(next(iter(volumes.values())).shape, bool)
+        for volume in volumes.values():
+            brain |= volume.array != 0
+        tumour_file = next((folder / f for f in TUMOUR_FILES if (folder / f).is_file()), None)
+        tumour = (read_volume(tumour_file).array > 0) & brain if tumour_file else None
+        z = {s: zscore(v.array, brain) for s, v in volumes.items()}
+        for given, target in configurations(list(volumes)):
+            inputs = {s: volumes[s] for s in given}
+            correlations = {
+                g: np.mean([np.corrcoef(c.images[g][c.brain], c.images[target][c.brain])[0, 1] for c in others if g in c.images and target in c.images])
+                for g in given
+            }
+            similar = max(given, key=lambda g: correlations[g])
+            predictions = {
+                "most similar": z[similar],
+                "quadratic regression": predict(z, given, brain, baseline["fits"][subset_key(given, target)], [1.0] * 3),
+                "prior": impute(inputs, prior_only, samples=0).outputs[target].array,
+                "prior + network": impute(inputs, package, samples=0).outputs[target].array,
+            }
+            if args.samples > 0 and {"autoencoder", "unet"} <= set(package.networks):
+                predictions["prior + network + diffusion"] = impute(inputs, package, samples=args.samples, steps=args.steps).outputs[target].array
+            truth = volumes[target].array.astype(np.float32)
+            for method, prediction in predictions.items():
+                scores = mri_metrics(truth, prediction, brain)
+                row = {"case": case, "given": "+".join(given), "target": target, "method": method, **{k: round(float(v), 4) for k, v in scores.items()}}
+                if target == "t2f":
+                    row["tumour contrast"] = tumour_contrast(prediction, tumour, brain)
+                    row["real tumour contrast"] = tumour_contrast(truth, tumour, brain)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    summary = []
+    for given_target in sorted({(r["given"], r["target"]) for r in rows}):
+        chosen = [r for r in rows if (r["given"], r["target"]) == given_target]
+        for method in METHODS:
+            scored = [r for r in chosen if r["method"] == method]
+            if scored:
+                summary.append(
+                    {
+                        "given": given_target[0],
+                        "target": given_target[1],
+                        "method": method,
+                        "cases": len(scored),
+                        "ssim": float(np.mean([r["ssim"] for r in scored])),
+                        "psnr": float(np.mean([r["psnr"] for r in scored])),
+                    }
                 )
-                print(json.dumps(rows[-1]), flush=True)
-    print(f"\n# Imputation, leave-one-case-out ({args.fold_minutes} min per fold, spacing {args.spacing} mm); {machine()}\n")
-    print(markdown_table(rows, ["case", "missing", "detail", "ssim", "psnr", "mae"]))
-    print("\nMeans over folds and sequences:")
-    for method in ("DiffusionSynth", "most similar", "linear regression"):
-        chosen = [r for r in rows if r["method"] == method]
-        print(
-            f"- {method}: SSIM {np.mean([r['ssim'] for r in chosen]):.4f}, PSNR {np.mean([r['psnr'] for r in chosen]):.2f} dB, MAE {np.mean([r['mae'] for r in chosen]):.4f}"
+    print(markdown_table(summary, ["given", "target", "method", "cases", "ssim", "psnr"]))
+    if args.json:
+        command = "python benchmarks/impute_loo.py " + " ".join(sys.argv[1:])
+        result = result_envelope(
+            "impute-loo",
+            "Leave-one-case-out imputation (every brain case)",
+            command,
+            models,
+            [
+                {
+                    "title": "Mean over held-out cases",
+                    "columns": [
+                        ["given", "given"],
+                        ["target", "missing"],
+                        ["method", "method"],
+                        ["cases", "cases"],
+                        ["ssim", "SSIM", ".3f"],
+                        ["psnr", "PSNR (dB)", ".2f"],
+                    ],
+                    "rows": summary,
+                },
+                {
+                    "title": "Each case",
+                    "columns": [
+                        ["case", "case"],
+                        ["given", "given"],
+                        ["target", "missing"],
+                        ["method", "method"],
+                        ["ssim", "SSIM", ".3f"],
+                        ["psnr", "PSNR", ".2f"],
+                        ["tumour contrast", "tumour/brain", ".2f"],
+                        ["real tumour contrast", "real", ".2f"],
+                    ],
+                    "rows": rows,
+                },
+            ],
+            [
+                f"Fold packages trained {args.fold_minutes:g} min each by the train command on every other case; the built-in package is trained on all but its validation case, so these figures describe the recipe, not its weights."
+            ],
         )
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ class SynthesisRequest:
     model: str = ""  # built-in id or package folder; empty: the task's default
     steps: int = 0  # 0: the model's default
     seed: int = 0
-    samples: int = 1
+    samples: int = 0  # 0: the model's default (one sample for diffusion-only packages, the deterministic estimate for prior packages)
     uncertainty: bool = False
     device: str = "auto"
     output_name: str = ""
@@ -95,8 +95,8 @@ class SynthesisLogic:
         spec = TASKS.get(request.task)
         if spec is None:
             raise ValueError(f"Unknown task '{request.task}'; choose one of {', '.join(TASKS)}.")
-        if not 1 <= request.samples <= 64:
-            raise ValueError("The number of samples must be between 1 and 64.")
+        if not 0 <= request.samples <= 64:
+            raise ValueError("The number of samples must be between 0 (the model's default) and 64.")
         if not 0 <= request.steps <= 1000:
             raise ValueError("Steps must be between 1 and 1000 (0 uses the model's default).")
         if request.uncertainty and request.samples < 2:
@@ -220,7 +220,9 @@ class SynthesisLogic:
             args += ["--model", request.model]
         if request.steps:
             args += ["--steps", str(request.steps)]
-        args += ["--seed", str(request.seed), "--samples", str(request.samples), "--device", request.device, "--progress", "json"]
+        if request.samples:
+            args += ["--samples", str(request.samples)]
+        args += ["--seed", str(request.seed), "--device", request.device, "--progress", "json"]
         return args
 
     def _load_outputs(self, job: Job) -> list:

@@ -115,10 +115,7 @@ def add_output_node(
     if volume.shape != tuple(reference_node.GetImageData().GetDimensions()) or not np.allclose(
         volume.ijk_to_ras, ijk_to_ras(reference_node), atol=GRID_TOLERANCE_MM * 10
     ):
-        raise ValueError(
-            f"The output '{name}' is not on the grid of '{reference_node.GetName()}' "
-            f"({volume.describe_grid()}); it was not added."
-        )
+        raise ValueError(f"The output '{name}' is not on the grid of '{reference_node.GetName()}' ({volume.describe_grid()}); it was not added.")
     scene = reference_node.GetScene()
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(name))
     node.CopyOrientation(reference_node)  # spacing, origin and directions copied as stored, not recomputed

@@ -59,7 +59,9 @@ def parse_progress(line: str) -> Progress | None:
     try:
         record = json.loads(line)
         return Progress(
-            int(record["progress"]), int(record["total"]), str(record.get("message", "")),
+            int(record["progress"]),
+            int(record["total"]),
+            str(record.get("message", "")),
             float(record.get("elapsed_s", 0.0)),
             None if record.get("remaining_s") is None else float(record["remaining_s"]),
         )
@@ -102,12 +104,22 @@ class ProcessRunner:
         return env
 
     def start(self, cli_args: Sequence[str], cwd: str | os.PathLike | None = None) -> subprocess.Popen:
-        options: dict = {"start_new_session": True} if os.name == "posix" else {
-            "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
-        }
+        options: dict = (
+            {"start_new_session": True}
+            if os.name == "posix"
+            else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)}
+        )
         return subprocess.Popen(
-            self.command(cli_args), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, encoding="utf-8", errors="replace", env=self.environment(), cwd=cwd, **options,
+            self.command(cli_args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            env=self.environment(),
+            cwd=cwd,
+            **options,
         )
 
     def stop(self, process: subprocess.Popen) -> threading.Thread:
@@ -182,7 +194,7 @@ class Job:
                     except Exception:  # noqa: BLE001 - a display callback must not stop the reader
                         logging.exception("DiffusionSynth progress callback failed")
             elif line.startswith("error: "):
-                self.error_line = line[len("error: "):].strip()
+                self.error_line = line[len("error: ") :].strip()
             elif line.strip():
                 self.log_tail.append(line.rstrip())
         self.process.wait()  # the output ended: the process and every child that held it have exited

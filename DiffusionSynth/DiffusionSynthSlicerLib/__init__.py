@@ -9,6 +9,15 @@ from .Process import Job, ProcessRunner, Progress
 from .Tasks import SEQUENCES, TASKS, TaskSpec, task_availability
 
 __all__ = [
-    "SEQUENCES", "TASKS", "Job", "ProcessRunner", "Progress", "RunError", "SynthesisLogic", "SynthesisRequest",
-    "TaskSpec", "parse_days", "task_availability",
+    "SEQUENCES",
+    "TASKS",
+    "Job",
+    "ProcessRunner",
+    "Progress",
+    "RunError",
+    "SynthesisLogic",
+    "SynthesisRequest",
+    "TaskSpec",
+    "parse_days",
+    "task_availability",
 ]

@@ -212,4 +212,3 @@ class LatentGenerator:
             self.package.networks["autoencoder"].cpu()
             self.package.networks["unet"].cpu()
             torch.cuda.empty_cache()
-

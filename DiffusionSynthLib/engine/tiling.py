@@ -22,9 +22,7 @@ def select_tile_preset(presets: dict[str, Any], device: torch.device) -> dict[st
     if device.type != "cuda":
         return dict(presets.get("cpu", {}))
     total_gb = torch.cuda.get_device_properties(device).total_memory / 1024**3
-    sized = sorted(
-        (int(match.group(1)), key) for key in presets if (match := re.fullmatch(r"cuda-(\d+)GB", key))
-    )
+    sized = sorted((int(match.group(1)), key) for key in presets if (match := re.fullmatch(r"cuda-(\d+)GB", key)))
     fitting = [key for gb, key in sized if gb <= total_gb + 0.5]
     if fitting:
         return dict(presets[fitting[-1]])
@@ -48,6 +46,4 @@ def tiled(
     from monai.inferers import sliding_window_inference
 
     roi = tuple(int(t) for t in tile)
-    return sliding_window_inference(
-        tensor, roi_size=roi, sw_batch_size=1, predictor=function, overlap=overlap, mode="gaussian", progress=False
-    )
+    return sliding_window_inference(tensor, roi_size=roi, sw_batch_size=1, predictor=function, overlap=overlap, mode="gaussian", progress=False)

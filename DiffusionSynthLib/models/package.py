@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ModelError, OutputError
 from ..engine.networks import build_network, build_scheduler
+from ..errors import ModelError, OutputError
 from ..volume import check_output_folder
 
 FORMAT_VERSION = 1
@@ -118,8 +118,7 @@ def check_package_output(output: str | os.PathLike) -> Path:
     output = check_output_folder(output)
     if output.is_dir() and any(output.iterdir()) and not (output / "model.json").is_file():
         raise OutputError(
-            f"The output '{output}' is a folder that is not a model package; writing the package would replace "
-            "everything in it. Give a new folder name."
+            f"The output '{output}' is a folder that is not a model package; writing the package would replace everything in it. Give a new folder name."
         )
     return output
 

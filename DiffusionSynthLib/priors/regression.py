@@ -127,6 +127,7 @@ def fit_all(
     validation: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None,
     seed: int = 0,
     log=print,
+    kinds: Sequence[str] = FEATURE_SETS,
 ) -> dict:
     """Fit every (given subset -> target) pair that some case can teach; the feature set chosen on ``validation``.
 
@@ -148,11 +149,11 @@ def fit_all(
                 if not teach:
                     continue
                 candidates = {}
-                for kind in FEATURE_SETS:
+                for kind in kinds:
                     rows = [features[n].design(given, kind, samples[n]) for n in teach]
                     coefficients = fit_coefficients(rows, [cases[n][0][target][samples[n]] for n in teach])
                     candidates[kind] = {"features": kind, "coefficients": [float(c) for c in coefficients], "cases": len(teach)}
-                chosen, scores = "quadratic", {}
+                chosen, scores = kinds[0], {}
                 if held is not None and all(s in held.images for s in [*given, target]):
                     for kind, fit in candidates.items():
                         error = predict_features(held, given, fit)[held.mask] - held.images[target][held.mask]

@@ -32,6 +32,7 @@ from ..provenance import make_provenance
 from ..sequences import SEQUENCES
 from ..volume import check_output_folder, read_volume, write_volume
 from .inpaint import inpaint
+from .run import default_samples
 
 STRENGTH = (1.0, 2.0)  # guidance on the add flag: 1 the trained mode, up to twice as pronounced
 RECORD = "case.json"
@@ -76,10 +77,7 @@ def find_sources(input_dir: str | os.PathLike) -> list[SourceCase]:
         if files:
             sources.append(SourceCase(case.name, files))
     if not sources:
-        raise InputError(
-            f"No case in '{folder}': expected one sub-folder per case holding any of "
-            f"{', '.join(n + '.nii.gz' for n in SEQUENCES)}."
-        )
+        raise InputError(f"No case in '{folder}': expected one sub-folder per case holding any of {', '.join(n + '.nii.gz' for n in SEQUENCES)}.")
     return sources
 
 
@@ -136,9 +134,7 @@ def _complete_record(output: Path, plan: CasePlan, model: ModelPackage, steps: i
     return record
 
 
-def make_case(
-    plan: CasePlan, output: Path, model: ModelPackage, steps: int, rank: int, device: str, progress: ProgressCallback, cancel: CancelCheck
-) -> dict:
+def make_case(plan: CasePlan, output: Path, model: ModelPackage, steps: int, rank: int, device: str, progress: ProgressCallback, cancel: CancelCheck) -> dict:
     """Write one case folder atomically (staged, then renamed); return its record."""
     volumes = {name: read_volume(path, f"{name} image of case '{plan.source.name}'") for name, path in plan.source.files.items()}
     reference = volumes[next(iter(volumes))]
@@ -150,12 +146,29 @@ def make_case(
     result = inpaint(volumes, label, "add", model, steps=steps, seed=plan.seed, strength=strength, device=device, progress=progress, cancel=cancel)
 
     sequences = list(result.outputs)
-    extra = {"mode": "add", "strength": strength, "case": plan.name, "source_case": plan.source.name,
-             "mask": "random lesion (DiffusionSynthLib.lesions)", "mask_voxels": result.mask_voxels}
+    extra = {
+        "mode": "add",
+        "strength": strength,
+        "case": plan.name,
+        "source_case": plan.source.name,
+        "mask": "random lesion (DiffusionSynthLib.lesions)",
+        "mask_voxels": result.mask_voxels,
+    }
     provenance = make_provenance("augment", model, plan.seed, result.steps, 1, dict(plan.source.files), extra)
-    record = {"case": plan.name, "source_case": plan.source.name, "seed": plan.seed, "strength": strength,
-              "mask_voxels": result.mask_voxels, "sequences": sequences, "model_id": model.id, "steps": result.steps,
-              "rank": rank, "weights_sha256": model.weights_sha256, "date": provenance["date"], "synthetic": True}
+    record = {
+        "case": plan.name,
+        "source_case": plan.source.name,
+        "seed": plan.seed,
+        "strength": strength,
+        "mask_voxels": result.mask_voxels,
+        "sequences": sequences,
+        "model_id": model.id,
+        "steps": steps,  # the setting asked for (a prior package's deterministic estimate runs no step)
+        "rank": rank,
+        "weights_sha256": model.weights_sha256,
+        "date": provenance["date"],
+        "synthetic": True,
+    }
     staging = output / f".{plan.name}.staging"
     shutil.rmtree(staging, ignore_errors=True)  # a run killed before it could clean up
     try:
@@ -219,10 +232,11 @@ def augment(
     done = {plan.name for plan in mine if output.is_dir() and _complete_record(output, plan, model, steps) is not None}
     todo = [plan for plan in mine if plan.name not in done]
     output.mkdir(parents=True, exist_ok=True)
-    per_case = 3 + steps  # the inpainting task's progress scale with one sample
+    per_case = 3 + steps if default_samples(model) > 0 else 2  # the inpainting task's progress scale (one sample, or none)
     total = max(len(todo) * per_case, 1)
     written = []
     for k, plan in enumerate(todo):
+
         def case_progress(step: int, _total: int, message: str, k: int = k, name: str = plan.name) -> None:
             progress(k * per_case + step, total, f"{name}: {message}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..errors import InputError
 from ..volume import Volume
 

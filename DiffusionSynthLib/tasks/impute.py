@@ -124,9 +124,9 @@ def impute(
     result = Estimate(
         np.zeros((len(SEQUENCES), *brain.shape), np.float32), None if in_box.std is None else np.zeros((len(SEQUENCES), *brain.shape), np.float32)
     )
-    result.mean[(slice(None), *box)] = in_box.mean
+    result.mean[(slice(None),) + box] = in_box.mean
     if in_box.std is not None and result.std is not None:
-        result.std[(slice(None), *box)] = in_box.std
+        result.std[(slice(None),) + box] = in_box.std
 
     brain_full = ndimage.binary_fill_holes(brain_mask([volume.array for volume in on_grid.values()]))
     typical = model.config["intensity"]["typical"]

@@ -43,9 +43,22 @@ def unet_spec(preset: str, in_channels: int, out_channels: int) -> dict[str, Any
 
 def scheduler_spec(name: str = "RFlowScheduler") -> dict[str, Any]:
     if name == "RFlowScheduler":
-        return {"class": name, "args": {"num_train_timesteps": 1000, "use_discrete_timesteps": True, "sample_method": "logit-normal", "use_timestep_transform": True, "base_img_size_numel": 16 * 16 * 8, "spatial_dim": 3}}
+        return {
+            "class": name,
+            "args": {
+                "num_train_timesteps": 1000,
+                "use_discrete_timesteps": True,
+                "sample_method": "logit-normal",
+                "use_timestep_transform": True,
+                "base_img_size_numel": 16 * 16 * 8,
+                "spatial_dim": 3,
+            },
+        }
     if name == "DDIMScheduler":
-        return {"class": name, "args": {"num_train_timesteps": 1000, "schedule": "scaled_linear_beta", "beta_start": 0.0015, "beta_end": 0.0195, "clip_sample": False}}
+        return {
+            "class": name,
+            "args": {"num_train_timesteps": 1000, "schedule": "scaled_linear_beta", "beta_start": 0.0015, "beta_end": 0.0195, "clip_sample": False},
+        }
     raise ValueError(f"unknown scheduler {name}")
 
 

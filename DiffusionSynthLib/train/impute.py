@@ -67,7 +67,13 @@ class ImputeExamples:
     def example(self, case: BrainCase, given: list[str], box: tuple[slice, ...]) -> ImputeExample:
         features = self.features[case.name]
         images = {name: case.images[name][box] for name in case.images}
-        prior = {t: predict_box(features, given, self.prior["fits"][subset_key(given, t)], box) for t in SEQUENCES if t not in given}
+        fits = self.prior["fits"]
+        shape = case.brain[box].shape
+        prior = {  # a target no training case taught (never scored: no case has it) is left at zero
+            t: predict_box(features, given, fits[subset_key(given, t)], box) if subset_key(given, t) in fits else np.zeros(shape, np.float32)
+            for t in SEQUENCES
+            if t not in given
+        }
         inputs, estimate, flags = network_inputs({n: images[n] for n in given}, given, prior)
         brain = case.brain[box]
         truth = np.stack([images.get(n, np.zeros(brain.shape, np.float32)) for n in SEQUENCES])
@@ -88,7 +94,8 @@ class ImputeExamples:
         fields = [pad_to(a, patch) for a in fields]
         if rng.random() < 0.5:  # left-right flip (the first axis is left-right: cases are in RAS order)
             fields = [np.ascontiguousarray(a[:, ::-1]) for a in fields]
-        return ImputeExample(*fields, example.flags)
+        inputs, estimate, truth, weight = fields
+        return ImputeExample(inputs, estimate, truth, weight, example.flags)
 
 
 def validation_examples(examples: ImputeExamples, case: BrainCase) -> dict[str, ImputeExample]:
@@ -167,7 +174,7 @@ def train_impute(
 
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> ImputeExample:
         example = examples.random(rng, settings_patch)
-        correction = refine(network, example.inputs, settings_patch, torch.device("cpu"))
+        correction = refine(network, example.inputs, settings_patch, dev)
         estimate = example.estimate + correction * (1.0 - np.array(example.flags, np.float32))[:, None, None, None]
         return ImputeExample(example.inputs, estimate.astype(np.float32), example.truth, example.weight, example.flags)
 

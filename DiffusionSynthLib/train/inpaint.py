@@ -98,7 +98,8 @@ class InpaintExamples:
         fields = [pad_to(a, patch) for a in (example.inputs, example.estimate, example.truth, example.weight)]
         if rng.random() < 0.5:
             fields = [np.ascontiguousarray(a[:, ::-1]) for a in fields]
-        return InpaintExample(*fields, example.flags)
+        inputs, estimate, truth, weight = fields
+        return InpaintExample(inputs, estimate, truth, weight, example.flags)
 
 
 def validation_examples(examples: InpaintExamples, case: BrainCase) -> dict[str, InpaintExample]:
@@ -164,7 +165,7 @@ def train_inpaint(
 
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> InpaintExample:
         example = examples.random(rng, residual_patch)
-        estimate = example.estimate + refine(network, example.inputs, residual_patch, torch.device("cpu"))
+        estimate = example.estimate + refine(network, example.inputs, residual_patch, dev)
         return InpaintExample(example.inputs, estimate.astype(np.float32), example.truth, example.weight, example.flags)
 
     residual_patch = [patch[0], patch[1], max(patch[2] // 2, 16)]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,7 +73,8 @@ def train_refiner(
     torch.manual_seed(settings.seed)
     network = zero_last_layer(build_network(spec)).to(device)
     optimiser = torch.optim.AdamW(network.parameters(), lr=settings.learning_rate, weight_decay=1e-5)
-    state = {"steps": 0, "seconds": 0.0, "loss": None, "history": [], "best_step": 0}
+    state: dict[str, Any] = {"steps": 0, "seconds": 0.0, "loss": None, "history": [], "best_step": 0}
+    best_weights: dict[str, torch.Tensor]
     saved = _load(checkpoint) if resume else None
     if saved is not None:
         network.load_state_dict(saved["network"])

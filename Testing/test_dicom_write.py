@@ -1,0 +1,96 @@
+"""DICOM out: the pseudo-CT as a CT series beside the MR (real oblique ReMIND series and a NIfTI head), checked by dciodvfy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+
+from DiffusionSynthLib.cli import main
+from DiffusionSynthLib.volume import read_volume
+
+from conftest import DATA
+
+REMIND_T1C = DATA / "remind_022" / "t1c_dicom"
+
+
+def run(mri, output, model, *extra) -> int:
+    return main(["mri-to-ct", "--mri", str(mri), "--output", str(output), "--model", str(model), "--steps", "2", "--progress", "none", *extra])
+
+
+def headers(folder):
+    return [pydicom.dcmread(f, stop_before_pixels=True) for f in sorted(folder.iterdir())]
+
+
+def dciodvfy_errors(file) -> list[str]:
+    if shutil.which("dciodvfy") is None:
+        pytest.skip("dciodvfy (Debian's dicom3tools) is not installed")
+    checked = subprocess.run(["dciodvfy", str(file)], capture_output=True, text=True)
+    return [line for line in (checked.stdout + checked.stderr).splitlines() if line.startswith("Error")]
+
+
+@pytest.fixture(scope="module")
+def remind_series(tiny_model, tmp_path_factory):
+    if not REMIND_T1C.is_dir():
+        pytest.skip(f"ReMIND DICOM data not found at {REMIND_T1C}")
+    out = tmp_path_factory.mktemp("dicom-out")
+    assert run(REMIND_T1C, out / "ct", tiny_model, "--output-format", "dicom") == 0
+    assert run(REMIND_T1C, out / "ct.nii.gz", tiny_model) == 0
+    return out
+
+
+def test_the_ct_series_joins_the_mr_patient_study_and_frame_of_reference(remind_series):
+    mr = headers(REMIND_T1C)
+    ct = headers(remind_series / "ct")
+    assert len(ct) == len(mr) == 176
+    first = mr[0]
+    for ds in ct:
+        assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2" and ds.Modality == "CT"
+        assert ds.StudyInstanceUID == first.StudyInstanceUID and ds.FrameOfReferenceUID == first.FrameOfReferenceUID
+        assert ds.PatientID == first.PatientID and ds.SeriesInstanceUID != first.SeriesInstanceUID
+        assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"] and ds.SeriesDescription.startswith("SYNTHETIC CT")
+        assert json.loads(ds.ImageComments)["synthetic"] is True and ds.RescaleIntercept == -1024 and ds.RescaleSlope == 1
+    assert len({ds.SeriesInstanceUID for ds in ct}) == 1 and len({ds.SOPInstanceUID for ds in ct}) == 176
+
+
+def test_every_ct_slice_sits_on_an_mr_slice(remind_series):
+    """Same orientation and the same slice positions as the oblique MR, one CT slice per MR slice."""
+    mr_planes = sorted(
+        (tuple(np.round(np.array(d.ImagePositionPatient, float), 3)), tuple(np.round(np.array(d.ImageOrientationPatient, float), 5)))
+        for d in headers(REMIND_T1C)
+    )
+    ct_planes = sorted(
+        (tuple(np.round(np.array(d.ImagePositionPatient, float), 3)), tuple(np.round(np.array(d.ImageOrientationPatient, float), 5)))
+        for d in headers(remind_series / "ct")
+    )
+    for (mr_position, mr_orientation), (ct_position, ct_orientation) in zip(mr_planes, ct_planes):
+        np.testing.assert_allclose(ct_position, mr_position, atol=2e-3)
+        np.testing.assert_allclose(ct_orientation, mr_orientation, atol=2e-5)
+
+
+def test_the_series_reads_back_as_the_same_hounsfield_volume_on_the_mr_grid(remind_series):
+    series, nifti, mr = read_volume(remind_series / "ct"), read_volume(remind_series / "ct.nii.gz"), read_volume(REMIND_T1C)
+    assert series.same_grid(mr) and nifti.same_grid(mr)
+    np.testing.assert_array_equal(series.array.astype(np.int32), nifti.array.astype(np.int32))
+
+
+def test_dciodvfy_finds_no_error(remind_series):
+    files = sorted((remind_series / "ct").iterdir())
+    for file in (files[0], files[len(files) // 2], files[-1]):
+        assert dciodvfy_errors(file) == []
+
+
+def test_a_nifti_mr_gets_a_new_study_and_frame_of_reference(small_mri, tiny_model, tmp_path, capsys):
+    assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom") == 0
+    ct = headers(tmp_path / "ct")
+    assert len({d.StudyInstanceUID for d in ct}) == 1 and len({d.FrameOfReferenceUID for d in ct}) == 1
+    assert read_volume(tmp_path / "ct").same_grid(read_volume(small_mri))
+    assert dciodvfy_errors(sorted((tmp_path / "ct").iterdir())[0]) == []
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("x")
+    assert run(small_mri, tmp_path / "busy", tiny_model, "--output-format", "dicom") == 4
+    assert "already holds files" in capsys.readouterr().err and [p.name for p in (tmp_path / "busy").iterdir()] == ["keep.txt"]

@@ -1,0 +1,81 @@
+"""The researchers' API: Pipeline.from_package(...) then pipe(...) on Volumes, with the command line's options."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from DiffusionSynthLib import Pipeline
+from DiffusionSynthLib.cli import main
+from DiffusionSynthLib.errors import InputError, ModelError
+from DiffusionSynthLib.tasks.impute import impute
+from DiffusionSynthLib.volume import read_volume
+
+from conftest import SEQUENCE_NAMES
+
+CASE = "BraTS-GLI-00001-000"
+
+
+@pytest.fixture(scope="module")
+def volumes(brain_cases):
+    return {name: read_volume(brain_cases / CASE / f"{name}.nii.gz") for name in SEQUENCE_NAMES}
+
+
+def test_a_package_folder_loads_once_and_runs_its_task(tiny_impute_model, volumes):
+    pipe = Pipeline.from_package(tiny_impute_model, device="cpu")
+    assert pipe.task == "impute"
+    inputs = {"t1n": volumes["t1n"], "t2w": volumes["t2w"]}
+    first, second = pipe(inputs), pipe(inputs, samples=2, steps=1, seed=3)
+    direct = impute(inputs, pipe.model)
+    assert set(first.outputs) == {"t1c", "t2f"} and all(v.same_grid(volumes["t1n"]) for v in first.outputs.values())
+    np.testing.assert_array_equal(first.outputs["t2f"].array, direct.outputs["t2f"].array)
+    assert set(second.std) == {"t1c", "t2f"} and second.samples == 2
+
+
+def test_inpaint_takes_the_mask_and_mode(tiny_inpaint_model, volumes):
+    pipe = Pipeline.from_package(tiny_inpaint_model)
+    region = np.zeros(volumes["t1n"].shape, np.uint8)
+    i, j, k = (int(c) for c in np.argwhere(volumes["t1n"].array != 0).mean(axis=0))
+    region[i - 2 : i + 3, j - 2 : j + 3, k - 2 : k + 3] = 1
+    mask = volumes["t1n"].with_array(region)
+    result = pipe({"t1c": volumes["t1c"], "mask": mask}, mode="add", strength=1.5)
+    assert set(result.outputs) == {"t1c"} and result.mask_voxels == 125
+    with pytest.raises(InputError, match="needs the input 'mask'"):
+        pipe({"t1c": volumes["t1c"]}, mode="add")
+    with pytest.raises(InputError, match="Unknown option"):
+        pipe({"t1c": volumes["t1c"], "mask": mask}, mode="add", days=[3])
+
+
+def test_the_default_built_in_model_of_a_task_and_clear_errors():
+    assert Pipeline.from_package(task="impute").model.id == "impute-brats-demo"
+    with pytest.raises(InputError, match="Give a model"):
+        Pipeline.from_package()
+    with pytest.raises(ModelError, match="Built-in models"):
+        Pipeline.from_package("no-such-model")
+    with pytest.raises(InputError, match="Unknown device"):
+        Pipeline.from_package(task="impute", device="tpu")
+
+
+def test_importing_the_library_stays_cheap():
+    """``import DiffusionSynthLib`` loads no torch; ``from DiffusionSynthLib import Pipeline`` works all the same."""
+    code = "import sys, DiffusionSynthLib; assert 'torch' not in sys.modules; from DiffusionSynthLib import Pipeline; print(Pipeline.__name__)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "Pipeline"
+
+
+def test_training_resumes_from_a_committed_package_without_its_checkpoints(tiny_impute_model, brain_cases, tmp_path, capsys):
+    """A fresh checkout has the package but not the checkpoints beside it: --resume continues from the package's weights and record."""
+    package = tmp_path / "pkg"
+    shutil.copytree(tiny_impute_model, package)
+    before = json.loads((package / "model.json").read_text())["training"]["refiner"]
+    argv = ["train", "--task", "impute", "--data", str(brain_cases), "--output", str(package), "--preset", "tiny", "--max-steps", "3",
+            "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", "--resume"]  # fmt: skip
+    assert main(argv) == 0
+    assert "resuming from the package" in capsys.readouterr().err
+    after = json.loads((package / "model.json").read_text())["training"]["refiner"]
+    assert before["steps"] == 2 and after["steps"] == 3  # one more step, not three from scratch
+    assert after["history"][: len(before["history"])] == before["history"]
