@@ -83,6 +83,8 @@ def _write_slices(ct: Volume, staging: Path, provenance: dict, reference) -> lis
         "SeriesNumber": int(getattr(reference, "SeriesNumber", 0) or 0) + 1000,
         "SeriesDescription": f"SYNTHETIC CT ({GENERATOR_NAME} {provenance.get('model_id', '')})".strip()[:64],
         "ImageType": ["DERIVED", "SECONDARY", "AXIAL"],
+        "Laterality": "",  # type 2C in General Series: empty, a head is not a paired organ
+        "PatientPosition": str(getattr(reference, "PatientPosition", "") or "HFS"),  # 2C for CT: the MR's, else head first supine
         "Manufacturer": GENERATOR_NAME,
         "SoftwareVersions": __version__,
         "ContentDate": now.strftime("%Y%m%d"),

@@ -11,6 +11,7 @@ import pydicom
 import pytest
 
 from DiffusionSynthLib.cli import main
+from DiffusionSynthLib.geometry import to_canonical
 from DiffusionSynthLib.volume import read_volume
 
 from conftest import DATA
@@ -88,7 +89,8 @@ def test_a_nifti_mr_gets_a_new_study_and_frame_of_reference(small_mri, tiny_mode
     assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom") == 0
     ct = headers(tmp_path / "ct")
     assert len({d.StudyInstanceUID for d in ct}) == 1 and len({d.FrameOfReferenceUID for d in ct}) == 1
-    assert read_volume(tmp_path / "ct").same_grid(read_volume(small_mri))
+    # the same voxels in DICOM's (slice, row, column) order: the same grid once both are in one axis order
+    assert to_canonical(read_volume(tmp_path / "ct")).same_grid(to_canonical(read_volume(small_mri)))
     assert dciodvfy_errors(sorted((tmp_path / "ct").iterdir())[0]) == []
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("x")

@@ -61,7 +61,7 @@ def test_evaluate_command_prints_flat_json(tmp_path, capsys):
     mask = write_volume(Volume(np.ones((14, 14, 14), np.uint8), grid), tmp_path / "mask.nii.gz")
     assert main(["evaluate", "--prediction", str(pred), "--reference", str(ref), "--mask", str(mask), "--kind", "ct"]) == 0
     values = json.loads(capsys.readouterr().out)
-    assert set(values) == {"mae", "me", "psnr", "ssim", "bone_dice"}
+    assert set(values) == {"mae", "me", "psnr", "ssim", "bone_dice", "mae_air", "mae_soft_tissue", "mae_bone"}
     assert values["mae"] == pytest.approx(5.0) and values["me"] == pytest.approx(5.0)
     assert main(["evaluate", "--prediction", str(pred), "--reference", str(ref), "--kind", "mri"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"ssim", "psnr", "mae"}

@@ -107,7 +107,7 @@ def _write_sitk(path, image):
     "make, message",
     [
         (lambda d: d / "missing.nii.gz", "does not exist"),
-        (lambda d: d, "is a folder"),
+        (lambda d: d, "holds no readable DICOM files"),
         (lambda d: _write_bytes(d / "x.txt", b"hello"), "unsupported extension"),
         (lambda d: _write_bytes(d / "empty.nii.gz", b""), "empty file"),
         (lambda d: _write_bytes(d / "junk.nii.gz", os.urandom(4000)), "could not be read"),
