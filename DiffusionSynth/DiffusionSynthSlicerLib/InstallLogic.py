@@ -19,6 +19,7 @@ REQUIREMENTS: dict[str, str] = {  # import name -> pip requirement (the library'
     "safetensors": "safetensors>=0.4",
     "scipy": "scipy>=1.10",
     "nrrd": "pynrrd>=1.0",
+    "highdicom": "highdicom>=0.28",  # DICOM series, DICOM-SEG and the CT series out (Slicer ships pydicom)
 }
 
 
