@@ -344,29 +344,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             device=args.device,
             log=log,
         )
-    elif args.task == "impute":
+    elif args.task in ("impute", "inpaint"):  # the prior packages: one recipe, two tasks
         from .train.impute import train_impute
-
-        path = train_impute(
-            data,
-            Path(args.output),
-            preset=args.preset,
-            spacing=args.spacing or 1.0,
-            patch=tuple(args.patch or (64, 64, 64)),
-            batch=args.batch,
-            exclude=args.exclude_case or [],
-            validation_case=args.validation_case,
-            settings=settings,
-            refiner_fraction=args.refiner_fraction,
-            resume=args.resume,
-            scheduler=args.scheduler,
-            device=args.device,
-            log=log,
-        )
-    elif args.task == "inpaint":
         from .train.inpaint import train_inpaint
 
-        path = train_inpaint(
+        trainer = train_impute if args.task == "impute" else train_inpaint
+        path = trainer(
             data,
             Path(args.output),
             preset=args.preset,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -39,21 +38,9 @@ from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
 from DiffusionSynthLib.train.brain_cases import TUMOUR_FILES, find_case_folders, load_brain_cases  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
 
-from _common import DATA, markdown_table, result_envelope  # noqa: E402
+from _common import DATA, markdown_table, result_envelope, train_fold  # noqa: E402
 
 METHODS = ("most similar", "quadratic regression", "prior", "prior + network", "prior + network + diffusion")
-
-
-def train_fold(case: str, workdir: Path, minutes: float) -> Path:
-    output = workdir / f"fold-{case}"
-    if (output / "model.json").is_file():
-        return output
-    command = [sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", "impute", "--data", str(DATA), "--exclude-case", case]
-    command += ["--time-budget", str(minutes), "--output", str(output)]
-    if (workdir / f".fold-{case}.training").is_dir():
-        command.append("--resume")
-    subprocess.run(command, check=True)
-    return output
 
 
 def configurations(available: list[str]) -> list[tuple[list[str], str]]:
@@ -86,7 +73,7 @@ def main() -> None:
     rows, models = [], {}
     for case in args.cases or sorted(folders):
         folder = folders[case]
-        package = load_model(train_fold(case, workdir, args.fold_minutes), "impute")
+        package = load_model(train_fold("impute", case, workdir, args.fold_minutes), "impute")
         models[package.id] = fingerprint(package.config)
         prior_only = dataclasses.replace(package, networks={k: v for k, v in package.networks.items() if k != "refiner"})
         others = load_brain_cases(DATA, [1.0, 1.0, 1.0], exclude=[case], minimum=2, log=lambda message: None)

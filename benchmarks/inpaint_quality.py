@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,21 +37,9 @@ from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
 from DiffusionSynthLib.train.brain_cases import TUMOUR_FILES, find_case_folders  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
 
-from _common import DATA, markdown_table, result_envelope  # noqa: E402
+from _common import DATA, markdown_table, result_envelope, train_fold  # noqa: E402
 
 METHODS = ("mean fill", "harmonic fill", "prior", "prior + network", "prior + network (voided input)", "prior + network + diffusion")
-
-
-def train_fold(case: str, workdir: Path, minutes: float) -> Path:
-    output = workdir / f"fold-{case}"
-    if (output / "model.json").is_file():
-        return output
-    command = [sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", "inpaint", "--data", str(DATA), "--exclude-case", case]
-    command += ["--time-budget", str(minutes), "--output", str(output)]
-    if (workdir / f".fold-{case}.training").is_dir():
-        command.append("--resume")
-    subprocess.run(command, check=True)
-    return output
 
 
 def random_healthy_mask(brain: np.ndarray, avoid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -91,7 +78,7 @@ def main() -> None:
     remove_rows, add_rows, models = [], [], {}
     for case in args.cases or sorted(folders):
         folder = folders[case]
-        package = load_model(train_fold(case, workdir, args.fold_minutes), "inpaint")
+        package = load_model(train_fold("inpaint", case, workdir, args.fold_minutes), "inpaint")
         models[package.id] = fingerprint(package.config)
         prior_only = dataclasses.replace(package, networks={k: v for k, v in package.networks.items() if k != "refiner"})
         volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()}
