@@ -140,12 +140,15 @@ def load_audit_model(name: str) -> ModelPackage:
 
 
 def mri_to_ct_outputs(model: ModelPackage, mri: Volume, seeds: Sequence[int], steps: int | None, device: str) -> list[Volume]:
-    """Pseudo-CTs exactly as ``mri-to-ct --seed k`` makes them, on the MR resampled to the model's spacing."""
+    """Pseudo-CTs as ``mri-to-ct --samples 1 --seed k`` makes them (one diffusion sample: the generative part, what
+    could copy; a package without diffusion gives its deterministic estimate), on the MR resampled to the model's spacing."""
     from .geometry import resample_to_spacing
     from .tasks.mri_to_ct import mri_to_ct
+    from .tasks.run import has_diffusion
 
     small = resample_to_spacing(mri, model.config["spacing_mm"])
-    return [mri_to_ct(small, model, steps=steps, seed=seed, samples=1, device=device).ct for seed in seeds]
+    samples = 1 if has_diffusion(model) else 0
+    return [mri_to_ct(small, model, steps=steps, seed=seed, samples=samples, device=device).ct for seed in seeds]
 
 
 GENERATORS: dict[str, OutputGenerator] = {"mri-to-ct": mri_to_ct_outputs}

@@ -90,14 +90,14 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     if dicom and output.is_dir() and any(output.iterdir()):
         raise OutputError(f"The DICOM output '{output}' is a folder that already holds files; give a new or empty folder for the CT series.")
     uncertainty = check_writable(args.uncertainty) if args.uncertainty else None
-    if uncertainty is not None and args.samples < 2:
+    if uncertainty is not None and (args.samples or 0) < 2:
         raise InputError("--uncertainty needs at least two samples; add --samples 2 or more.")
     mri = read_volume(args.mri, "MR image")
     require_content(mri, f"MR image '{args.mri}'")
     require_not_ct(mri, f"MR image '{args.mri}'")
     model = resolve_model(args.model, "mri-to-ct")
     result = mri_to_ct(mri, model, steps=args.steps, seed=args.seed, samples=args.samples, device=args.device, progress=ProgressPrinter(args.progress))
-    record = make_provenance("mri-to-ct", model, result.seed, result.steps, args.samples, {"mri": args.mri})
+    record = make_provenance("mri-to-ct", model, result.seed, result.steps, result.samples, {"mri": args.mri})
     if dicom:
         from .dicom_write import reference_header, write_ct_series
 
@@ -223,6 +223,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         day_name,
         forecast,
         given_inputs,
+        spacing_warning,
     )
     from .volume import read_volume
 
@@ -244,6 +245,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         require_content(volumes[name], f"{name} image '{paths[name]}'")
     mask = _read_mask(args.tumour_mask, given_inputs(volumes)[1], "tumour mask")
     check_tumour_mask(mask, given_inputs(volumes)[1])  # input errors before any model is loaded
+    if spacing is None and (warning := spacing_warning(volumes["t1c"], f"T1c image '{paths['t1c']}'")):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     model = resolve_model(args.model, "forecast")
     inpaint_name = args.inpaint_model or model.config.get("render", {}).get("inpaint_model")
     inpaint_model = resolve_model(inpaint_name, "inpaint")
@@ -336,9 +339,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             spacing=args.spacing or 2.0,
             patch=tuple(args.patch or (64, 64, 32)),
             batch=args.batch,
+            ct_scans=[Path(p) for p in args.ct_data or []],
             holdout_fraction=args.holdout_slab,
-            autoencoder_data=Path(args.autoencoder_data) if args.autoencoder_data else None,
+            validation_fraction=args.validation_slab,
             settings=settings,
+            refiner_fraction=args.refiner_fraction,
             resume=args.resume,
             scheduler=args.scheduler,
             device=args.device,
@@ -483,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="nifti (default; NRRD/MHA by the --output extension) or dicom: --output is a new folder for a CT series beside the MR",
     )
     _sampling_arguments(p)
-    p.set_defaults(run=cmd_mri_to_ct)
+    p.set_defaults(run=cmd_mri_to_ct, samples=None)
+    _samples_help(p, "diffusion samples to average (default: the model's; 0 for prior packages: the deterministic estimate; 2 or more for --uncertainty)")
 
     p = sub.add_parser("impute", help="synthesise missing MR sequences from any subset of T1n, T1c, T2w, T2-FLAIR")
     _sequence_arguments(p, "image (give at least one; the others are imputed)")
@@ -544,7 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spacing", type=float, help="isotropic model spacing in mm (default: impute and inpaint 1, mri-to-ct 2)")
     p.add_argument("--patch", type=int, nargs=3, help="training patch in voxels, multiples of 16 (default: impute and inpaint 64 64 64, mri-to-ct 64 64 32)")
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--holdout-slab", type=float, default=0.25, help="fraction of each case's slices (top slab) kept out of training")
+    p.add_argument("--holdout-slab", type=float, default=0.25, help="mri-to-ct: fraction of each pair's slices (top slab) never read, for the benchmark")
+    p.add_argument("--validation-slab", type=float, default=0.2, help="mri-to-ct: fraction of each pair's slices (below the held-out slab) kept for validation")
     p.add_argument("--exclude-case", action="append", help="leave this case folder out (leave-one-out folds); repeatable")
     p.add_argument(
         "--validation-case", help="impute, inpaint: the case kept out for validation and checkpoint selection (default: the last case with the most sequences)"
@@ -553,9 +560,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--refiner-fraction",
         type=float,
         default=0.7,
-        help="impute, inpaint: share of the time budget for the regression network; the rest trains the residual diffusion",
+        help="share of the time budget for the regression network; the rest trains the residual diffusion",
     )
-    p.add_argument("--autoencoder-data", help="extra CT cases (*/ct.nii.gz) for the autoencoder stage")
+    p.add_argument(
+        "--ct-data",
+        nargs="+",
+        help="mri-to-ct: CT scans without an MR (NIfTI files, folders holding ct.nii.gz, DICOM series folders) for the prior's depth statistics",
+    )
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")
     p.add_argument("--seed", type=int, default=0)
@@ -610,7 +621,7 @@ def _samples_help(parser: argparse.ArgumentParser, text: str) -> None:
 
 def _validate_common(args: argparse.Namespace) -> None:
     samples = getattr(args, "samples", 1)
-    minimum = 0 if getattr(args, "command", None) in ("impute", "inpaint") else 1
+    minimum = 0 if getattr(args, "command", None) in ("mri-to-ct", "impute", "inpaint") else 1
     if samples is not None and samples < minimum:
         raise InputError(f"--samples must be {minimum} or more.")
     steps = getattr(args, "steps", None)

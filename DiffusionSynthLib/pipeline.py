@@ -72,7 +72,7 @@ class Pipeline:
             from .tasks.mri_to_ct import mri_to_ct
 
             _only(options, ())
-            return mri_to_ct(_required(inputs, "mri"), self.model, samples=1 if samples is None else samples, **common)
+            return mri_to_ct(_required(inputs, "mri"), self.model, samples=samples, **common)
         if self.task == "impute":
             from .tasks.impute import impute
 

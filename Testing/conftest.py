@@ -51,7 +51,7 @@ def small_mri(shared_data, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(shared_data, tmp_path_factory) -> Path:
-    """A tiny MRI->CT package trained for two steps per stage by the real training command."""
+    """A tiny MRI->CT prior package (anatomical prior, network, residual diffusion) trained for two steps per stage by the real training command."""
     from DiffusionSynthLib.cli import main
 
     root = tmp_path_factory.mktemp("tiny")
@@ -74,9 +74,11 @@ def tiny_model(shared_data, tmp_path_factory) -> Path:
             "--patch",
             "32",
             "32",
-            "16",
+            "32",
             "--batch",
             "1",
+            "--ct-data",
+            str(DATA / "head_mr_ct" / "cmtk-cad001" / "ct.nii.gz"),
         ]
     )
     assert code == 0

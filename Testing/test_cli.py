@@ -58,7 +58,7 @@ def test_output_that_is_a_folder_is_refused_before_work(tmp_path, capsys, small_
 
 def test_bad_arguments(tmp_path, capsys, small_mri, tiny_model):
     out = str(tmp_path / "ct.nii.gz")
-    assert main(["mri-to-ct", "--mri", str(small_mri), "--output", out, "--samples", "0"]) == 2
+    assert main(["mri-to-ct", "--mri", str(small_mri), "--output", out, "--samples", "-1"]) == 2
     assert main(["mri-to-ct", "--mri", str(small_mri), "--output", out, "--steps", "0"]) == 2
     assert main(["mri-to-ct", "--mri", str(small_mri), "--output", out, "--uncertainty", str(tmp_path / "s.nii.gz")]) == 2
     assert main(["mri-to-ct", "--mri", str(small_mri), "--output", out, "--model", str(tmp_path)]) == 3

@@ -44,7 +44,7 @@ def test_two_ranks_train_identically_and_resume(tiny_model, tmp_path):
         "--patch",
         "32",
         "32",
-        "16",
+        "32",
         "--batch",
         "1",
         "--device",
@@ -59,7 +59,7 @@ def test_two_ranks_train_identically_and_resume(tiny_model, tmp_path):
     second = _torchrun([*args, "--max-steps", "4", "--resume"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resumed at stage done" in second.stderr or "resumed at stage" in second.stderr
-    steps = json.loads((output / "model.json").read_text())["training"]["steps"]
+    steps = json.loads((output / "model.json").read_text())["training"]["diffusion"]["steps"]
     assert steps == {"autoencoder": 2, "unet": 4}
     prints = re.findall(r"rank (\d) final weights fingerprint (.+)", second.stderr)
     assert len(prints) == 2 and prints[0][1] == prints[1][1]

@@ -35,6 +35,8 @@ def _start_and_stop(mri: Path, model: Path, out: Path, how: signal.Signals) -> t
             str(model),
             "--steps",
             "1000",
+            "--samples",
+            "1",
             "--progress",
             "json",
         ],

@@ -20,7 +20,7 @@ from DiffusionSynthLib.growth.longitudinal import (
 from DiffusionSynthLib.intensity import head_mask_mr
 from DiffusionSynthLib.masks import BLEND_MARGIN_VOXELS
 from DiffusionSynthLib.models import builtin_models, load_model, resolve_model
-from DiffusionSynthLib.tasks.forecast import check_days, day_name, forecast
+from DiffusionSynthLib.tasks.forecast import check_days, day_name, forecast, spacing_warning
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
 
 from conftest import DATA, rotation
@@ -286,3 +286,18 @@ def test_bad_inputs_give_one_error_line_and_no_output(case_name, files, tmp_path
 def test_missing_t1c_is_refused(files, tmp_path, capsys):
     argv = ["forecast", "--t2w", str(files["t1c"]), "--tumour-mask", str(files["mask"]), "--days", "30", "--output-dir", str(tmp_path / "o")]
     assert main(argv) == 2 and "needs the contrast-enhanced T1" in capsys.readouterr().err
+
+
+def test_a_header_that_lost_the_slice_thickness_gets_a_warning_naming_assume_spacing(files, tmp_path, capsys):
+    lost = read_volume(files["t1c"])  # 256 x 256 x 24 voxels said to be 1 mm: a head 24 mm thick
+    warning = spacing_warning(lost, "T1c image")
+    assert warning is not None and "--assume-spacing" in warning and "256 x 256 x 24 mm" in warning
+    assert spacing_warning(with_spacing(lost, (0.86, 0.86, 5.0)), "T1c image") is None  # the real voxel size: no warning
+    brain = read_volume(DATA / "brain_tumour_mri" / "BraTS-GLI-00001-000" / "t1c.nii.gz")
+    assert spacing_warning(brain, "T1c image") is None  # 240 x 240 x 155 mm at 1 mm
+    argv = ["forecast", "--t1c", str(files["t1c"]), "--tumour-mask", str(files["mask"]), "--days", "30", "--output-dir", str(tmp_path / "o")]
+    assert main([*argv, "--inpaint-model", str(tmp_path / "no such model"), "--progress", "none"]) == 3  # stops after the warning
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("warning: The T1c image") and "--assume-spacing" in err[0] and err[-1].startswith("error: ")
+    main([*argv, "--assume-spacing", "0.86", "0.86", "5", "--inpaint-model", str(tmp_path / "no such model"), "--progress", "none"])
+    assert "warning" not in capsys.readouterr().err  # the user gave the voxel size

@@ -18,7 +18,7 @@ def _copy(tiny_model, tmp_path):
 
 def test_tiny_package_loads_and_is_verified(tiny_model):
     package = load_model(tiny_model, "mri-to-ct")
-    assert set(package.networks) == {"autoencoder", "unet"}
+    assert set(package.networks) == {"refiner", "autoencoder", "unet"}
     assert package.weights_sha256["unet"] == json.loads((tiny_model / "model.json").read_text())["networks"]["unet"]["sha256"]
 
 

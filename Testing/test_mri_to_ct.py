@@ -42,12 +42,16 @@ def test_output_is_on_the_oblique_input_grid(mri, model):
     np.testing.assert_array_equal(mri.ijk_to_ras, before[1])
 
 
-def test_seed_determines_the_result(mri, model):
-    a = mri_to_ct(mri, model, steps=2, seed=5).ct.array
-    b = mri_to_ct(mri, model, steps=2, seed=5).ct.array
-    c = mri_to_ct(mri, model, steps=2, seed=6).ct.array
+def test_seed_determines_a_sample_and_the_default_estimate_is_deterministic(mri, model):
+    a = mri_to_ct(mri, model, steps=2, seed=5, samples=1).ct.array
+    b = mri_to_ct(mri, model, steps=2, seed=5, samples=1).ct.array
+    c = mri_to_ct(mri, model, steps=2, seed=6, samples=1).ct.array
     np.testing.assert_array_equal(a, b)
     assert np.abs(a.astype(int) - c).max() > 0
+    default = mri_to_ct(mri, model, seed=5)
+    assert default.samples == 0 and default.steps == 0 and default.std is None
+    np.testing.assert_array_equal(default.ct.array, mri_to_ct(mri, model, seed=6).ct.array)
+    assert np.abs(default.ct.array.astype(int) - a).max() > 0  # the sample adds a residual to the estimate
 
 
 def test_the_same_head_stored_ras_or_pir_gives_the_same_pseudo_ct(small_mri, model):
@@ -77,9 +81,9 @@ def ddpm_model(tiny_model, tmp_path_factory):
 
 
 def test_seed_determines_a_ddpm_result(mri, ddpm_model):
-    a = mri_to_ct(mri, ddpm_model, steps=3, seed=5).ct.array
-    b = mri_to_ct(mri, ddpm_model, steps=3, seed=5).ct.array
-    c = mri_to_ct(mri, ddpm_model, steps=3, seed=6).ct.array
+    a = mri_to_ct(mri, ddpm_model, steps=3, seed=5, samples=1).ct.array
+    b = mri_to_ct(mri, ddpm_model, steps=3, seed=5, samples=1).ct.array
+    c = mri_to_ct(mri, ddpm_model, steps=3, seed=6, samples=1).ct.array
     np.testing.assert_array_equal(a, b)
     assert np.abs(a.astype(int) - c).max() > 0
 
@@ -113,7 +117,7 @@ def test_cancel_raises_and_returns_nothing(mri, model):
             token.cancel()
 
     with pytest.raises(Cancelled):
-        mri_to_ct(mri, model, steps=10, progress=progress, cancel=token.is_set)
+        mri_to_ct(mri, model, steps=10, samples=1, progress=progress, cancel=token.is_set)
 
 
 def test_constant_image_is_refused(model):

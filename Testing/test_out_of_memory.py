@@ -54,7 +54,23 @@ def test_out_of_memory_exits_5_with_one_line_and_no_output(shared_data, tiny_mod
     model, mri = untiled_copy(tiny_model, tmp_path), large_head(tmp_path)
     output = tmp_path / "out" / "ct.nii.gz"
     output.parent.mkdir()
-    argv = ["mri-to-ct", "--mri", str(mri), "--output", str(output), "--model", str(model), "--steps", "1", "--device", "cpu", "--progress", "none"]
+    argv = [
+        "mri-to-ct",
+        "--mri",
+        str(mri),
+        "--output",
+        str(output),
+        "--model",
+        str(model),
+        "--steps",
+        "1",
+        "--samples",
+        "1",
+        "--device",
+        "cpu",
+        "--progress",
+        "none",
+    ]
     process = subprocess.run([sys.executable, "-c", CHILD, str(HEADROOM_MB), *argv], capture_output=True, text=True, timeout=600)
     lines = process.stderr.strip().splitlines()
     assert process.returncode == 5, process.stderr[-2000:]

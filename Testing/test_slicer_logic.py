@@ -137,7 +137,7 @@ def test_mri_to_ct_adds_synthetic_nodes_on_the_input_grid(scene, mr_node, tiny_m
 
 def test_cancel_from_another_thread_leaves_nothing(scene, mr_node, tiny_model, logic, temp_root):
     first_line = threading.Event()
-    request = SynthesisRequest(mri=mr_node, model=str(tiny_model), steps=200)
+    request = SynthesisRequest(mri=mr_node, model=str(tiny_model), steps=200, samples=1)  # one sample: 200 denoising steps to cancel
     job = logic.start(request, on_progress=lambda progress: first_line.set())
     canceller = threading.Thread(target=lambda: first_line.wait(120) and logic.cancel())
     canceller.start()

@@ -91,7 +91,21 @@ def test_cancel_of_the_command_line_returns_at_once_and_it_exits_130(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     sampling = threading.Event()
-    args = ["mri-to-ct", "--mri", str(image), "--output", str(workdir / "ct.nii.gz"), "--steps", "1000", "--device", "cpu", "--progress", "json"]
+    args = [
+        "mri-to-ct",
+        "--mri",
+        str(image),
+        "--output",
+        str(workdir / "ct.nii.gz"),
+        "--steps",
+        "1000",
+        "--samples",
+        "1",
+        "--device",
+        "cpu",
+        "--progress",
+        "json",
+    ]
     job = Job(ProcessRunner(python=sys.executable, grace_s=10.0), args, workdir, on_progress=lambda progress: progress.step >= 1 and sampling.set())
     job.start()
     assert sampling.wait(120), "the command line did not start sampling"

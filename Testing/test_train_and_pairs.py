@@ -19,13 +19,15 @@ from conftest import HEAD_CT, HEAD_MR
 def test_resume_continues_where_training_stopped(tiny_model, tmp_path):
     data = tiny_model.parent / "pairs"
     output = tmp_path / "model"
-    args = ["train", "--task", "mri-to-ct", "--data", str(data), "--output", str(output), "--preset", "tiny", "--patch", "32", "32", "16", "--batch", "1"]
+    args = ["train", "--task", "mri-to-ct", "--data", str(data), "--output", str(output), "--preset", "tiny", "--patch", "32", "32", "32", "--batch", "1"]
     assert main([*args, "--max-steps", "2"]) == 0
     checkpoint = torch.load(tmp_path / ".model.training" / "checkpoint.pt", weights_only=True)  # tensors and plain data only
     assert checkpoint["state"]["steps"] == {"autoencoder": 2, "unet": 2}
+    assert json.loads(torch.load(tmp_path / ".model.training" / "refiner.pt", weights_only=True)["state"])["steps"] == 2
     assert main([*args, "--max-steps", "3", "--resume"]) == 0
     config = json.loads((output / "model.json").read_text())
-    assert config["training"]["steps"] == {"autoencoder": 2, "unet": 3}  # the autoencoder stage was finished
+    assert config["training"]["refiner"]["steps"] == 3
+    assert config["training"]["diffusion"]["steps"] == {"autoencoder": 2, "unet": 3}  # the autoencoder stage was finished
     assert config["training"]["held_out_slices"]["pat002"][0] < config["training"]["held_out_slices"]["pat002"][1]
     assert (output / "MODEL_CARD.md").read_text().startswith("# Model card")
 
@@ -58,7 +60,7 @@ def test_a_checkpoint_holding_more_than_plain_data_is_refused_never_run(tiny_mod
         "--patch",
         "32",
         "32",
-        "16",
+        "32",
         "--batch",
         "1",
         "--max-steps",

@@ -128,7 +128,7 @@ def test_cancel_stops_the_run_and_adds_nothing(app, small_mri, tiny_model, tmp_p
     volumes_before = len(state.ds_volumes)
 
     async def start_then_cancel():
-        app.synthesis.apply({"ds_task": "mri-to-ct", "ds_model": offer(app, tiny_model), "ds_steps": "500"})
+        app.synthesis.apply({"ds_task": "mri-to-ct", "ds_model": offer(app, tiny_model), "ds_steps": "500", "ds_samples": "1"})
         for _ in range(600):  # the first progress line from the command (a thread), then cancel
             if "step" in state.ds_progress_text:
                 break

@@ -12,8 +12,9 @@ import importlib.util
 from typing import Any
 
 PRIOR_TASKS = {
-    "impute": "samples=0: the package's prior estimate (DiffusionSynthLib.priors), no diffusion",
-    "inpaint": "samples=0: the package's prior estimate (DiffusionSynthLib.priors), no diffusion",
+    "mri-to-ct": "samples=0: the package's deterministic estimate (prior + network), no diffusion",
+    "impute": "samples=0: the package's deterministic estimate (prior + network), no diffusion",
+    "inpaint": "samples=0: the package's deterministic estimate (prior + network), no diffusion",
 }
 
 

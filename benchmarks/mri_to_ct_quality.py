@@ -1,61 +1,84 @@
-"""Pseudo-CT quality of a model on the real head pair, beside two baselines fitted in the same run.
+"""Pseudo-CT quality on the real head pair and plausibility on a head no model saw, beside classical baselines.
 
-The pair (../shared/data/head_mr_ct/cmtk-pat002) is registered with ``prepare_pair``; figures are
-computed inside the head mask on the slices the model never saw in training (the held-out slab
-recorded in its model.json), and on the training slices for contrast (a large gap means the
-model memorised its one patient). Baselines, fitted on the training slices only:
-- bulk density: dark MR voxels inside the head -> bone, the rest -> soft tissue (class means in HU);
-- intensity regression: a cubic polynomial from normalised MR intensity to HU.
+The pair (../shared/data/head_mr_ct/cmtk-pat002) is registered with ``prepare_pair``. Figures inside
+the pair's mask on the slices the model never saw (the held-out slab recorded in its model.json),
+on its training slices, and on the whole head; each method in the same run:
+- water: 0 HU everywhere in the head;
+- bulk density: dark MR voxels inside the head -> one class, the rest -> another (class means in HU,
+  threshold chosen on the training slices);
+- intensity regression: a cubic polynomial from normalised MR intensity to HU (training slices);
+- a prior package's steps: its prior alone, prior + network (the default output), and + the mean of
+  ``--samples`` residual diffusion samples; an older package: its samples (seeds 0..N-1).
+Plausibility on the Colin27 T1 head (Debian mricron-data; brain from its ``ch2bet``): the share of
+bone (> 300 HU) in the layer 3-12 mm under the head's surface, the share of the brain above 300 HU,
+median HU of brain and ventricles; the same layer measured on every real head CT here for reference.
 
-Usage: python benchmarks/mri_to_ct_quality.py [--model M] [--steps 20] [--samples 1] [--seeds 3]
+Usage: python benchmarks/mri_to_ct_quality.py [--model M] [--samples 4] [--json benchmarks/results/mri_to_ct_quality.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from DiffusionSynthLib.intensity import normalise_mr  # noqa: E402
-from DiffusionSynthLib.metrics import ct_metrics  # noqa: E402
+from DiffusionSynthLib.audit import COLIN27  # noqa: E402
+from DiffusionSynthLib.cards import fingerprint  # noqa: E402
+from DiffusionSynthLib.geometry import resample  # noqa: E402
+from DiffusionSynthLib.intensity import head_mask_mr, normalise_mr  # noqa: E402
+from DiffusionSynthLib.metrics import ct_metrics, ct_tissue_maes, head_ct_plausibility  # noqa: E402
 from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.registration import prepare_pair  # noqa: E402
 from DiffusionSynthLib.tasks.mri_to_ct import mri_to_ct  # noqa: E402
-from DiffusionSynthLib.volume import read_volume  # noqa: E402
+from DiffusionSynthLib.volume import Volume, read_volume  # noqa: E402
 
-from _common import DATA, machine, markdown_table  # noqa: E402
+from _common import DATA, markdown_table, result_envelope  # noqa: E402
 
-
-def bulk_density(norm: np.ndarray, ct: np.ndarray, train: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Two classes inside the head by an MR threshold chosen on the training slices to minimise MAE."""
-    best = None
-    for threshold in np.linspace(0.05, 0.5, 19):
-        dark = norm < threshold
-        values = {c: float(ct[train & (dark == c)].mean()) if (train & (dark == c)).any() else 0.0 for c in (True, False)}
-        prediction = np.where(dark, values[True], values[False])
-        mae = float(np.abs(prediction[train] - ct[train]).mean())
-        if best is None or mae < best[0]:
-            best = (mae, threshold, values)
-    _, threshold, values = best
-    return np.where(mask, np.where(norm < threshold, values[True], values[False]), -1000.0)
+PAIR = DATA / "head_mr_ct" / "cmtk-pat002"
+REAL_CTS = {
+    "cmtk-pat002": PAIR / "ct.nii.gz",
+    "cmtk-cad001": DATA / "head_mr_ct/cmtk-cad001/ct.nii.gz",
+    "ge_hispeed_tilt": DATA / "head_ct_dicom/ge_hispeed_tilt",
+}
+COLIN_BRAIN = COLIN27.with_name("ch2bet.nii.gz")
 
 
-def regression(norm: np.ndarray, ct: np.ndarray, train: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    coefficients = np.polyfit(norm[train], ct[train], deg=3)
-    return np.where(mask, np.polyval(coefficients, norm), -1000.0)
+@dataclasses.dataclass
+class BulkDensity:
+    """Two classes inside the head by a threshold on the normalised MR, chosen on the training slices to minimise MAE."""
+
+    threshold: float
+    dark_hu: float
+    bright_hu: float
+
+    @classmethod
+    def fit(cls, norm: np.ndarray, ct: np.ndarray, train: np.ndarray) -> BulkDensity:
+        best: tuple[float, BulkDensity] | None = None
+        for threshold in np.linspace(0.05, 0.5, 19):
+            dark = norm < threshold
+            if not (train & dark).any() or not (train & ~dark).any():
+                continue
+            model = cls(float(threshold), float(ct[train & dark].mean()), float(ct[train & ~dark].mean()))
+            mae = float(np.abs(model.predict(norm, train)[train] - ct[train]).mean())
+            if best is None or mae < best[0]:
+                best = (mae, model)
+        assert best is not None
+        return best[1]
+
+    def predict(self, norm: np.ndarray, head: np.ndarray) -> np.ndarray:
+        return np.where(head, np.where(norm < self.threshold, self.dark_hu, self.bright_hu), -1000.0).astype(np.float32)
 
 
-def held_out_pair(model):
-    """The registered real pair and its masks: (MR volume, CT in HU, training-slice mask, held-out mask)."""
-    held = model.config["training"]["held_out_slices"]["pat002"]
+def held_out_pair(held: list[int]) -> tuple[Volume, np.ndarray, np.ndarray, np.ndarray]:
+    """The registered real pair: (MR on the CT grid, CT in HU, training-slice mask, held-out mask)."""
     with tempfile.TemporaryDirectory() as tmp:
-        paths = prepare_pair(read_volume(DATA / "head_mr_ct/cmtk-pat002/mr_t2.nii.gz"), read_volume(DATA / "head_mr_ct/cmtk-pat002/ct.nii.gz"), Path(tmp))
+        paths = prepare_pair(read_volume(PAIR / "mr_t2.nii.gz"), read_volume(PAIR / "ct.nii.gz"), Path(tmp))
         mr, ct, mask_volume = (read_volume(paths[k]) for k in ("mr", "ct", "mask"))
     mask = mask_volume.array > 0
     slab = np.zeros(mask.shape, bool)
@@ -63,61 +86,116 @@ def held_out_pair(model):
     return mr, ct.array.astype(np.float32), mask & ~slab, mask & slab
 
 
-def autoencoder_ceiling(model, ct_volume) -> np.ndarray:
-    """The true CT through the model's autoencoder (encode, decode): no pseudo-CT can beat this."""
-    import torch
+def colin27_masks(colin: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """Brain (Colin27's own brain extraction) and ventricles (the darkest fifth of the brain at least 20 mm inside it)."""
+    from scipy import ndimage
 
-    from DiffusionSynthLib.engine.latent import pad_to_multiple
-    from DiffusionSynthLib.geometry import resample, resample_to_spacing
-    from DiffusionSynthLib.intensity import ct_knots, hu_to_unit, unit_to_hu
+    brain_volume = read_volume(COLIN_BRAIN)
+    brain = resample(brain_volume, colin.shape, colin.ijk_to_ras, "nearest", 0.0).array > 0
+    inside = ndimage.distance_transform_edt(brain, sampling=[float(s) for s in colin.spacing])
+    values = colin.array[brain]
+    ventricles = brain & (inside >= 20.0) & (colin.array < np.percentile(values, 20))
+    return brain, ventricles
 
-    small = resample_to_spacing(ct_volume, model.config["spacing_mm"])
-    padded, shape = pad_to_multiple(hu_to_unit(small.array, ct_knots(model.config))[None], int(model.config["latent_downsample"]), value=-1.0)
-    autoencoder = model.networks["autoencoder"]
-    with torch.inference_mode():
-        decoded = autoencoder.decode_stage_2_outputs(autoencoder.encode_stage_2_inputs(torch.from_numpy(padded)[None]))
-    hu = unit_to_hu(decoded[0, 0].numpy()[: shape[0], : shape[1], : shape[2]], ct_knots(model.config))
-    return resample(small.with_array(hu), ct_volume.shape, ct_volume.ijk_to_ras, "linear", -1000.0).array
+
+def method_outputs(model, mr: Volume, samples: int) -> dict[str, np.ndarray]:
+    """The model's own steps on ``mr`` (HU on its grid)."""
+    if "prior" in model.config:
+        prior_only = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+        out = {"prior": mri_to_ct(mr, prior_only, samples=0).ct.array, "prior + network": mri_to_ct(mr, model, samples=0).ct.array}
+        if samples and {"autoencoder", "unet"} <= set(model.networks):
+            out[f"prior + network + diffusion (mean of {samples})"] = mri_to_ct(mr, model, samples=samples).ct.array
+        return {k: v.astype(np.float32) for k, v in out.items()}
+    return {f"{model.id} (mean of {samples or 1} samples)": mri_to_ct(mr, model, samples=samples or 1).ct.array.astype(np.float32)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
-    parser.add_argument("--steps", type=int)
-    parser.add_argument("--samples", type=int, default=1)
-    parser.add_argument("--seeds", type=int, default=3, help="repeat the model with this many seeds")
+    parser.add_argument("--samples", type=int, default=4, help="diffusion samples averaged for the last step (0 skips it)")
+    parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
     args = parser.parse_args()
     model = resolve_model(args.model, "mri-to-ct")
-    held = model.config["training"]["held_out_slices"]["pat002"]
-    mr, ct_hu, train, test = held_out_pair(model)
-    mask = train | test
-    norm = normalise_mr(mr.array, mask)
-
-    ct_volume = mr.with_array(ct_hu)
+    slabs = model.config["training"]["held_out_slices"]
+    held = slabs.get("cmtk-pat002") or slabs["pat002"]  # older packages named the pair folder pat002
+    mr, ct_hu, train, test = held_out_pair(held)
+    head = train | test
+    norm = normalise_mr(mr.array, head)
+    bulk = BulkDensity.fit(norm, ct_hu, train)
+    coefficients = np.polyfit(norm[train], ct_hu[train], deg=3)
     predictions = {
-        "autoencoder round trip of the true CT (ceiling)": np.where(mask, autoencoder_ceiling(model, ct_volume), -1000.0),
-        "bulk density (fitted on training slices)": bulk_density(norm, ct_hu, train, mask),
-        "intensity regression (cubic, training slices)": regression(norm, ct_hu, train, mask),
+        "water": np.where(head, 0.0, -1000.0).astype(np.float32),
+        "bulk density": bulk.predict(norm, head),
+        "intensity regression (cubic)": np.where(head, np.polyval(coefficients, norm), -1000.0).astype(np.float32),
+        **method_outputs(model, mr, args.samples),
     }
-    seconds = []
-    for seed in range(args.seeds):
-        started = time.perf_counter()
-        result = mri_to_ct(mr, model, steps=args.steps, seed=seed, samples=args.samples)
-        seconds.append(time.perf_counter() - started)
-        predictions[f"DiffusionSynth {model.id} (seed {seed})"] = result.ct.array.astype(np.float32)
-
     rows = []
     for name, prediction in predictions.items():
-        for region, region_mask in (("held-out slab", test), ("training slices", train)):
-            values = ct_metrics(ct_hu, prediction, region_mask)
+        for region, region_mask in (("held-out slab", test), ("training slices", train), ("whole head", head)):
+            values = {**ct_metrics(ct_hu, prediction, region_mask), **ct_tissue_maes(ct_hu, prediction, region_mask)}
             rows.append({"method": name, "region": region, **{k: round(v, 3) for k, v in values.items()}})
-    print(f"# MRI->CT quality, model {model.id}, steps {result.steps}, samples {args.samples}; {machine()}")
-    print(
-        f"held-out slices {held} of {mask.shape[2]} (CT grid), {int(test.sum())} held-out voxels in the mask; "
-        f"pseudo-CT time {np.mean(seconds):.1f} s per run (mean of {len(seconds)})\n"
-    )
-    print(markdown_table(rows, ["method", "region", "mae", "me", "psnr", "ssim", "bone_dice"]))
-    print("\n" + json.dumps(rows))
+            print(json.dumps(rows[-1]), flush=True)
+
+    plausibility = []
+    for name, path in REAL_CTS.items():
+        plausibility.append({"method": f"real CT: {name}", **head_ct_plausibility(read_volume(path))})
+    if COLIN27.is_file() and COLIN_BRAIN.is_file():
+        colin = read_volume(COLIN27)
+        brain, ventricles = colin27_masks(colin)
+        colin_head = head_mask_mr(colin)
+        colin_norm = normalise_mr(colin.array, colin_head)
+        colin_outputs = {
+            "water": np.where(colin_head, 0.0, -1000.0).astype(np.float32),
+            "bulk density": bulk.predict(colin_norm, colin_head),
+            **method_outputs(model, colin, args.samples),
+        }
+        for name, hu in colin_outputs.items():
+            plausibility.append({"method": f"Colin27: {name}", **head_ct_plausibility(colin.with_array(hu), brain, ventricles)})
+    for row in plausibility:
+        print(json.dumps(row), flush=True)
+
+    print(f"\n# MRI->CT, model {model.id}; held-out slices {held} of the CT grid ({int(test.sum())} voxels in the mask)\n")
+    print(markdown_table(rows, ["method", "region", "mae", "me", "bone_dice", "ssim", "mae_air", "mae_soft_tissue", "mae_bone"]))
+    print()
+    print(markdown_table(plausibility, ["method", "bone_share_under_scalp", "brain_share_above_300", "brain_median_hu", "ventricles_median_hu"]))
+    if args.json:
+        result = result_envelope(
+            "mri-to-ct-quality",
+            "Pseudo-CT on the held-out slab of the real pair, and plausibility on a head no model saw",
+            "python benchmarks/mri_to_ct_quality.py " + " ".join(sys.argv[1:]),
+            {model.id: fingerprint(model.config)},
+            [
+                {
+                    "title": f"cmtk-pat002 (T2 MR), held-out slab = CT slices {held[0]}-{held[1] - 1}; MAE in HU, bone Dice at > 250 HU",
+                    "columns": [
+                        ["method", "method"],
+                        ["region", "region"],
+                        ["mae", "MAE", ".1f"],
+                        ["me", "mean error", ".1f"],
+                        ["bone_dice", "bone Dice", ".3f"],
+                        ["mae_air", "MAE air", ".0f"],
+                        ["mae_soft_tissue", "MAE soft tissue", ".0f"],
+                        ["mae_bone", "MAE bone", ".0f"],
+                    ],
+                    "rows": rows,
+                },
+                {
+                    "title": "Plausibility: real head CTs, and pseudo-CTs of the Colin27 T1 head (a person in no training set)",
+                    "columns": [
+                        ["method", "CT"],
+                        ["bone_share_under_scalp", "bone in 3-12 mm under the surface", ".3f"],
+                        ["brain_share_above_300", "brain > 300 HU", ".4f"],
+                        ["brain_median_hu", "brain median HU", ".0f"],
+                        ["ventricles_median_hu", "ventricles median HU", ".0f"],
+                    ],
+                    "rows": plausibility,
+                },
+            ],
+            [f"bulk density threshold {bulk.threshold:.3f} of the normalised MR: {bulk.dark_hu:.0f} HU below, {bulk.bright_hu:.0f} HU above."],
+        )
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

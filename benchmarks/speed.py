@@ -3,14 +3,15 @@
 Each measurement is a child process of its own (its peak RSS is its own), on the same inputs:
 - ours: the whole task function (``mri_to_ct``, ``impute``, ``inpaint``, ``forecast``: resampling,
   masks, the package's sampler with its default steps, tiled decoding, back to the input grid),
-  timed after the inputs and the model are loaded;
+  timed after the inputs and the model are loaded; for a prior package one residual sample
+  (``samples=1``: its default, 0, draws none);
 - stock: the same task with its sampling done by MONAI's ``LatentDiffusionInferer`` on the same
   networks, with the package's own scheduler, the same steps, noise and conditioning, one untiled
   decode (``_stock.py``); its outputs are compared voxel for voxel with ours;
 - regression: what a user would run instead, a plain MONAI ``BasicUNet`` about as large as the
   package's networks, one forward pass in image space (``_regression.py``; random weights: time and
   memory only);
-- prior: the task's classical estimate alone (``samples=0``), where the package has one (``_priors.py``).
+- prior: a prior package's deterministic estimate (``samples=0``: prior + network, no diffusion; ``_priors.py``).
 Tiling: ours with the CPU tile preset and with tiling off, on a volume whose latent is larger than
 the preset (peak memory of each, and how far the two outputs differ). End to end: the whole
 ``diffusionsynth`` command in a child process (imports, reading, writing), with its wall time, CPU
@@ -136,7 +137,10 @@ def worker(method: str, task: str, shape, spacing: float | None, steps: int | No
         use_regression_network(sampler)
         extra = STATS
     tiling = record_tiling()
-    run = task_runner(task, inputs, model, steps, 0 if method == "prior" else None, renderer)
+    # the sampler is what ours, stock and regression compare: a prior package draws one residual sample for them
+    # (its default, samples 0, is the prior method's row and the end-to-end command's)
+    samples = 0 if method == "prior" else 1 if task != "forecast" and "prior" in model.config else None
+    run = task_runner(task, inputs, model, steps, samples, renderer)
     last: list = []
     times = []
     for repeat in range(repeats):
@@ -219,7 +223,7 @@ def method_row(task: str, model_id: str, shape, method: str, child: dict, versus
     notes = {
         "ours": "",
         "stock": "MONAI LatentDiffusionInferer, same scheduler and steps",
-        "prior": "the prior alone, no diffusion",
+        "prior": "samples 0: the deterministic estimate (prior + network), no diffusion",
         "regression": f"BasicUNet, {child.get('parameters', 0) / 1e6:.2f} M parameters (ours {child.get('target_parameters', 0) / 1e6:.2f} M), "
         "one pass, random weights",
     }

@@ -75,6 +75,27 @@ def check_spacing(values: Sequence[object] | None) -> tuple[float, float, float]
     return spacing  # type: ignore[return-value]
 
 
+THIN_FIELD_MM = 60.0  # no brain scan with isotropic voxels covers less than this along one axis...
+WIDE_FIELD_MM = 150.0  # ...while covering a whole head along another
+
+
+def spacing_warning(volume: Volume, what: str) -> str | None:
+    """A warning when the header's spacing cannot be a brain's: isotropic voxels, a field of view thinner than
+    ``THIN_FIELD_MM`` along one axis and wider than ``WIDE_FIELD_MM`` along another (slices whose thickness was lost,
+    as in files that say 1x1x1 mm for 5 mm slices)."""
+    spacing = np.asarray(volume.spacing, float)
+    field = spacing * np.asarray(volume.shape, float)
+    if np.ptp(spacing) > 1e-3 * spacing.max() or field.min() >= THIN_FIELD_MM or field.max() <= WIDE_FIELD_MM:
+        return None
+    sizes = " x ".join(f"{f:.0f}" for f in field)
+    voxel = " x ".join(f"{s:g}" for s in spacing)
+    return (
+        f"The {what} says its voxels are {voxel} mm, which makes its field of view {sizes} mm: too thin for a head along one axis. "
+        "If the header lost the slice thickness (5 mm slices written as 1 mm), give the real voxel size with --assume-spacing "
+        "(for example 0.86 0.86 5); the growth is simulated in millimetres."
+    )
+
+
 def day_name(day: int) -> str:
     """``7`` -> ``day007``; at least three digits."""
     return f"day{day:03d}"

@@ -48,6 +48,28 @@ class Inpainting:
     samples: int = 0
 
 
+@dataclass
+class InpaintRequest:
+    """One checked inpainting call: the given sequences on one grid, the brain and the region to fill (``inside``) on it."""
+
+    volumes: dict[str, Volume]
+    given: list[str]
+    mode: str
+    model: ModelPackage
+    steps: int | None
+    seed: int
+    samples: int | None
+    strength: float
+    device: str
+    progress: ProgressCallback
+    cancel: CancelCheck
+    brain: np.ndarray
+    inside: np.ndarray
+
+    def task_run(self) -> TaskRun:
+        return TaskRun(self.model, "inpaint", self.steps, self.seed, self.samples, self.device, self.progress, self.cancel)
+
+
 def given_sequences(inputs: dict) -> list[str]:
     """The given sequence names in canonical order; at least one."""
     return sequence_names(inputs, "image to inpaint")
@@ -111,33 +133,28 @@ def inpaint(
             )
     brain = inpainting_brain(volumes, given, mask)
     inside = inside_mask(mask, reference, brain)
-    arguments = (volumes, mask, mode, model, steps, seed, samples, strength, device, progress, cancel, brain, inside)
+    request = InpaintRequest(volumes, given, mode, model, steps, seed, samples, strength, device, progress, cancel, brain, inside)
     if "prior" in model.config:
         from .inpaint_prior import inpaint_with_prior
 
-        return inpaint_with_prior(*arguments)
-    return _inpaint_latent(*arguments)
+        return inpaint_with_prior(request)
+    return _inpaint_latent(request)
 
 
-def _inpaint_latent(
-    inputs: dict[str, Volume | None],
-    mask: Volume,
-    mode: str,
-    model: ModelPackage,
-    steps: int | None,
-    seed: int,
-    samples: int | None,
-    strength: float,
-    device: str,
-    progress: ProgressCallback,
-    cancel: CancelCheck,
-    brain: np.ndarray,
-    inside: np.ndarray,
-) -> Inpainting:
+def _inpaint_latent(request: InpaintRequest) -> Inpainting:
     """The older packages' path: mask-conditioned latent diffusion from noise, RePaint-style."""
-    given = given_sequences(inputs)
+    inputs, given, mode, model, seed, strength, brain, inside = (
+        request.volumes,
+        request.given,
+        request.mode,
+        request.model,
+        request.seed,
+        request.strength,
+        request.brain,
+        request.inside,
+    )
     reference = inputs[given[0]]
-    run = TaskRun(model, "inpaint", steps, seed, samples, device, progress, cancel)
+    run = request.task_run()
 
     ranges = {name: percentile_range(inputs[name].array, brain) for name in given}
     spacing = model.config["spacing_mm"]

@@ -17,14 +17,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import ndimage
 
-from ..engine.progress import CancelCheck, ProgressCallback
 from ..engine.refiner import flag_channels, refine
 from ..geometry import from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from ..models.package import ModelPackage
 from ..priors.harmonic import harmonic_fill
 from ..sequences import SEQUENCES
-from ..volume import Volume
+from .inpaint import Inpainting, InpaintRequest
 from .residual import Estimate, refiner_window, with_residual_samples
 from .run import TaskRun
 
@@ -59,26 +58,20 @@ def _network_estimate(model: ModelPackage, net_input: np.ndarray, fill: np.ndarr
     return (fill + main).astype(np.float32)
 
 
-def inpaint_with_prior(
-    volumes: Mapping[str, Volume],
-    mask: Volume,
-    mode: str,
-    model: ModelPackage,
-    steps: int | None,
-    seed: int,
-    samples: int | None,
-    strength: float,
-    device: str,
-    progress: ProgressCallback,
-    cancel: CancelCheck,
-    brain: np.ndarray,
-    inside: np.ndarray,
-):
-    from .inpaint import Inpainting
-
-    given = [name for name in SEQUENCES if name in volumes]
+def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
+    """Prior (harmonic fill) + the network's correction for the mode (+ residual samples), composited onto the inputs."""
+    volumes, given, mode, model, seed, strength, brain, inside = (
+        request.volumes,
+        request.given,
+        request.mode,
+        request.model,
+        request.seed,
+        request.strength,
+        request.brain,
+        request.inside,
+    )
     reference = volumes[given[0]]
-    run = TaskRun(model, "inpaint", steps, seed, samples, device, progress, cancel)
+    run = request.task_run()
     order = package_orientation(model.config)
     spacing = [float(s) for s in model.config["spacing_mm"]]
     oriented = {name: to_canonical(volume, order) for name, volume in volumes.items()}

@@ -1,7 +1,8 @@
 """MRI -> pseudo-CT: axes into the model's order, resample to its spacing, head mask, percentile
-normalisation (prepare); conditional latent diffusion (sample); back onto the MR's exact grid in
-int16 HU with air outside the head (finish). The same head stored in any voxel order gives the
-same pseudo-CT."""
+normalisation (prepare); the estimate (finish onto the MR's exact grid in int16 HU, air outside the
+head). A prior package (``model.json`` has ``prior``) estimates prior + network correction, plus
+the mean of K residual diffusion samples when asked; an older package samples conditional latent
+diffusion from noise. The same head stored in any voxel order gives the same pseudo-CT."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from ..geometry import (
 )
 from ..intensity import ct_knots, head_mask_mr, normalise_mr, unit_to_hu
 from ..models.package import ModelPackage
+from ..priors.head_ct import HU_PER_UNIT, predict_head_ct
 from ..volume import Volume
 from .checks import require_content
+from .residual import refined, with_residual_samples
 from .run import TaskRun
 
 AIR_HU = -1000
@@ -29,6 +32,7 @@ CT_AIR_HU = (-1100, -900)  # a CT's air, whatever its rescale (-1000 or -1024)
 CT_AIR_SHARE = 0.05  # a head CT has far more air around the head than this; an MR has no voxel at -1000
 CT_BONE_HU = 1000
 CT_BONE_SHARE = 0.001
+CT_HU_RANGE = (-1024.0, 3071.0)
 
 
 @dataclass
@@ -38,6 +42,7 @@ class PseudoCt:
     head_mask: np.ndarray  # bool, MR grid
     steps: int
     seed: int
+    samples: int  # 0: the deterministic estimate
 
 
 def mri_to_ct(
@@ -45,12 +50,15 @@ def mri_to_ct(
     model: ModelPackage,
     steps: int | None = None,
     seed: int = 0,
-    samples: int = 1,
+    samples: int | None = None,
     device: str = "auto",
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck = never_cancel,
 ) -> PseudoCt:
-    """A pseudo-CT in Hounsfield units on exactly ``mri``'s grid (the input is not modified)."""
+    """A pseudo-CT in Hounsfield units on exactly ``mri``'s grid (the input is not modified).
+
+    ``samples``: None for the package's default (0, the deterministic estimate, for prior packages).
+    """
     require_content(mri, "MR image")
     require_not_ct(mri, "MR image")
     run = TaskRun(model, "mri-to-ct", steps, seed, samples, device, progress, cancel)
@@ -64,21 +72,40 @@ def mri_to_ct(
     condition = normalise_mr(small.array, mask_small)[None]
     run.prepared()
 
-    # sample
-    units = run.sample(condition)
-    hu = unit_to_hu(units[:, 0], ct_knots(model.config))  # (K, X, Y, Z)
+    # estimate (prior packages) or sample
+    if "prior" in model.config:
+        hu_mean, hu_std = _prior_estimate(model, small.array, mask_small, condition[0], list(small.spacing), run)
+    else:
+        hu = unit_to_hu(run.sample(condition)[:, 0], ct_knots(model.config))  # (K, X, Y, Z)
+        hu_mean, hu_std = hu.mean(axis=0), (hu.std(axis=0) if run.samples > 1 else None)
 
     # finish: onto the MR's voxels in the model's order, air outside the head, then the MR's own axes
     head = head_mask_mr(oriented)
-    mean = resample(small.with_array(hu.mean(axis=0)), oriented.shape, oriented.ijk_to_ras, "linear", AIR_HU).array
+    mean = resample(small.with_array(hu_mean), oriented.shape, oriented.ijk_to_ras, "linear", AIR_HU).array
     ct = from_canonical(oriented.with_array(np.where(head, np.rint(mean), AIR_HU).astype(np.int16)), mri)
     std_volume = None
-    if samples > 1:
-        std = resample(small.with_array(hu.std(axis=0)), oriented.shape, oriented.ijk_to_ras, "linear", 0.0).array
+    if hu_std is not None:
+        std = resample(small.with_array(hu_std), oriented.shape, oriented.ijk_to_ras, "linear", 0.0).array
         std_volume = from_canonical(oriented.with_array(np.where(head, std, 0.0).astype(np.float32)), mri)
     run.done()
     head_mask = from_canonical(oriented.with_array(head), mri).array
-    return PseudoCt(ct=ct, std=std_volume, head_mask=head_mask, steps=run.steps, seed=seed)
+    return PseudoCt(ct=ct, std=std_volume, head_mask=head_mask, steps=run.steps, seed=seed, samples=run.samples)
+
+
+def network_inputs(mr_norm: np.ndarray, prior_hu: np.ndarray) -> np.ndarray:
+    """The regression network's input channels: the normalised MR and the prior (HU / 1000)."""
+    return np.stack([mr_norm, prior_hu / HU_PER_UNIT]).astype(np.float32)
+
+
+def _prior_estimate(
+    model: ModelPackage, mr: np.ndarray, head: np.ndarray, mr_norm: np.ndarray, spacing: list[float], run: TaskRun
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Prior + network correction (+ the mean of the residual samples), and the samples' SD, in HU on the model grid."""
+    prior = predict_head_ct(model.config["prior"], mr, head, spacing)
+    estimate = refined(model, network_inputs(mr_norm, prior), (prior / HU_PER_UNIT)[None], run)
+    result = with_residual_samples(model, estimate, [], run, extra_condition=mr_norm[None])
+    hu = np.clip(result.mean[0] * HU_PER_UNIT, *CT_HU_RANGE)  # what a CT can hold (a DICOM CT's RescaleIntercept is -1024)
+    return hu, None if result.std is None else result.std[0] * HU_PER_UNIT
 
 
 def require_not_ct(volume: Volume, what: str) -> None:

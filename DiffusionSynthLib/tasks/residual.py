@@ -46,6 +46,6 @@ def with_residual_samples(
         return Estimate(estimate, None)
     scale = float(model.config["residual"]["scale"])
     condition = estimate if extra_condition is None else np.concatenate([estimate, extra_condition])
-    residuals = run.sample(condition, list(flags)) * scale  # (K, C, X, Y, Z)
+    residuals = run.sample(condition, list(flags) or None) * scale  # (K, C, X, Y, Z)
     samples = estimate[None] + residuals
     return Estimate(samples.mean(axis=0), samples.std(axis=0) if run.samples > 1 else None)

@@ -61,9 +61,12 @@ class InpaintExamples:
         away = {c.name: ~ndimage.binary_dilation(self.tumours[c.name], iterations=4) if c.name in self.tumours else True for c in cases}
         self.healthy = {c.name: np.argwhere(ndimage.binary_erosion(c.brain, iterations=6) & away[c.name]) for c in cases}
 
-    def example(self, case: BrainCase, given: list[str], region_full: np.ndarray, centre: Sequence[int], add: bool) -> InpaintExample:
+    def example(
+        self, case: BrainCase, given: list[str], region_full: np.ndarray, centre: Sequence[int], add: bool, patch: Sequence[int] | None = None
+    ) -> InpaintExample:
+        """The example in a box of ``patch`` (default: the examples' patch) around ``centre``."""
         known = case.brain & ~region_full
-        box = centred_box(case.brain.shape, centre, self.patch)
+        box = centred_box(case.brain.shape, centre, list(patch or self.patch))
         images = {}
         for name in case.images:
             values = case.images[name][known]
@@ -90,11 +93,7 @@ class InpaintExamples:
         centre = points[int(rng.integers(len(points)))] + rng.integers(-patch[0] // 4, patch[0] // 4 + 1, size=3)
         available = list(case.images)
         given = available if rng.random() < 0.5 else [*proper_subsets(available), available][int(rng.integers(2 ** len(available) - 1))]
-        saved, self.patch = self.patch, patch
-        try:
-            example = self.example(case, given, region, centre, add)
-        finally:
-            self.patch = saved
+        example = self.example(case, given, region, centre, add, patch)
         fields = [pad_to(a, patch) for a in (example.inputs, example.estimate, example.truth, example.weight)]
         if rng.random() < 0.5:
             fields = [np.ascontiguousarray(a[:, ::-1]) for a in fields]
@@ -185,6 +184,7 @@ def train_inpaint(
         flag_count=flag_count,
         extra_condition=lambda example: example.inputs[len(SEQUENCES) : len(SEQUENCES) + 1],  # the region
         batch=batch,
+        validation_metric="mean absolute error (z units) inside the region, over the given sequences",
         extra_config={"inputs": list(SEQUENCES), "outputs": list(SEQUENCES), "flags": [*(f"present:{s}" for s in SEQUENCES), "mode:add"]},
         data_record={
             "cases": [f"{c.name} ({'+'.join(c.images)})" for c in training],

@@ -1,92 +1,155 @@
-"""Train the MRI->CT model on SynthRAD-style cases: ``<case>/mr.nii.gz``, ``ct.nii.gz``, ``mask.nii.gz``.
+"""Train the pseudo-CT package: anatomical prior, regression network, residual latent diffusion.
 
-The networks learn on voxels in RAS order (``geometry.to_canonical``) whatever order the files
-store them in, so left-right flips are flips of the first axis, and ``model.json`` says so.
+Data: ``data`` holds registered pairs laid out as SynthRAD lays them out (``<case>/mr.nii.gz``,
+``ct.nii.gz``, optional ``mask.nii.gz``; ``diffusionsynth prepare-pairs`` makes them). ``ct_scans``
+are CTs without an MR (NIfTI files, folders holding ``ct.nii.gz``, DICOM series folders): their
+depth statistics fill the cells of the prior's table that the pairs leave empty.
+
+Slabs, on each pair's CT grid (last array axis): the top ``holdout_fraction`` of the slices with
+head is never read (the benchmark's held-out slab); the ``validation_fraction`` below it is left
+out of the prior's fit and of the loss, and scores the network every few minutes (step 0 is the
+prior itself; the best weights ship). The networks learn on voxels in RAS order
+(``geometry.to_canonical``) whatever order the files store them in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..engine.device import resolve_device
+from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
-from ..geometry import CANONICAL, resample_to_spacing, to_canonical
-from ..intensity import CT_KNOTS, head_mask_ct, hu_to_unit, normalise_mr
-from ..volume import read_volume
-from .architectures import (
-    autoencoder_spec,
-    latent_downsample,
-    scheduler_spec,
-    unet_spec,
-)
+from ..geometry import resample_to_spacing, to_canonical
+from ..intensity import head_mask_ct, head_mask_mr, normalise_mr
+from ..priors.head_ct import HU_PER_UNIT, HeadCt, HeadPair, fit_head_ct_prior, predict_head_ct
+from ..tasks.mri_to_ct import network_inputs
+from ..volume import Volume, read_volume
 from .loop import LoopSettings
 from .patches import random_crop, random_flip_lr, randomise_contrast
-from .record import train_and_package, training_record
+from .prior_package import PriorPackagePlan, train_prior_package
+from .refiner_loop import RefinerSettings
 
 
 @dataclass
 class PairCase:
+    """One registered pair on the model grid (RAS), the held-out slab already cut away."""
+
     name: str
-    mr: np.ndarray  # normalised to [0, 1] inside the mask
-    ct: np.ndarray  # HU mapped onto [-1, 1]
-    mask: np.ndarray
+    mr: np.ndarray  # the MR's own intensities
+    mr_norm: np.ndarray  # 0.5-99.5 percentiles of the head onto [0, 1]
+    ct: np.ndarray  # HU
+    head: np.ndarray  # the head as inference finds it in the MR
+    train: np.ndarray  # voxels to learn from (the pair's mask, training slices)
+    validation: np.ndarray  # the pair's mask on the validation slices
+    spacing: list[float]
+    prior: np.ndarray | None = None  # HU, once the prior is fitted
 
 
-def _holdout_cut(mask: np.ndarray, fraction: float) -> int:
-    """First slice (last axis) of the held-out top slab: ``fraction`` of the masked slices."""
+@dataclass
+class CtExample:
+    inputs: np.ndarray  # (2, X, Y, Z): normalised MR, prior / HU_PER_UNIT
+    estimate: np.ndarray  # (1, ...) in units of HU_PER_UNIT
+    truth: np.ndarray  # (1, ...)
+    weight: np.ndarray  # (1, ...)
+    flags: list[float]
+
+
+def slab_cuts(mask: np.ndarray, holdout_fraction: float, validation_fraction: float) -> tuple[int, int]:
+    """(first validation slice, first held-out slice) on the last axis: the top slabs of the slices that hold ``mask``."""
     slices = np.nonzero(mask.any(axis=(0, 1)))[0]
-    count = round(fraction * len(slices))
-    return int(slices[-count]) if count else mask.shape[2]
+    held = round(holdout_fraction * len(slices))
+    validation = round(validation_fraction * len(slices))
+    cut = int(slices[-held]) if held else mask.shape[2]
+    first = int(slices[-(held + validation)]) if validation and held + validation < len(slices) else cut
+    return first, cut
 
 
-def load_pair_cases(data: Path, spacing: list[float], holdout_fraction: float) -> tuple[list[PairCase], dict[str, list[int]]]:
-    """Read every case folder, keep the slices below the held-out slab (CT file's last axis), reorient to RAS, resample to ``spacing``."""
-    folders = sorted(p for p in data.iterdir() if (p / "mr.nii.gz").is_file() and (p / "ct.nii.gz").is_file())
+def _on_grid(volume: Volume, cut: int, spacing: list[float], interpolation: str = "linear") -> np.ndarray:
+    cropped = Volume(np.ascontiguousarray(volume.array[:, :, :cut]), volume.ijk_to_ras)
+    return resample_to_spacing(to_canonical(cropped), spacing, interpolation).array
+
+
+def load_pair_cases(data: Path, spacing: list[float], holdout_fraction: float, validation_fraction: float) -> tuple[list[PairCase], dict, dict]:
+    """Every pair folder in ``data`` on the model grid; the held-out and validation slices of each (CT file's last axis)."""
+    folders = sorted(p for p in data.iterdir() if (p / "mr.nii.gz").is_file() and (p / "ct.nii.gz").is_file()) if data.is_dir() else []
     if not folders:
         raise InputError(f"No case folders with mr.nii.gz and ct.nii.gz were found in '{data}'. Run 'diffusionsynth prepare-pairs' first.")
-    cases, holdout = [], {}
+    cases, holdout, validation = [], {}, {}
     for folder in folders:
         mr, ct = read_volume(folder / "mr.nii.gz", "MR"), read_volume(folder / "ct.nii.gz", "CT")
         if not mr.same_grid(ct):
             raise InputError(f"In '{folder}', mr.nii.gz and ct.nii.gz are on different grids; prepare the case with 'diffusionsynth prepare-pairs'.")
         mask_path = folder / "mask.nii.gz"
         mask = read_volume(mask_path, "mask").array > 0 if mask_path.is_file() else head_mask_ct(ct)
-        cut = _holdout_cut(mask, holdout_fraction)
-        holdout[folder.name] = [cut, ct.shape[2]]
-        mr_small = resample_to_spacing(to_canonical(_crop(mr, cut)), spacing)
-        ct_small = resample_to_spacing(to_canonical(_crop(ct, cut)), spacing)
-        mask_small = resample_to_spacing(to_canonical(_crop(ct.with_array(mask.astype(np.float32)), cut)), spacing).array > 0.5
-        cases.append(PairCase(folder.name, normalise_mr(mr_small.array, mask_small), hu_to_unit(ct_small.array), mask_small))
-    return cases, holdout
+        first, cut = slab_cuts(mask, holdout_fraction, validation_fraction)
+        if first == cut:
+            raise InputError(f"'{folder}' has too few slices for a validation slab; give a larger --validation-slab.")
+        holdout[folder.name], validation[folder.name] = [cut, ct.shape[2]], [first, cut]
+        part = np.ones(ct.shape, np.float32)
+        part[:, :, first:] = 2.0
+        mr_small = resample_to_spacing(to_canonical(Volume(np.ascontiguousarray(mr.array[:, :, :cut]), mr.ijk_to_ras)), spacing)
+        head = head_mask_mr(mr_small)
+        inside = _on_grid(ct.with_array(mask.astype(np.float32)), cut, spacing) > 0.5
+        slab = np.rint(_on_grid(ct.with_array(part), cut, spacing, "nearest"))
+        cases.append(
+            PairCase(
+                folder.name,
+                mr_small.array.astype(np.float32),
+                normalise_mr(mr_small.array, head),
+                _on_grid(ct, cut, spacing).astype(np.float32),
+                head,
+                inside & head & (slab == 1),
+                inside & head & (slab == 2),
+                list(mr_small.spacing),
+            )
+        )
+    return cases, holdout, validation
 
 
-def _crop(volume, cut: int):
-    from ..volume import Volume
+def load_ct_scans(paths: Sequence[Path], spacing: list[float]) -> list[HeadCt]:
+    """CT scans without an MR: a NIfTI/NRRD file, a folder holding ``ct.nii.gz``, or a DICOM series folder each."""
+    scans = []
+    for path in paths:
+        source = path / "ct.nii.gz" if path.is_dir() and (path / "ct.nii.gz").is_file() else path
+        volume = resample_to_spacing(to_canonical(read_volume(source, "CT")), spacing)
+        scans.append(HeadCt(volume.array.astype(np.float32), head_mask_ct(volume), list(volume.spacing)))
+    return scans
 
-    return Volume(np.ascontiguousarray(volume.array[:, :, :cut]), volume.ijk_to_ras)
 
+class CtExamples:
+    """Random training patches (contrast-randomised MR, so T1 and T2 look alike to the network)."""
 
-def load_ct_only(data: Path | None, spacing: list[float]) -> list[np.ndarray]:
-    """Extra CTs (any ``*/ct.nii.gz``) for the autoencoder stage only."""
-    if data is None:
-        return []
-    paths = sorted(data.glob("*/ct.nii.gz")) + sorted(data.glob("ct.nii.gz"))
-    return [hu_to_unit(resample_to_spacing(to_canonical(read_volume(p, "CT")), spacing).array) for p in paths]
+    def __init__(self, cases: list[PairCase], patch: Sequence[int]) -> None:
+        self.cases, self.patch = cases, list(patch)
+
+    def random(self, rng: np.random.Generator, patch: Sequence[int] | None = None) -> CtExample:
+        patch = list(patch or self.patch)
+        case = self.cases[int(rng.integers(len(self.cases)))]
+        assert case.prior is not None
+        mr, prior, ct, weight, head = random_flip_lr(
+            random_crop([case.mr_norm, case.prior, case.ct, case.train, case.head], patch, rng, [0.0, -1000.0, -1000.0, False, False]), rng
+        )
+        inputs = network_inputs(randomise_contrast(mr, head, rng), prior)
+        return CtExample(inputs, inputs[1:], (ct / HU_PER_UNIT)[None].astype(np.float32), weight[None].astype(np.float32), [])
 
 
 def train_mri_to_ct(
     data: Path,
     output: Path,
+    ct_scans: Sequence[Path] = (),
     preset: str = "small",
     spacing: float = 2.0,
     patch: tuple[int, int, int] = (64, 64, 32),
     batch: int = 2,
     holdout_fraction: float = 0.25,
-    autoencoder_data: Path | None = None,
+    validation_fraction: float = 0.2,
     settings: LoopSettings | None = None,
+    refiner_fraction: float = 0.7,
     resume: bool = False,
     scheduler: str = "RFlowScheduler",
     device: str = "auto",
@@ -94,78 +157,83 @@ def train_mri_to_ct(
 ) -> Path:
     settings = settings or LoopSettings()
     spacing_mm = [float(spacing)] * 3
-    cases, holdout = load_pair_cases(data, spacing_mm, holdout_fraction)
-    extra_ct = load_ct_only(autoencoder_data, spacing_mm)
-    log(f"{len(cases)} paired case(s), {len(extra_ct)} extra CT(s) for the autoencoder; held-out slabs {holdout}")
-    ae = autoencoder_spec(preset)
-    downsample = latent_downsample(ae)
-    specs = {"autoencoder": ae, "unet": unet_spec(preset, 4 + downsample**3, 4), "scheduler": scheduler_spec(scheduler)}
-    all_ct = [c.ct for c in cases] + extra_ct
+    cases, holdout, validation_slices = load_pair_cases(data, spacing_mm, holdout_fraction, validation_fraction)
+    scans = load_ct_scans([Path(p) for p in ct_scans], spacing_mm)
+    log(f"{len(cases)} pair(s), {len(scans)} CT-only scan(s); held-out slabs {holdout}, validation slabs {validation_slices} (CT grid, last axis)")
+    prior = fit_head_ct_prior([HeadPair(c.mr, c.ct, c.head, c.train, c.spacing) for c in cases], scans)
+    for case in cases:
+        case.prior = predict_head_ct(prior, case.mr, case.head, case.spacing)
+    examples = CtExamples(cases, patch)
+    dev = resolve_device(device)
 
-    def target_batch(rng: np.random.Generator) -> np.ndarray:
-        out = []
-        for _ in range(batch):
-            ct = all_ct[int(rng.integers(len(all_ct)))]
-            (crop,) = random_flip_lr(random_crop([ct], patch, rng, [-1.0]), rng)
-            out.append(crop[None])
-        return np.stack(out).astype(np.float32)
+    def refiner_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        drawn = [examples.random(rng) for _ in range(batch)]
+        return (
+            np.stack([e.inputs for e in drawn]),
+            np.stack([e.truth - e.estimate for e in drawn]).astype(np.float32),
+            np.stack([e.weight for e in drawn]),
+        )
 
-    def pair_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, None]:
-        conditions, targets = [], []
-        for _ in range(batch):
-            case = cases[int(rng.integers(len(cases)))]
-            mr, ct, mask = random_flip_lr(random_crop([case.mr, case.ct, case.mask], patch, rng, [0.0, -1.0, False]), rng)
-            conditions.append(randomise_contrast(mr, mask, rng)[None])
-            targets.append(ct[None])
-        return np.stack(conditions).astype(np.float32), np.stack(targets).astype(np.float32), None
+    def scores(network: torch.nn.Module | None) -> dict[str, float]:
+        """Mean absolute error (HU) on each pair's validation slab."""
+        out = {}
+        for case in cases:
+            assert case.prior is not None
+            estimate = case.prior
+            if network is not None:
+                estimate = estimate + HU_PER_UNIT * refine(network, network_inputs(case.mr_norm, case.prior), patch, dev)[0]
+            out[case.name] = float(np.abs(estimate[case.validation] - case.ct[case.validation]).mean())
+        return out
 
-    def describe(result) -> dict:
-        return {
-            "task": "mri-to-ct",
-            "description": "Conditional latent diffusion: head MR (T1 or T2) to pseudo-CT in Hounsfield units.",
-            "spacing_mm": spacing_mm,
-            "orientation": CANONICAL,
+    def validate(network: torch.nn.Module) -> float:
+        return float(np.mean(list(scores(network).values())))
+
+    def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> CtExample:
+        example = examples.random(rng)
+        estimate = example.estimate + refine(network, example.inputs, patch, dev)
+        return CtExample(example.inputs, estimate.astype(np.float32), example.truth, example.weight, [])
+
+    prior["space"] = "Hounsfield units"
+    plan = PriorPackagePlan(
+        task="mri-to-ct",
+        description="Head MR (T1 or T2) to pseudo-CT in Hounsfield units: anatomical prior (depth under the scalp x MR darkness), regression network, residual latent diffusion.",
+        spacing_mm=spacing_mm,
+        prior=prior,
+        refiner=refiner_spec(preset, 2, 1),
+        refiner_window=list(patch),
+        refiner_batch=refiner_batch,
+        validate=validate,
+        validation_scores=scores,
+        residual_example=refined_example,
+        residual_channels=1,
+        flag_count=0,
+        batch=batch,
+        extra_condition=lambda example: example.inputs[:1],
+        validation_metric="mean absolute error (HU) in the head on each pair's validation slab",
+        extra_config={
             "inputs": ["mri"],
             "outputs": ["ct"],
             "intensity": {
                 "input": {"kind": "percentile", "low": 0.5, "high": 99.5, "mask": "head (Otsu)"},
-                "output": {"kind": "hu_piecewise_linear", **CT_KNOTS},
+                "output": {"kind": "hu_scaled", "hu_per_unit": HU_PER_UNIT},
             },
-            "training": training_record(result, data=sorted(holdout), held_out_slices=holdout, preset=preset, patch=list(patch), batch=batch),
-        }
-
-    return train_and_package(output, specs, downsample, target_batch, pair_batch, settings, resume, resolve_device(device), log, describe, _card)
-
-
-def _card(config: dict) -> str:
-    training = config["training"]
-    return f"""# Model card: {config["id"]}
-
-Task: MRI -> pseudo-CT (Hounsfield units). {config["description"]}
-
-**Demonstration model, not for clinical use.** Outputs are synthetic and must not be used for
-diagnosis or treatment planning.
-
-## Data and licence
-- Paired cases: {", ".join(training["data"])} (prepared with `diffusionsynth prepare-pairs`: rigid
-  Mattes mutual-information registration of the MR onto the CT grid). Extra CTs, when given with
-  `--autoencoder-data`, train the autoencoder only.
-- Held-out slices (last array axis, on each case's CT grid, never seen in training):
-  {training["held_out_slices"]}
-- For the built-in model: the CMTK test inputs (RIRE-style head CT/MR pair `cmtk-pat002`, T2-weighted
-  MR, and the CT `cmtk-cad001`); CMTK's code is GPL-3, no separate data terms are stated. One
-  patient: this model cannot generalise the way a model trained on SynthRAD-scale data would.
-
-## Training
-- Command: `{training["command"]}`
-- Network preset `{training["preset"]}` (MONAI `AutoencoderKL` + `DiffusionModelUNet`, rectified flow),
-  patch {training["patch"]}, batch {training["batch"]}, steps {training["steps"]},
-  {training["seconds"]} s on {training["machine"]}.
-- Voxels in {config["orientation"]} order whatever the files' order; spacing {config["spacing_mm"]} mm; MR normalised by 0.5-99.5 percentiles inside the head; CT
-  mapped to [-1, 1] piecewise linearly (knots {config["intensity"]["output"]["hu"]} HU ->
-  {config["intensity"]["output"]["unit"]}); contrast randomisation (random gamma and random
-  piecewise-linear intensity maps) so that T1- and T2-weighted inputs both work.
-
-## Held-out figures
-Filled in from `benchmarks/` (see below when present).
-"""
+        },
+        data_record={
+            "cases": [c.name for c in cases],
+            "ct_scans": [str(p) for p in ct_scans],
+            "validation_case": ", ".join(f"{name} slices {first}-{cut - 1}" for name, (first, cut) in validation_slices.items()),
+            "held_out_slices": holdout,
+            "validation_slices": validation_slices,
+        },
+    )
+    return train_prior_package(
+        plan,
+        output,
+        preset,
+        settings,
+        RefinerSettings(minutes=settings.minutes * refiner_fraction, max_steps=settings.max_steps, seed=settings.seed),
+        resume,
+        scheduler,
+        dev,
+        log,
+    )

@@ -48,6 +48,7 @@ class PriorPackagePlan:
     batch: int
     extra_condition: Callable[[Any], np.ndarray] | None = None  # channels the diffusion sees besides the estimate (from an example)
     extra_config: dict[str, Any] = field(default_factory=dict)
+    validation_metric: str = "mean absolute error (z units) in the brain of the validation box"
     data_record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -117,7 +118,7 @@ def _train_diffusion(
         extra = plan.extra_condition
         condition = np.stack([e.estimate if extra is None else np.concatenate([e.estimate, extra(e)]) for e in drawn]).astype(np.float32)
         target = np.stack([(e.truth - e.estimate) * e.weight / scale for e in drawn]).astype(np.float32)
-        return condition, target, np.array([e.flags for e in drawn], np.float32)
+        return condition, target, np.array([e.flags for e in drawn], np.float32) if plan.flag_count else None
 
     result = train_latent_diffusion(specs, lambda rng: pair(rng)[1], pair, downsample, settings, workdir, resume, log, device)
     return specs, downsample, result
@@ -184,7 +185,7 @@ def train_prior_package(
             },
             "diffusion": diffusion_record,
             "validation": {
-                "metric": "mean absolute error (z units) in the brain of the validation box",
+                "metric": plan.validation_metric,
                 "prior": prior_scores,
                 "prior + network": model_scores,
             },

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,7 +104,8 @@ def train_refiner(
         if score < min(scores()[:-1], default=float("inf")):
             best_weights, state["best_step"] = copy.deepcopy(network.state_dict()), state["steps"]
         log(json.dumps({"stage": "refiner", "step": state["steps"], "loss": state["loss"], "validation": round(score, 5), "best_step": state["best_step"]}))
-        _save(checkpoint, {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "best": best_weights, "state": json.dumps(state)})
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun each rank trains its own refiner (not data-parallel); rank 0's is kept
+            _save(checkpoint, {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "best": best_weights, "state": json.dumps(state)})
         network.train()
 
     network.train()
