@@ -110,69 +110,23 @@ def brain_cases(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
-    """A tiny imputation package (prior, network and residual diffusion, two steps each) by the real training command."""
+def _tiny_brain_package(task: str, brain_cases: Path, output: Path, *extra: str) -> Path:
+    """A tiny brain package (prior, network and residual diffusion, two steps each) by the real training command."""
     from DiffusionSynthLib.cli import main
 
-    output = tmp_path_factory.mktemp("tiny-impute") / "tiny-impute"
-    code = main(
-        [
-            "train",
-            "--task",
-            "impute",
-            "--data",
-            str(brain_cases),
-            "--output",
-            str(output),
-            "--preset",
-            "tiny",
-            "--max-steps",
-            "2",
-            "--patch",
-            "32",
-            "32",
-            "16",
-            "--batch",
-            "1",
-            "--spacing",
-            "4",
-        ]
-    )
-    assert code == 0
+    args = ["train", "--task", task, "--data", str(brain_cases), "--output", str(output), "--preset", "tiny", "--max-steps", "2"]
+    assert main([*args, "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", *extra]) == 0
     return output
+
+
+@pytest.fixture(scope="session")
+def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
+    """A tiny imputation package."""
+    return _tiny_brain_package("impute", brain_cases, tmp_path_factory.mktemp("tiny-impute") / "tiny-impute")
 
 
 @pytest.fixture(scope="session")
 def tiny_inpaint_model(brain_cases, tmp_path_factory) -> Path:
-    """A tiny inpainting package (two steps per stage) by the real training command; TCGA-DU-7294's tumour teaches add."""
-    from DiffusionSynthLib.cli import main
-
+    """A tiny inpainting package; TCGA-DU-7294's tumour teaches add."""
     output = tmp_path_factory.mktemp("tiny-inpaint") / "tiny-inpaint"
-    code = main(
-        [
-            "train",
-            "--task",
-            "inpaint",
-            "--data",
-            str(brain_cases),
-            "--output",
-            str(output),
-            "--preset",
-            "tiny",
-            "--max-steps",
-            "2",
-            "--patch",
-            "32",
-            "32",
-            "16",
-            "--batch",
-            "1",
-            "--spacing",
-            "4",
-            "--validation-case",
-            "BraTS-GLI-00001-000",
-        ]
-    )
-    assert code == 0
-    return output
+    return _tiny_brain_package("inpaint", brain_cases, output, "--validation-case", "BraTS-GLI-00001-000")

@@ -143,16 +143,8 @@ def inpaint(
 
 def _inpaint_latent(request: InpaintRequest) -> Inpainting:
     """The older packages' path: mask-conditioned latent diffusion from noise, RePaint-style."""
-    inputs, given, mode, model, seed, strength, brain, inside = (
-        request.volumes,
-        request.given,
-        request.mode,
-        request.model,
-        request.seed,
-        request.strength,
-        request.brain,
-        request.inside,
-    )
+    inputs, given, model, brain, inside = request.volumes, request.given, request.model, request.brain, request.inside
+    mode, seed, strength = request.mode, request.seed, request.strength
     reference = inputs[given[0]]
     run = request.task_run()
 

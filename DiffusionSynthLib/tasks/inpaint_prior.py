@@ -60,16 +60,8 @@ def _network_estimate(model: ModelPackage, net_input: np.ndarray, fill: np.ndarr
 
 def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     """Prior (harmonic fill) + the network's correction for the mode (+ residual samples), composited onto the inputs."""
-    volumes, given, mode, model, seed, strength, brain, inside = (
-        request.volumes,
-        request.given,
-        request.mode,
-        request.model,
-        request.seed,
-        request.strength,
-        request.brain,
-        request.inside,
-    )
+    volumes, given, model, brain, inside = request.volumes, request.given, request.model, request.brain, request.inside
+    mode, seed, strength = request.mode, request.seed, request.strength
     reference = volumes[given[0]]
     run = request.task_run()
     order = package_orientation(model.config)
