@@ -191,17 +191,21 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     _plan_sequences(outputs, given, args.samples or 0)
     volumes = _read_sequences(paths, given)
     mask = _read_mask(args.mask, volumes[given[0]])
+    labels = None if args.labels is None else _read_mask(args.labels, volumes[given[0]], "labels")
     pipe = Pipeline.from_package(args.model, task="inpaint", device=args.device)
     result = pipe(
-        {**volumes, "mask": mask},
+        {**volumes, "mask": mask, "labels": labels},
         mode=args.mode,
         strength=args.strength,
+        labels_convention=args.labels_convention,
         steps=args.steps,
         seed=args.seed,
         samples=args.samples,
         progress=ProgressPrinter(args.progress),
     )
     extra = {"mode": args.mode, "strength": args.strength, "mask": Path(args.mask).name, "mask_voxels": result.mask_voxels}
+    if labels is not None:
+        extra.update(labels=Path(args.labels).name, labels_convention=args.labels_convention)
     record = make_provenance("inpaint", pipe.model, result.seed, result.steps, result.samples, paths, extra)
     _add_sequences(outputs, result.outputs, result.std, record)
     written = outputs.commit()
@@ -503,6 +507,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", required=True, help="label map or segmentation on the images' grid; any non-zero voxel is inside")
     p.add_argument("--mode", required=True, choices=["remove", "add"], help="remove: healthy tissue in the mask; add: a tumour in it")
     p.add_argument("--strength", type=float, default=1.0, help="how pronounced the change is, 0-3 (default 1)")
+    p.add_argument("--labels", help="add mode: label map of the tumour's sub-regions on the images' grid (default: laid out from the mask in layers)")
+    p.add_argument(
+        "--labels-convention",
+        default="brats2013",
+        choices=["brats2013", "brats2017", "brats2023"],
+        help="labels of --labels: brats2013 (default; 1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing), brats2017 (1, 2, 4), brats2023 (3 enhancing)",
+    )
     p.add_argument("--output-dir", required=True, help="folder for <sequence>.nii.gz of each given sequence")
     _sampling_arguments(p)
     p.set_defaults(run=cmd_inpaint, samples=None)

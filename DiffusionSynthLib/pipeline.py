@@ -14,7 +14,8 @@ the task's result (Volumes on the first input's grid):
 
 - ``mri-to-ct``: inputs ``{"mri": V}``; result ``.ct`` (and ``.std``).
 - ``impute``: inputs any of ``t1n``, ``t1c``, ``t2w``, ``t2f``; result ``.outputs`` / ``.std`` by sequence.
-- ``inpaint``: the sequences and ``"mask"``; options ``mode`` ("remove" or "add"), ``strength``; result ``.outputs`` / ``.std``.
+- ``inpaint``: the sequences, ``"mask"`` and optionally ``"labels"`` (sub-regions of an added tumour); options ``mode``
+  ("remove" or "add"), ``strength``, ``labels_convention``; result ``.outputs`` / ``.std``.
 - ``forecast``: ``t1c`` (other sequences optional) and ``"tumour_mask"``; options ``days``,
   ``inpaint_model`` (a package), ``spacing``; result per day.
 """
@@ -67,7 +68,7 @@ class Pipeline:
         **options: Any,
     ) -> Any:
         common = {"steps": steps, "seed": seed, "device": self.device, "progress": progress, "cancel": cancel}
-        images = {name: volume for name, volume in inputs.items() if name not in ("mri", "mask", "tumour_mask")}
+        images = {name: volume for name, volume in inputs.items() if name not in ("mri", "mask", "tumour_mask", "labels")}
         if self.task == "mri-to-ct":
             from .tasks.mri_to_ct import mri_to_ct
 
@@ -81,9 +82,18 @@ class Pipeline:
         if self.task == "inpaint":
             from .tasks.inpaint import inpaint
 
-            _only(options, ("mode", "strength"))
-            mode = options.get("mode", "remove")
-            return inpaint(images, _required(inputs, "mask"), mode, self.model, samples=samples, strength=options.get("strength", 1.0), **common)
+            _only(options, ("mode", "strength", "labels_convention"))
+            return inpaint(
+                images,
+                _required(inputs, "mask"),
+                options.get("mode", "remove"),
+                self.model,
+                samples=samples,
+                strength=options.get("strength", 1.0),
+                labels=inputs.get("labels"),
+                labels_convention=options.get("labels_convention", "brats2013"),
+                **common,
+            )
         if self.task == "forecast":
             from .tasks.forecast import forecast
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.lesions import random_lesion_mask
@@ -90,8 +91,13 @@ def test_augment_writes_cases_labels_manifest_and_resumes(healthy, tiny_inpaint_
         case = out / row["case"]
         sequences = row["sequences"].split()
         assert sorted(p.name for p in case.iterdir()) == sorted([f"{s}.nii.gz" for s in sequences] + ["case.json", "label.nii.gz"])
-        label = read_volume(case / "label.nii.gz").array != 0
+        sub_regions = read_volume(case / "label.nii.gz").array
+        label = sub_regions != 0
         assert label.sum() == int(row["mask_voxels"]) > 0
+        # the tiny package's glioma appearance knows TCGA-DU-7294's necrosis (1) and oedema (2): both laid out, oedema outside
+        assert set(np.unique(sub_regions[label]).tolist()) == {1, 2}
+        edge = label & ~ndimage.binary_erosion(label)
+        assert (sub_regions[edge] == 2).mean() > 0.9
         sources = {s: read_volume(healthy / row["source_case"] / f"{s}.nii.gz").array for s in sequences}
         brain = np.any([a != 0 for a in sources.values()], axis=0)
         assert not (label & ~brain).any()  # the lesion lies in the brain

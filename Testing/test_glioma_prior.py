@@ -9,6 +9,8 @@ from DiffusionSynthLib.priors.glioma import (
     LabelledCase,
     fit_glioma_appearance,
     glioma_contrast,
+    glioma_prior,
+    label_convention,
     layout_subregions,
     normalised_depth,
     subregion_contrast,
@@ -92,3 +94,26 @@ def test_the_real_expert_labels_give_bright_flair_oedema_and_an_enhancing_rim_ab
     assert appearance["contrast"]["2"]["t2f"] > 0.8
     assert appearance["contrast"]["4"]["t1c"] - appearance["contrast"]["1"]["t1c"] > 0.8
     assert sum(appearance["shares"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_add_prior_moves_the_fill_to_each_sub_regions_intensity():
+    appearance = {"contrast": {"1": {"t1c": -1.0}, "4": {"t1c": 3.0, "t2f": 2.0}}, "shares": {}}
+    shape = (40, 40, 40)
+    labels = np.select([sphere(shape, (20, 20, 20), 5), sphere(shape, (20, 20, 20), 12)], [1, 4], 0).astype(np.uint8)
+    fill = np.full((4, *shape), 0.5, np.float32)
+    healthy = {"t1c": (0.2, 2.0), "t2f": (0.0, 1.0)}  # t1n, t2w not given: they keep the fill
+    prior = glioma_prior(fill, labels, healthy, appearance, ["t1n", "t1c", "t2w", "t2f"], (1.0, 1.0, 1.0))
+    assert prior[1][20, 20, 20] == pytest.approx(0.2 - 1.0 * 2.0, abs=1e-3)  # core: healthy median + contrast x healthy SD
+    assert prior[1][20, 20, 29] == pytest.approx(0.2 + 3.0 * 2.0, abs=1e-3)  # in the rim, away from its borders
+    assert prior[3][20, 20, 20] == pytest.approx(0.0, abs=1e-3)  # necrosis has no FLAIR contrast fitted: the healthy median
+    assert np.array_equal(prior[0], fill[0]) and np.array_equal(prior[2], fill[2])
+    assert np.array_equal(prior[:, labels == 0], fill[:, labels == 0])  # outside the lesion: the fill
+    half = glioma_prior(fill, labels, healthy, appearance, ["t1n", "t1c", "t2w", "t2f"], (1.0, 1.0, 1.0), strength=0.5)
+    np.testing.assert_allclose(half, fill + 0.5 * (prior - fill), atol=1e-5)
+
+
+def test_label_conventions_of_the_data():
+    assert label_convention(np.array([0, 1, 2, 3, 4]), expert=True) == "brats2013"
+    assert label_convention(np.array([0, 1, 2, 4]), expert=False) == "brats2017"
+    assert label_convention(np.array([0, 1, 2, 3]), expert=False) == "brats2023"
+    assert label_convention(np.array([0, 1, 2]), expert=False) == "brats2023"  # 1 and 2 mean the same in both

@@ -110,8 +110,8 @@ def test_any_subset_of_sequences_is_inpainted_and_only_those(brain_cases, tiny_i
 
 
 def test_same_seed_same_result_other_seed_differs_and_strength_matters(brain_cases, tiny_inpaint_model):
-    """Seeds fix the diffusion samples; strength mixes the network's add and remove corrections (made to differ here:
-    the tiny package may ship its prior, whose correction is zero in both modes)."""
+    """Seeds fix the diffusion samples; strength interpolates the add and remove estimates (their network corrections are
+    made to differ here: the tiny package may ship its prior, whose correction is zero in both modes)."""
     import torch
 
     volumes = case_volumes(brain_cases)

@@ -79,3 +79,6 @@ def test_training_resumes_from_a_committed_package_without_its_checkpoints(tiny_
     after = json.loads((package / "model.json").read_text())["training"]["refiner"]
     assert before["steps"] == 2 and after["steps"] == 3  # one more step, not three from scratch
     assert after["history"][: len(before["history"])] == before["history"]
+    rescored = after["history"][len(before["history"]) : len(before["history"]) + 2]  # the prior and the best so far, scored again
+    assert [entry["note"] for entry in rescored] == ["resumed: the prior", f"resumed: the best weights so far (step {before['best_step']})"]
+    assert rescored[0]["validation"] == pytest.approx(before["history"][0]["validation"], rel=1e-5)  # same prior, same case: same score

@@ -8,8 +8,10 @@ tissue, and the T1c enhancing shell (label 4) against the core (label 1).
 Layout: each labelled case's tumour mask laid out in distance layers with the shares fitted on the
 other cases (``layout_subregions``), Dice per sub-region against its real labels.
 Added: with ``--model``, a lesion added in a sphere (radius 12 mm) of contralateral healthy tissue
-of each labelled case, all its sequences given, deterministic estimate; the same two figures, with
-the sphere's own layout as shell and core; and the voxels changed beyond the blend margin (must be 0).
+of each labelled case, all its sequences given and (four-sequence cases) T1c and FLAIR alone,
+deterministic estimate; the same two figures, with the sphere laid out as the package lays it out
+(its own glioma appearance) as shell and core; whether the case was left out of the package's
+training; and the voxels changed beyond the blend margin (must be 0).
 
 Usage: python benchmarks/lesion_realism.py [--model inpaint-brats-demo] [--json benchmarks/results/lesion_realism.json]
 """
@@ -119,27 +121,34 @@ def main() -> None:
     if args.model:
         model = resolve_model(args.model, "inpaint")
         models[model.id] = fingerprint(model.config)
+        trained_on = {text.split(" (")[0] for text in model.config.get("training", {}).get("cases", [])}
+        glioma = model.config.get("prior", {}).get("glioma")
         for relative, (case, volumes, _) in cases.items():
             first = next(iter(volumes.values()))
             sphere = contralateral_sphere(case.brain, case.labels > 0, np.asarray(first.spacing, float))
-            added = inpaint(volumes, first.with_array(sphere.astype(np.uint8)), "add", model, samples=0).outputs
-            appearance = fit_glioma_appearance([c for r, (c, _, _) in cases.items() if r != relative])
-            layout = layout_subregions(sphere, first.spacing, appearance)
-            images = {s: v.array.astype(np.float32) for s, v in added.items()}
+            appearance = glioma or fit_glioma_appearance([c for r, (c, _, _) in cases.items() if r != relative])
+            layout = layout_subregions(sphere, first.spacing, appearance)  # what the package lays out (its own appearance)
             beyond = blend_weights(sphere) == 0
-            row = {
-                "case": case.name,
-                "sphere voxels": int(sphere.sum()),
-                **shell_and_lesion(images, case.brain, layout),
-                "changed beyond margin": int(sum((added[s].array != volumes[s].array)[beyond].sum() for s in added)),
-            }
-            added_rows.append(row)
-            print(json.dumps(row), flush=True)
+            subsets = [list(volumes)] + ([["t1c", "t2f"]] if len(volumes) > 2 else [])
+            for given in subsets:
+                chosen = {s: volumes[s] for s in given}
+                added = inpaint(chosen, first.with_array(sphere.astype(np.uint8)), "add", model, samples=0).outputs
+                images = {s: v.array.astype(np.float32) for s, v in added.items()}
+                row = {
+                    "case": case.name,
+                    "left out": "no" if case.name in trained_on else "yes",
+                    "given": "+".join(given),
+                    "sphere voxels": int(sphere.sum()),
+                    **shell_and_lesion(images, case.brain, layout),
+                    "changed beyond margin": int(sum((added[s].array != chosen[s].array)[beyond].sum() for s in added)),
+                }
+                added_rows.append(row)
+                print(json.dumps(row), flush=True)
 
     print(markdown_table(real_rows, ["case", "labels", "flair_lesion", "t1c_shell_minus_core"]))
     print(markdown_table(layout_rows, ["case", *(f"dice {n}" for n in NAMES.values())]))
     if added_rows:
-        print(markdown_table(added_rows, ["case", "sphere voxels", "flair_lesion", "t1c_shell_minus_core", "changed beyond margin"]))
+        print(markdown_table(added_rows, ["case", "left out", "given", "sphere voxels", "flair_lesion", "t1c_shell_minus_core", "changed beyond margin"]))
     if args.json:
         real_columns = sorted({k for r in real_rows for k in r} - {"case", "labels", "flair_lesion", "t1c_shell_minus_core"})
         tables = [
@@ -166,6 +175,8 @@ def main() -> None:
                     "title": f"Added lesions (radius {SPHERE_RADIUS_MM:g} mm, contralateral healthy tissue), healthy-brain SDs",
                     "columns": [
                         ["case", "case"],
+                        ["left out", "left out of training"],
+                        ["given", "sequences given"],
                         ["sphere voxels", "voxels"],
                         ["flair_lesion", "FLAIR, lesion", ".2f"],
                         ["t1c_shell_minus_core", "T1c, shell minus core", ".2f"],

@@ -77,6 +77,26 @@ class GrowthDomain:
     def forecast(self, parameters: GrowthParameters, days: Sequence[int], progress: Callable[[float], None] | None = None) -> dict[int, np.ndarray]:
         return {day: self.mask(u, parameters) for day, u in self.densities(parameters, days, progress).items()}
 
+    def moved_front(self, forecast: np.ndarray, fraction: float) -> np.ndarray:
+        """The baseline's edge moved ``fraction`` of the way to a forecast's: 0 is the baseline mask, 1 the forecast.
+
+        Interpolates the signed distances (mm, negative inside) to the two edges, the forecast's
+        filled with the necrotic core like the baseline's, and keeps the forecast's rules (brain
+        tissue or the filled tumour, never the core). A front-movement factor, not a time.
+        """
+        if fraction <= 0:
+            return self.tumour.copy()
+        if fraction >= 1:
+            return forecast.copy()
+        filled = forecast | self.core
+        sp = self.physical.spacing
+        if filled.any():
+            after = ndimage.distance_transform_edt(~filled, sampling=sp) - ndimage.distance_transform_edt(filled, sampling=sp)
+        else:  # the forecast vanished: its edge is beyond any distance in the image
+            after = np.full(filled.shape, float(np.linalg.norm(np.asarray(filled.shape) * sp)))
+        signed = (1.0 - fraction) * self.signed_input_mm + fraction * after
+        return (signed <= 0) & self.allowed & ~self.core
+
 
 def prepare_domain(t1c: Volume, tumour: np.ndarray, spacing: Sequence[float] | None = None, solver_spacing_mm: float = SOLVER_SPACING_MM) -> GrowthDomain:
     """Classify tissue and build the working grid for a baseline T1c and its tumour mask (same grid).

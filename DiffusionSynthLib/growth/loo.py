@@ -2,7 +2,9 @@
 
 The grid scores do not depend on which patients are held out, so each fold re-selects parameters
 from the other patients' rows of one ``GridScores``: exactly what ``train --task forecast
---exclude-case P`` computes, without simulating the grid again.
+--exclude-case P`` computes, without simulating the grid again. The front-movement factor is then re-selected on the same
+other patients (``select_front_fraction``), and the held-out patient's physics front is moved by
+it: the calibrated forecast, beside the unscaled physics and the baselines.
 """
 
 from __future__ import annotations
@@ -12,20 +14,36 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import baselines
-from .calibrate import GridScores, PreparedCase, mean_growth_rate, select
+from .calibrate import (
+    FRONT_FRACTIONS,
+    GridScores,
+    PhysicsMasks,
+    PreparedCase,
+    mean_growth_rate,
+    select,
+    select_front_fraction,
+)
 
-METHODS = ("physics", "no_change", "isotropic")
+METHODS = ("calibrated", "physics", "no_change", "isotropic")
+BASELINES = ("no_change", "isotropic")
 
 
-def leave_one_out(cases: Sequence[PreparedCase], scores: GridScores) -> list[dict]:
-    """One row per held-out patient: the fold's parameters and each method's Dice and volume error."""
+def leave_one_out(
+    cases: Sequence[PreparedCase], scores: GridScores, masks: PhysicsMasks | None = None, fractions: Sequence[float] = FRONT_FRACTIONS
+) -> list[dict]:
+    """One row per held-out patient: the fold's parameters and factor (both from the others only) and each method's
+    Dice and volume error."""
+    masks = masks or PhysicsMasks()
     rows = []
     for held in cases:
         train = [c for c in cases if c.name != held.name]
         calibration = select(scores.subset([c.name for c in train]))
+        front = select_front_fraction(train, calibration.parameters, masks, fractions)
         rate = mean_growth_rate(train)
+        physics = masks.get(held, calibration.parameters)
         forecasts = {
-            "physics": held.domain.forecast(calibration.parameters, [held.days])[held.days],
+            "calibrated": held.domain.moved_front(physics, front.fraction),
+            "physics": physics,
             "no_change": baselines.no_change(held.domain),
             "isotropic": baselines.isotropic(held.domain, rate, held.days),
         }
@@ -36,6 +54,7 @@ def leave_one_out(cases: Sequence[PreparedCase], scores: GridScores) -> list[dic
             "volume_after_ml": held.volume_after_ml,
             "diffusivity_white": calibration.parameters.diffusivity_white,
             "proliferation": calibration.parameters.proliferation,
+            "front_fraction": front.fraction,
             "growth_rate_per_day": rate,
         }
         for method, mask in forecasts.items():
@@ -49,10 +68,11 @@ def summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     """Per method: mean and median Dice, mean absolute volume error (%), patients where it has the best Dice
     and where its Dice is above the no-change baseline's."""
     result = {}
-    for method in METHODS:
+    methods = [m for m in METHODS if rows and f"{m}_dice" in rows[0]]
+    for method in methods:
         dice = np.array([r[f"{method}_dice"] for r in rows])
         errors = np.abs([r[f"{method}_volume_error_pct"] for r in rows])
-        wins = sum(1 for r in rows if r[f"{method}_dice"] >= max(r[f"{m}_dice"] for m in METHODS))
+        wins = sum(1 for r in rows if r[f"{method}_dice"] >= max(r[f"{m}_dice"] for m in methods))
         above = sum(1 for r in rows if r[f"{method}_dice"] > r["no_change_dice"])
         result[method] = {
             "mean_dice": float(dice.mean()),
@@ -64,22 +84,47 @@ def summary(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     return result
 
 
-LABELS = {"physics": "Fisher-Kolmogorov (ours)", "no_change": "no change", "isotropic": "isotropic growth at mean rate"}
+def against_baselines(means: dict[str, dict[str, float]], method: str = "calibrated", tolerance: float = 1e-9) -> dict[str, dict]:
+    """For mean Dice (higher is better) and mean abs volume error (lower is better): the better baseline, its value,
+    the method's, and whether the method ties or beats it (within ``tolerance``)."""
+    result = {}
+    for key, sign in (("mean_dice", 1.0), ("mean_abs_volume_error_pct", -1.0)):
+        best = max(BASELINES, key=lambda b: sign * means[b][key])
+        ours, theirs = means[method][key], means[best][key]
+        result[key] = {"better_baseline": best, "baseline": theirs, method: ours, "ties_or_beats": bool(sign * (ours - theirs) >= -tolerance)}
+    return result
+
+
+LABELS = {
+    "calibrated": "Fisher-Kolmogorov, front factor calibrated (ours)",
+    "physics": "Fisher-Kolmogorov, unscaled",
+    "no_change": "no change",
+    "isotropic": "isotropic growth at mean rate",
+}
 
 
 def markdown(rows: Sequence[dict]) -> str:
     """The per-patient table and the summary table, as Markdown."""
-    lines = [
-        "| patient | days | volume before (ml) | after (ml) | Dice ours | Dice no change | Dice isotropic | vol. error ours | no change | isotropic | fold D (mm²/day) | fold ρ (1/day) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    factor = rows and "calibrated_dice" in rows[0]
+    head = "| patient | days | volume before (ml) | after (ml) |"
+    head += (
+        " Dice calibrated | Dice physics | Dice no change | Dice isotropic | vol. error calibrated | physics |"
+        if factor
+        else " Dice physics | Dice no change | Dice isotropic | vol. error physics |"
+    )
+    head += " no change | isotropic | fold D (mm²/day) | fold ρ (1/day) |" + (" fold factor |" if factor else "")
+    methods = [m for m in METHODS if factor or m != "calibrated"]
+    lines = [head, "|" + "---|" * head.count(" |")]
     for r in rows:
+        dice = " | ".join(f"{r[f'{m}_dice']:.3f}" for m in methods)
+        errors = " | ".join(f"{r[f'{m}_volume_error_pct']:+.0f}%" for m in methods)
+        tail = f" {r['front_fraction']:g} |" if factor else ""
         lines.append(
-            f"| {r['patient']} | {r['days']} | {r['volume_before_ml']:.1f} | {r['volume_after_ml']:.1f} | {r['physics_dice']:.3f} | "
-            f"{r['no_change_dice']:.3f} | {r['isotropic_dice']:.3f} | {r['physics_volume_error_pct']:+.0f}% | "
-            f"{r['no_change_volume_error_pct']:+.0f}% | {r['isotropic_volume_error_pct']:+.0f}% | {r['diffusivity_white']:g} | {r['proliferation']:g} |"
+            f"| {r['patient']} | {r['days']} | {r['volume_before_ml']:.1f} | {r['volume_after_ml']:.1f} | {dice} | {errors} | "
+            f"{r['diffusivity_white']:g} | {r['proliferation']:g} |{tail}"
         )
-    lines += ["", "| method | mean Dice | median Dice | mean abs. volume error | best Dice of the three | Dice above no change |", "|---|---|---|---|---|---|"]
+    best = f"best Dice of the {len(methods)}"
+    lines += ["", f"| method | mean Dice | median Dice | mean abs. volume error | {best} | Dice above no change |", "|---|---|---|---|---|---|"]
     for method, s in summary(rows).items():
         above = "-" if method == "no_change" else f"{s['above_no_change_patients']} of {len(rows)}"
         lines.append(

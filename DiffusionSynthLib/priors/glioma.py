@@ -130,3 +130,44 @@ def glioma_contrast(labels: np.ndarray, appearance: Mapping[str, Any], sequences
             for channel, name in enumerate(sequences):
                 out[channel][region] = float(per_sequence.get(name, 0.0))
     return out
+
+
+def label_convention(labels: np.ndarray, expert: bool) -> str:
+    """The convention of a label map found in the data: expert ``tumour_labels`` files are BraTS 2013; a predicted map
+    with label 4 is BraTS 2017, one without BraTS 2023 (for maps of 1 and 2 only the two agree: necrosis, oedema)."""
+    if expert:
+        return "brats2013"
+    return "brats2017" if bool((labels == 4).any()) else "brats2023"
+
+
+SMOOTHING_MM = 0.5  # soft borders between the sub-regions of the prior
+
+
+def glioma_prior(
+    fill: np.ndarray,
+    labels: np.ndarray,
+    healthy: Mapping[str, tuple[float, float]],
+    appearance: Mapping[str, Any],
+    sequences: Sequence[str],
+    spacing: Sequence[float],
+    strength: float = 1.0,
+) -> np.ndarray:
+    """The add-mode prior: inside the labelled voxels each given sequence moves from the healthy ``fill`` towards its
+    sub-region's fitted intensity (healthy median + contrast x healthy SD, from ``healthy[name]`` in the images' units)
+    by ``strength`` (0 the fill, 1 the fitted glioma); borders softened over ``SMOOTHING_MM``. Channels follow
+    ``sequences``; a sequence missing from ``healthy`` keeps its fill."""
+    lesion = labels > 0
+    out = fill.astype(np.float32, copy=True)
+    if not lesion.any():
+        return out
+    sigma = [SMOOTHING_MM / float(s) for s in spacing]
+    weight = ndimage.gaussian_filter(lesion.astype(np.float32), sigma)
+    offsets = glioma_contrast(labels, appearance, sequences)
+    for channel, name in enumerate(sequences):
+        if name not in healthy:
+            continue
+        median, sd = healthy[name]
+        target = np.where(lesion, median + offsets[channel] * sd, 0.0).astype(np.float32)
+        smoothed = ndimage.gaussian_filter(target, sigma) / np.maximum(weight, 1e-6)
+        out[channel] = np.where(lesion, fill[channel] + strength * (smoothed - fill[channel]), fill[channel])
+    return out

@@ -1,5 +1,11 @@
 """Synthetic training cases: lesions added to healthy scans by inpainting (add mode), with their labels.
 
+With a package that holds a glioma appearance (``prior.glioma``) the lesion's sub-regions are laid
+out in it (``priors.glioma.layout_subregions``: oedema outside, then non-enhancing tumour, the
+enhancing rim, the necrotic core), handed to the inpainting as its labels and written as
+``label.nii.gz`` in the BraTS 2013 convention (1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing);
+with an older package the label is 1 wherever the lesion was added.
+
 Case ``i`` (``case_NNNN``, from 0) comes from source case ``i mod S`` (the input folder's case
 folders in name order) with the case seed ``seed + i``, which draws the lesion mask (a smooth
 random blob inside the brain, ``lesions.random_lesion_mask``), the strength (uniform in
@@ -28,13 +34,14 @@ from ..errors import InputError, OutputError
 from ..intensity import brain_mask
 from ..lesions import random_lesion_mask
 from ..models.package import ModelPackage
+from ..priors.glioma import layout_subregions
 from ..provenance import make_provenance
 from ..sequences import SEQUENCES
 from ..volume import check_output_folder, read_volume, write_volume
 from .inpaint import inpaint
 from .run import default_samples
 
-STRENGTH = (1.0, 2.0)  # guidance on the add flag: 1 the trained mode, up to twice as pronounced
+STRENGTH = (0.7, 1.4)  # x the fitted glioma contrast: the real gliomas' FLAIR lesions here span about that range around the median
 RECORD = "case.json"
 MANIFEST = "manifest.csv"
 COLUMNS = ["case", "source_case", "seed", "strength", "mask_voxels", "sequences", "model_id", "steps", "rank", "synthetic"]
@@ -142,8 +149,26 @@ def make_case(plan: CasePlan, output: Path, model: ModelPackage, steps: int, ran
     rng = np.random.default_rng(plan.seed)
     lesion = random_lesion_mask(brain, reference.spacing, rng)
     strength = round(float(rng.uniform(*STRENGTH)), 2)
-    label = reference.with_array(lesion.astype(np.uint8))
-    result = inpaint(volumes, label, "add", model, steps=steps, seed=plan.seed, strength=strength, device=device, progress=progress, cancel=cancel)
+    glioma = model.config.get("prior", {}).get("glioma")
+    label = reference.with_array(layout_subregions(lesion, reference.spacing, glioma) if glioma else lesion.astype(np.uint8))
+    result = inpaint(
+        volumes,
+        label,
+        "add",
+        model,
+        steps=steps,
+        seed=plan.seed,
+        strength=strength,
+        device=device,
+        progress=progress,
+        cancel=cancel,
+        labels=label if glioma else None,
+    )
+    label_text = (
+        "BraTS 2013 sub-regions of the synthetic lesion (1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing)"
+        if glioma
+        else "1 where the synthetic lesion was added"
+    )
 
     sequences = list(result.outputs)
     extra = {
@@ -175,7 +200,7 @@ def make_case(plan: CasePlan, output: Path, model: ModelPackage, steps: int, ran
         staging.mkdir(parents=True)
         for name, volume in result.outputs.items():
             write_volume(volume, staging / f"{name}.nii.gz", {**provenance, "output": name})
-        write_volume(label, staging / "label.nii.gz", {**provenance, "output": "label: 1 where the synthetic lesion was added"})
+        write_volume(label, staging / "label.nii.gz", {**provenance, "output": f"label: {label_text}"})
         (staging / RECORD).write_text(json.dumps(record, indent=2) + "\n")
         os.rename(staging, output / plan.name)
     except BaseException:

@@ -1,11 +1,14 @@
 """Tumour growth forecasting: from a baseline T1c and its tumour mask, the tumour and the image after N days.
 
 prepare: the mask checked against the T1c's grid; tissue classes and the working grid (``growth``).
-grow: Fisher-Kolmogorov with the package's calibrated parameters, one run for all days; with
+grow: Fisher-Kolmogorov with the package's calibrated parameters, one run for all days, each
+day's front moved the package's calibrated fraction of the way from the baseline's edge
+(``growth.front_fraction``; 1 when absent); with
 ``samples`` K >= 2, K more runs with parameters drawn from the calibrated spread between patients
 give the voxel-wise probability of tumour. render: each day's image by inpainting every given
 sequence, ``remove`` where the tumour has receded from the baseline mask, then ``add`` where it
-has grown; voxels away from both are the input's, bit for bit. Everything is on the T1c's grid.
+has grown, by sub-region (enhancing front, necrosis behind it, oedema ahead: ``forecast_render``);
+voxels away from both are the input's, bit for bit. Everything is on the T1c's grid.
 """
 
 from __future__ import annotations
@@ -116,6 +119,18 @@ def check_tumour_mask(mask: Volume, t1c: Volume) -> np.ndarray:
     )
 
 
+def front_fraction(model: ModelPackage) -> float:
+    """The calibrated front-movement factor (``growth.front_fraction``, 0 to 1); 1, the physics as simulated, when absent."""
+    growth = model.config.get("growth") or {}
+    try:
+        fraction = float(growth.get("front_fraction", 1.0))
+    except (TypeError, ValueError):
+        fraction = float("nan")
+    if not 0.0 <= fraction <= 1.0:
+        raise ModelError(f"The model '{model.id}' has front_fraction {growth.get('front_fraction')!r}; it must be a number from 0 to 1.")
+    return fraction
+
+
 def growth_config(model: ModelPackage) -> tuple[GrowthParameters, dict, float]:
     """(parameters, spread, solver spacing) from a forecast package."""
     growth = model.config.get("growth")
@@ -153,14 +168,20 @@ def grow_masks(
     days: list[int],
     draws: list[GrowthParameters],
     stage: Callable[[float, str], None],
+    fraction: float = 1.0,
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """(mask per day, probability per day) on the input grid; the probability is empty without draws."""
+    """(mask per day, probability per day) on the input grid; the probability is empty without draws.
+
+    Every run's front is moved ``fraction`` of the way from the baseline's edge to the simulated one
+    (``GrowthDomain.moved_front``; 1: the simulation as it is)."""
     runs = [parameters, *draws]
     masks: dict[int, np.ndarray] = {}
     counts = {day: np.zeros(domain.tumour.shape, np.float32) for day in days} if draws else {}
     for r, run_parameters in enumerate(runs):
         label = "growing the tumour" if r == 0 else f"growing sample {r}/{len(draws)}"
         grown = domain.forecast(run_parameters, days, progress=lambda f, r=r, label=label: stage(r + f, label))
+        if fraction < 1.0:
+            grown = {day: domain.moved_front(mask, fraction) for day, mask in grown.items()}
         if r == 0:
             masks = grown
         else:
@@ -203,6 +224,7 @@ def forecast(
     given, t1c = given_inputs(inputs)
     tumour = check_tumour_mask(tumour_mask, t1c)
     parameters, spread, solver_spacing = growth_config(model)
+    fraction = front_fraction(model)
     draws = draw_parameters(parameters, spread, samples, seed) if samples > 1 else []
     runs = 1 + len(draws)
     rendered = len(days) if inpaint_model is not None else 0
@@ -219,7 +241,7 @@ def forecast(
     report(0, "preparing: tissue classes")
     domain = prepare_domain(t1c, tumour, spacing=spacing, solver_spacing_mm=solver_spacing)
     report(1, "prepared")
-    masks, probability = grow_masks(domain, parameters, days, draws, lambda f, m: report(1 + UNITS_PER_RUN * f, m))
+    masks, probability = grow_masks(domain, parameters, days, draws, lambda f, m: report(1 + UNITS_PER_RUN * f, m), fraction)
     result = Forecast(
         masks={day: t1c.with_array(mask.astype(np.uint8)) for day, mask in masks.items()},
         probability={day: t1c.with_array(p.astype(np.float32)) for day, p in probability.items()},
@@ -245,6 +267,7 @@ def forecast(
                     offset + UNITS_PER_RUN * step / max(steps_total, 1), f"day {day}: {message}"
                 ),
                 cancel=cancel,
+                spacing=spacing,
             )
     report(total, "done", force=True)
     return result

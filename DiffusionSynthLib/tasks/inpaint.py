@@ -26,6 +26,7 @@ from ..geometry import resample, resample_to_spacing
 from ..intensity import brain_mask, fit_affine, percentile_range
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite, inside_mask
 from ..models.package import ModelPackage
+from ..priors.glioma import LABEL_MAPS, to_brats2013
 from ..sequences import SEQUENCES
 from ..sequences import given_sequences as sequence_names
 from ..volume import Volume
@@ -65,6 +66,7 @@ class InpaintRequest:
     cancel: CancelCheck
     brain: np.ndarray
     inside: np.ndarray
+    labels: np.ndarray | None = None  # sub-regions of an added tumour, BraTS 2013 labels on the grid (add mode only)
 
     def task_run(self) -> TaskRun:
         return TaskRun(self.model, "inpaint", self.steps, self.seed, self.samples, self.device, self.progress, self.cancel)
@@ -80,6 +82,32 @@ def check_options(mode: str, strength: float) -> None:
         raise InputError(f"--mode must be 'remove' or 'add', not '{mode}'.")
     if not (np.isfinite(strength) and 0.0 <= strength <= MAX_STRENGTH):
         raise InputError(f"--strength must be between 0 and {MAX_STRENGTH:g} (1 is the default), not {strength}.")
+
+
+def checked_labels(labels: Volume | None, convention: str, mode: str, model: ModelPackage, reference: Volume) -> np.ndarray | None:
+    """The sub-region labels in the BraTS 2013 convention on the reference grid, or None; one ``InputError`` for a misuse."""
+    if labels is None:
+        return None
+    if mode != "add":
+        raise InputError("--labels places the sub-regions of an added tumour: use it with --mode add.")
+    if "glioma" not in model.config.get("prior", {}):
+        raise InputError(
+            f"The model '{model.id}' has no glioma appearance model, so it cannot place sub-regions from --labels; use a package trained since it learned one (the built-in inpaint-brats-demo) or leave --labels out."
+        )
+    if convention not in LABEL_MAPS:
+        raise InputError(f"--labels-convention must be one of {', '.join(LABEL_MAPS)}, not '{convention}'.")
+    if not labels.same_grid(reference):
+        raise InputError(
+            f"The --labels map ({labels.describe_grid()}) is not on the images' grid ({reference.describe_grid()}); resample them onto it (nearest neighbour)."
+        )
+    values = np.asarray(labels.array)
+    found = sorted({int(v) for v in np.unique(values)})
+    allowed = {0, *LABEL_MAPS[convention]}
+    if not np.all(np.isin(values, list(allowed))):
+        raise InputError(
+            f"The --labels map holds {found}; the {convention} convention has only {sorted(allowed)} (1 necrosis, 2 oedema, ...). Give --labels-convention to match the file."
+        )
+    return to_brats2013(np.rint(values).astype(np.int16), convention)
 
 
 def _to_unit(array: np.ndarray, low: float, high: float, brain: np.ndarray) -> np.ndarray:
@@ -118,8 +146,13 @@ def inpaint(
     device: str = "auto",
     progress: ProgressCallback = no_progress,
     cancel: CancelCheck = never_cancel,
+    labels: Volume | None = None,
+    labels_convention: str = "brats2013",
 ) -> Inpainting:
-    """Inpaint every given sequence consistently inside ``mask`` (inputs are not modified)."""
+    """Inpaint every given sequence consistently inside ``mask`` (inputs are not modified).
+
+    ``labels``: optional sub-regions of the added tumour (add mode, packages with a glioma appearance); mask voxels
+    labelled 0 are filled with healthy tissue, labels outside the mask are ignored."""
     check_options(mode, strength)
     given = given_sequences(inputs)
     volumes = {name: inputs[name] for name in given}
@@ -131,9 +164,10 @@ def inpaint(
                 f"The {name} image ({volume.describe_grid()}) is not on the grid of the {given[0]} image "
                 f"({reference.describe_grid()}); inpainting keeps every voxel outside the mask, so give all sequences on one grid."
             )
+    sub_regions = checked_labels(labels, labels_convention, mode, model, reference)
     brain = inpainting_brain(volumes, given, mask)
     inside = inside_mask(mask, reference, brain)
-    request = InpaintRequest(volumes, given, mode, model, steps, seed, samples, strength, device, progress, cancel, brain, inside)
+    request = InpaintRequest(volumes, given, mode, model, steps, seed, samples, strength, device, progress, cancel, brain, inside, sub_regions)
     if "prior" in model.config:
         from .inpaint_prior import inpaint_with_prior
 

@@ -1,11 +1,14 @@
-"""Inpainting with a prior package: harmonic fill, regression network, residual diffusion, inside a box.
+"""Inpainting with a prior package: a classical prior, regression network, residual diffusion, inside a box.
 
 prepare: the sequences and the region in the model's axis order and spacing; each sequence
 z-scored by the mean and SD of its known brain voxels (outside the region, so a voided or
 tumorous region does not bias it). Everything after runs in a box around the region.
-estimate: the harmonic fill of each sequence inside the region (the prior), plus the network's
-correction for the mode (``strength`` s mixes the two modes' corrections: alt + s (main - alt));
-with ``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
+prior: ``remove`` the harmonic fill of each sequence inside the region; ``add``, in packages that
+hold a glioma appearance (``prior.glioma``), the fill moved towards each sub-region's fitted
+intensity (the sub-regions from ``labels`` or laid out in the region); older packages the fill.
+estimate: the prior plus the network's correction for the mode; ``strength`` s interpolates the
+two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
+``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
 finish: back to each input's own intensities (the inverse of its z-score), onto the input grid,
 blended over the margin; beyond it every voxel is the input's, bit for bit.
 """
@@ -21,6 +24,7 @@ from ..engine.refiner import flag_channels, refine
 from ..geometry import from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from ..models.package import ModelPackage
+from ..priors.glioma import glioma_prior, layout_subregions
 from ..priors.harmonic import harmonic_fill
 from ..sequences import SEQUENCES
 from .inpaint import Inpainting, InpaintRequest
@@ -30,14 +34,47 @@ from .run import TaskRun
 CONTEXT_VOXELS = 24  # around the region, at the model's spacing
 
 
-def inpaint_inputs(images: Mapping[str, np.ndarray], given: Sequence[str], region: np.ndarray, add: float) -> tuple[np.ndarray, np.ndarray, list[float]]:
-    """(network input (14, ...): images blanked in the region, the region, flags, the harmonic fill; the fill (4, ...); flags)."""
+def harmonic_fills(images: Mapping[str, np.ndarray], given: Sequence[str], region: np.ndarray) -> np.ndarray:
+    """(4, ...) each given sequence filled harmonically inside ``region`` (zeros for the others)."""
+    return np.stack(
+        [
+            harmonic_fill(np.where(region, 0.0, images[name]).astype(np.float32), region) if name in given else np.zeros(region.shape, np.float32)
+            for name in SEQUENCES
+        ]
+    ).astype(np.float32)
+
+
+def inpaint_inputs(images: Mapping[str, np.ndarray], given: Sequence[str], region: np.ndarray, add: float, prior: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """(network input (14, ...): images blanked in the region, the region, flags (given sequences, add), the prior (4, ...); flags)."""
     shape = region.shape
     flags = [1.0 if name in given else 0.0 for name in SEQUENCES] + [float(add)]
     observed = np.stack([np.where(region, 0.0, images[name]) if name in given else np.zeros(shape) for name in SEQUENCES]).astype(np.float32)
-    fill = np.stack([harmonic_fill(observed[i], region) if name in given else np.zeros(shape, np.float32) for i, name in enumerate(SEQUENCES)])
-    net_input = np.concatenate([observed, region[None].astype(np.float32), flag_channels(flags, shape), fill])
-    return net_input.astype(np.float32), fill.astype(np.float32), flags
+    net_input = np.concatenate([observed, region[None].astype(np.float32), flag_channels(flags, shape), prior])
+    return net_input.astype(np.float32), flags
+
+
+def zscore_statistics(values: np.ndarray) -> tuple[float, float, float]:
+    """(mean, SD, median in z units) of the known brain voxels of one sequence: its z-score, and the glioma prior's healthy
+    reference (median, SD 1) in the z units, over the whole known brain as in training."""
+    mean, sd = float(values.mean()), float(max(values.std(), 1e-6))
+    return mean, sd, (float(np.median(values)) - mean) / sd
+
+
+def mode_prior(
+    fill: np.ndarray,
+    add: bool,
+    glioma: Mapping | None,
+    labels: np.ndarray | None,
+    healthy: Mapping[str, tuple[float, float]],
+    region: np.ndarray,
+    spacing: Sequence[float],
+) -> np.ndarray:
+    """The prior of one mode: the fill, or in add mode with a glioma appearance the glioma on ``labels`` (laid out in
+    ``region`` when None)."""
+    if not add or glioma is None:
+        return fill
+    placed = layout_subregions(region, spacing, glioma) if labels is None else np.where(region, labels, 0)
+    return glioma_prior(fill, placed, healthy, glioma, SEQUENCES, spacing)
 
 
 def region_box(region: np.ndarray, margin: int) -> tuple[slice, ...]:
@@ -45,21 +82,15 @@ def region_box(region: np.ndarray, margin: int) -> tuple[slice, ...]:
     return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(box, region.shape))
 
 
-def _network_estimate(model: ModelPackage, net_input: np.ndarray, fill: np.ndarray, strength: float, run: TaskRun) -> np.ndarray:
+def _mode_estimate(model: ModelPackage, net_input: np.ndarray, prior: np.ndarray, run: TaskRun) -> np.ndarray:
+    """The prior plus the network's correction (the prior alone in a package without one)."""
     if "refiner" not in model.networks:
-        return fill
-    network, window = model.networks["refiner"], refiner_window(model)
-    main = refine(network, net_input, window, run.device)
-    if strength != 1.0:
-        alt_input = net_input.copy()
-        alt_input[len(SEQUENCES) + 1 + len(SEQUENCES)] = 1.0 - alt_input[len(SEQUENCES) + 1 + len(SEQUENCES)]  # the add/remove flag
-        alt = refine(network, alt_input, window, run.device)
-        main = alt + strength * (main - alt)
-    return (fill + main).astype(np.float32)
+        return prior
+    return (prior + refine(model.networks["refiner"], net_input, refiner_window(model), run.device)).astype(np.float32)
 
 
 def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
-    """Prior (harmonic fill) + the network's correction for the mode (+ residual samples), composited onto the inputs."""
+    """Prior + the network's correction for the mode (+ residual samples), composited onto the inputs."""
     volumes, given, model, brain, inside = request.volumes, request.given, request.model, request.brain, request.inside
     mode, seed, strength = request.mode, request.seed, request.strength
     reference = volumes[given[0]]
@@ -75,19 +106,31 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
         volume = to_canonical(reference.with_array(array.astype(np.float32)), order)
         return resample(volume, grid.shape, grid.ijk_to_ras).array
 
+    def onto_grid_nearest(array: np.ndarray) -> np.ndarray:
+        volume = to_canonical(reference.with_array(array.astype(np.float32)), order)
+        return resample(volume, grid.shape, grid.ijk_to_ras, "nearest").array
+
     region = ndimage.binary_dilation(onto_grid(inside) > 1e-3)
     brain_small = (onto_grid(brain) > 0.5) | region
     known = brain_small & ~region
-    stats = {}
-    for name in given:
-        values = small[name].array[known].astype(np.float64)
-        stats[name] = (float(values.mean()), float(max(values.std(), 1e-6)))
+    stats = {name: zscore_statistics(small[name].array[known].astype(np.float64)) for name in given}
     box = region_box(region, CONTEXT_VOXELS)
     images = {name: np.where(brain_small[box], (small[name].array[box] - stats[name][0]) / stats[name][1], 0.0).astype(np.float32) for name in given}
-    net_input, fill, flags = inpaint_inputs(images, given, region[box], 1.0 if mode == "add" else 0.0)
-    run.prepared()
+    fill = harmonic_fills(images, given, region[box])
+    glioma = model.config["prior"].get("glioma")
+    labels = None if request.labels is None else np.rint(onto_grid_nearest(request.labels)[box]).astype(np.uint8)
+    healthy = {name: (stats[name][2], 1.0) for name in given}
 
-    estimate = _network_estimate(model, net_input, fill, strength, run)
+    def estimate_for(add: bool) -> tuple[np.ndarray, list[float]]:
+        prior = mode_prior(fill, add, glioma, labels, healthy, region[box], spacing)
+        net_input, flags = inpaint_inputs(images, given, region[box], float(add), prior)
+        return _mode_estimate(model, net_input, prior, run), flags
+
+    run.prepared()
+    estimate, flags = estimate_for(mode == "add")
+    if strength != 1.0:
+        other, _ = estimate_for(mode != "add")
+        estimate = (other + strength * (estimate - other)).astype(np.float32)
     sampled = with_residual_samples(model, estimate, flags, run, region[box][None].astype(np.float32))
     inside_box = region[box][None]
     sampled = Estimate(np.where(inside_box, sampled.mean, estimate), None if sampled.std is None else sampled.std * inside_box)
@@ -103,7 +146,7 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
 
     for name in given:
         channel = SEQUENCES.index(name)
-        mean, sd = stats[name]
+        mean, sd, _ = stats[name]
         generated = back(mean + sd * sampled.mean[channel], small[name].array)
         result.outputs[name] = reference.with_array(composite(volumes[name].array, generated, weights))
         if sampled.std is not None:

@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..geometry import resample_like, resample_to_spacing, to_canonical
+from ..priors.glioma import label_convention
 from ..priors.regression import zscore
 from ..sequences import SEQUENCES
 from ..volume import Volume, read_volume
@@ -32,6 +33,7 @@ class BrainCase:
     brain: np.ndarray  # bool
     tumour: np.ndarray | None  # integer labels (0 background) when the case has a segmentation
     raw_stats: dict[str, tuple[float, float]]  # brain mean and SD of each raw sequence (not for z-scored sources)
+    tumour_convention: str | None = None  # the labels' convention (``priors.glioma.label_convention``); None without labels
 
 
 def find_case_folders(data: Path, minimum: int = 1) -> list[Path]:
@@ -70,13 +72,14 @@ def load_case(folder: Path, spacing: list[float]) -> BrainCase:
     brain = resample_like(Volume(brain_full.astype(np.float32), reference.ijk_to_ras), grid).array > 0.5
     brain = ndimage.binary_fill_holes(brain)
     images = {s: zscore(v.array, brain) for s, v in small.items()}
-    tumour = None
+    tumour, convention = None, None
     for file in TUMOUR_FILES:
         if (folder / file).is_file():
             labels = resample_like(to_canonical(read_volume(folder / file, "tumour labels")), reference, "nearest")
             tumour = np.rint(resample_like(labels, grid, "nearest").array).astype(np.int16)
+            convention = label_convention(tumour, expert=file == TUMOUR_FILES[0])
             break
-    return BrainCase(folder.name, images, brain, tumour, raw_stats)
+    return BrainCase(folder.name, images, brain, tumour, raw_stats, convention)
 
 
 def load_brain_cases(data: Path, spacing: list[float], exclude: list[str] | None = None, minimum: int = 1, log=print) -> list[BrainCase]:

@@ -7,7 +7,7 @@ keys ``licence`` and ``data_terms`` that ``train`` writes.
 from __future__ import annotations
 
 from ..growth.longitudinal import ASSUMED_SPACING_MM
-from ..growth.loo import LABELS, markdown
+from ..growth.loo import LABELS, against_baselines, markdown
 
 
 def forecast_card(config: dict) -> str:
@@ -32,15 +32,25 @@ def forecast_card(config: dict) -> str:
     rows = training["leave_one_out"]
     patients = len(training["data"])
     if rows:
-        worst = min(rows, key=lambda r: r["physics_dice"] - r["no_change_dice"])
+        method = "calibrated" if "calibrated_dice" in rows[0] else "physics"  # the forecast this package makes
+        name = "The calibrated forecast" if method == "calibrated" else "The physics"
+        worst = min(rows, key=lambda r: r[f"{method}_dice"] - r["no_change_dice"])
         verdict += (
-            f". The physics beats no change on {means['physics']['above_no_change_patients']} of {len(rows)} patients and isotropic "
-            f"growth on {sum(r['physics_dice'] > r['isotropic_dice'] for r in rows)} of {len(rows)}; its largest loss is patient "
-            f"{worst['patient']} ({worst['days']} days: Dice {worst['physics_dice']:.3f} against {worst['no_change_dice']:.3f} for no "
-            f"change, volume {worst['physics_volume_error_pct']:+.0f}%)"
+            f". {name} beats no change on {means[method]['above_no_change_patients']} of {len(rows)} patients and isotropic "
+            f"growth on {sum(r[f'{method}_dice'] > r['isotropic_dice'] for r in rows)} of {len(rows)}; its largest loss is patient "
+            f"{worst['patient']} ({worst['days']} days: Dice {worst[f'{method}_dice']:.3f} against {worst['no_change_dice']:.3f} for no "
+            f"change, volume {worst[f'{method}_volume_error_pct']:+.0f}%)"
         )
-        if worst["physics_volume_error_pct"] > 50 and worst["days"] > max(r["days"] for r in rows if r is not worst):
+        if worst[f"{method}_volume_error_pct"] > 50 and worst["days"] > max(r["days"] for r in rows if r is not worst):
             verdict += ", the longest interval: parameters fitted on shorter intervals overgrow the tumour"
+        if method == "calibrated":
+            versus = against_baselines(means)
+            dice, volume = versus["mean_dice"], versus["mean_abs_volume_error_pct"]
+            verdict += (
+                f". Against the better baseline ({LABELS[dice['better_baseline']]}): mean Dice {dice['calibrated']:.3f} against "
+                f"{dice['baseline']:.3f} ({'ties or beats it' if dice['ties_or_beats'] else 'loses'}); mean absolute volume error "
+                f"{volume['calibrated']:.0f}% against {volume['baseline']:.0f}% ({'ties or beats it' if volume['ties_or_beats'] else 'loses'})"
+            )
     return f"""# Model card: {config["id"]}
 
 Task: tumour growth forecasting. {config["description"]}
@@ -60,7 +70,10 @@ reaches {p["threshold"]:g} (the density at the edge of the segmented tumour, who
 travelling wave of the equation), less the baseline's necrotic core. The statistics: the two free
 parameters are shared by the population, chosen on a coarse grid to maximise mean Dice with
 the real follow-up masks, and their spread between patients (each patient's own best grid point)
-is what `--samples K` draws from to give the voxel-wise probability of tumour.
+is what `--samples K` draws from to give the voxel-wise probability of tumour. How far the
+forecast moves the tumour's edge is calibrated too: the edge goes a fraction of the way from the
+baseline's edge to the simulated one (signed distances interpolated; 0 is no change, 1 the
+simulation), the fraction chosen on the same patients by mean Dice.
 Why not a learned model: {patients} patients with one follow-up each are far too few to train a
 network that beats a two-parameter physical model; the physics brings the anatomy (tissue, barriers) that the
 data cannot teach. Each day's image is rendered by the inpainting model `{config["render"]["inpaint_model"]}`:
@@ -78,6 +91,7 @@ data cannot teach. Each day's image is rendered by the inpainting model `{config
 | grid searched | D {training["grid"]["diffusivity_white"]} mm²/day x rho {training["grid"]["proliferation"]} /day |
 | mean volume growth rate of the training patients | {growth["mean_volume_growth_rate_per_day"]:.4f} /day (the isotropic baseline's) |
 | in-sample mean Dice at these parameters | {growth["calibration_mean_dice"]:.3f} |
+| front-movement factor (0: no change, 1: the physics' edge) | {growth.get("front_fraction", 1.0):g} (in-sample mean Dice {growth.get("front_calibration_mean_dice", growth["calibration_mean_dice"]):.3f}) |
 
 ## Spacing assumed
 Every training file was read with the spacing {sx:g} x {sy:g} x {sz:g} mm, whatever its header says
@@ -100,7 +114,7 @@ follow-up was registered rigidly to its baseline (mutual information), which mov
 
 ## Leave-one-patient-out
 Each patient in turn is left out, the parameters are re-selected on the others (the same grid
-scores, so exactly what `--exclude-case` gives) and the held-out baseline is forecast to its
+scores, so exactly what `--exclude-case` gives), then the front factor on the same others, and the held-out baseline is forecast to its
 follow-up day; Dice and signed volume error against the registered follow-up mask, where both
 scans have real slices. Beside two baselines computed in the same run: no change (the baseline
 mask) and isotropic growth at the other patients' mean volume growth rate (the mask grown by the

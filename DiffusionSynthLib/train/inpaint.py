@@ -3,7 +3,10 @@
 Cases as for imputation (any sequences; ``brain_cases.py``). One network for both modes:
 - remove: one to three random ellipsoids in healthy brain (away from any tumour), so the truth
   under the region is healthy tissue;
-- add: a case's tumour segmentation, dilated by a voxel, so the truth under it is tumour.
+- add: a case's tumour segmentation, dilated by a voxel, so the truth under it is tumour. Its prior is
+  the glioma appearance (fitted here on the training cases whose labels have a known convention,
+  ``priors.glioma``) on the case's own sub-regions half of the time, else on the layout laid out from
+  the mask (what inference does without ``--labels``).
 Each example keeps all the case's sequences half of the time, else a random subset; a sequence is
 z-scored by its known brain voxels (outside the region), as at inference. The loss is masked L1
 inside the region on the given sequences. One case is kept out for validation (fixed healthy
@@ -12,6 +15,7 @@ regions, and its tumour in add mode); the best weights by validation ship.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +27,9 @@ from scipy import ndimage
 from ..engine.device import resolve_device
 from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
+from ..priors.glioma import LabelledCase, fit_glioma_appearance, glioma_prior, layout_subregions, to_brats2013
 from ..sequences import SEQUENCES
-from ..tasks.inpaint_prior import inpaint_inputs
+from ..tasks.inpaint_prior import harmonic_fills, inpaint_inputs, zscore_statistics
 from .brain_cases import BrainCase, load_brain_cases
 from .impute import centred_box, choose_validation_case, pad_to, proper_subsets
 from .loop import LoopSettings
@@ -54,28 +59,62 @@ def ellipsoid_region(shape: Sequence[int], centre: np.ndarray, rng: np.random.Ge
     return region
 
 
+def labelled_cases(cases: Sequence[BrainCase]) -> list[LabelledCase]:
+    """The cases whose tumour labels have a known convention, in BraTS 2013 labels (for the glioma appearance)."""
+    return [
+        LabelledCase(c.name, c.images, c.brain, to_brats2013(c.tumour, c.tumour_convention) * c.brain)
+        for c in cases
+        if c.tumour is not None and c.tumour_convention is not None
+    ]
+
+
 class InpaintExamples:
-    def __init__(self, cases: list[BrainCase], patch: Sequence[int]) -> None:
-        self.cases, self.patch = cases, list(patch)
+    def __init__(self, cases: list[BrainCase], patch: Sequence[int], glioma: dict | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+        self.cases, self.patch, self.glioma, self.spacing = cases, list(patch), glioma, list(spacing)
         self.tumours = {c.name: ndimage.binary_dilation(c.tumour > 0) & c.brain for c in cases if c.tumour is not None and (c.tumour > 0).any()}
         away = {c.name: ~ndimage.binary_dilation(self.tumours[c.name], iterations=4) if c.name in self.tumours else True for c in cases}
         self.healthy = {c.name: np.argwhere(ndimage.binary_erosion(c.brain, iterations=6) & away[c.name]) for c in cases}
+        self.labels = {c.name: c.labels for c in labelled_cases(cases)}
+        self.layouts = {name: layout_subregions(region, spacing, glioma) for name, region in self.tumours.items()} if glioma else {}
+
+    def sub_regions(self, case: BrainCase, rng: np.random.Generator | None) -> np.ndarray | None:
+        """An added tumour's sub-regions: its own labels half of the time (when known), else the layout (always without ``rng``)."""
+        if not self.glioma or case.name not in self.tumours:
+            return None
+        if rng is not None and case.name in self.labels and rng.random() < 0.5:
+            return np.where(self.tumours[case.name], self.labels[case.name], 0).astype(np.uint8)
+        return self.layouts[case.name]
 
     def example(
-        self, case: BrainCase, given: list[str], region_full: np.ndarray, centre: Sequence[int], add: bool, patch: Sequence[int] | None = None
+        self,
+        case: BrainCase,
+        given: list[str],
+        region_full: np.ndarray,
+        centre: Sequence[int],
+        add: bool,
+        patch: Sequence[int] | None = None,
+        labels: np.ndarray | None = None,
     ) -> InpaintExample:
-        """The example in a box of ``patch`` (default: the examples' patch) around ``centre``."""
+        """The example in a box of ``patch`` (default: the examples' patch) around ``centre``; ``labels`` place an added glioma."""
         known = case.brain & ~region_full
         box = centred_box(case.brain.shape, centre, list(patch or self.patch))
-        images = {}
+        images, healthy = {}, {}
         for name in case.images:
-            values = case.images[name][known]
-            images[name] = np.where(case.brain[box], (case.images[name][box] - values.mean()) / max(values.std(), 1e-6), 0.0).astype(np.float32)
+            mean, sd, median = zscore_statistics(case.images[name][known])
+            images[name] = np.where(case.brain[box], (case.images[name][box] - mean) / sd, 0.0).astype(np.float32)
+            healthy[name] = (median, 1.0)
         region = region_full[box]
-        inputs, fill, flags = inpaint_inputs({n: images[n] for n in given}, given, region, 1.0 if add else 0.0)
+        chosen = {n: images[n] for n in given}
+        fill = harmonic_fills(chosen, given, region)
+        prior = (
+            fill
+            if labels is None or self.glioma is None
+            else glioma_prior(fill, labels[box], {n: healthy[n] for n in given}, self.glioma, SEQUENCES, self.spacing)
+        )
+        inputs, flags = inpaint_inputs(chosen, given, region, 1.0 if add else 0.0, prior)
         truth = np.stack([images.get(n, np.zeros(region.shape, np.float32)) for n in SEQUENCES])
         weight = np.stack([region & (n in given) for n in SEQUENCES]).astype(np.float32)
-        return InpaintExample(inputs, fill, truth, weight, flags)
+        return InpaintExample(inputs, prior, truth, weight, flags)
 
     def random(self, rng: np.random.Generator, patch: Sequence[int] | None = None) -> InpaintExample:
         patch = list(patch or self.patch)
@@ -93,7 +132,7 @@ class InpaintExamples:
         centre = points[int(rng.integers(len(points)))] + rng.integers(-patch[0] // 4, patch[0] // 4 + 1, size=3)
         available = list(case.images)
         given = available if rng.random() < 0.5 else [*proper_subsets(available), available][int(rng.integers(2 ** len(available) - 1))]
-        example = self.example(case, given, region, centre, add, patch)
+        example = self.example(case, given, region, centre, add, patch, self.sub_regions(case, rng) if add else None)
         fields = [pad_to(a, patch) for a in (example.inputs, example.estimate, example.truth, example.weight)]
         if rng.random() < 0.5:
             fields = [np.ascontiguousarray(a[:, ::-1]) for a in fields]
@@ -115,7 +154,8 @@ def validation_examples(examples: InpaintExamples, case: BrainCase) -> dict[str,
         out[f"remove {index + 1}"] = examples.example(case, given, region, centre, False)
     if case.name in examples.tumours:
         region = examples.tumours[case.name]
-        out["add (its tumour)"] = examples.example(case, given, region, np.argwhere(region).mean(axis=0).astype(int), True)
+        centre = np.argwhere(region).mean(axis=0).astype(int)
+        out["add (its tumour)"] = examples.example(case, given, region, centre, True, labels=examples.sub_regions(case, None))
     return out
 
 
@@ -142,11 +182,15 @@ def train_inpaint(
         raise InputError(f"Inpainting training needs at least two cases (one is kept for validation); '{data}' has {len(cases)}.")
     held = choose_validation_case(cases, validation_case)
     training = [c for c in cases if c is not held]
-    examples = InpaintExamples(training, patch)
+    labelled = labelled_cases(training)
+    glioma = fit_glioma_appearance(labelled) if labelled else None
+    if glioma:
+        log(f"glioma appearance fitted on {', '.join(c.name for c in labelled)}: {json.dumps(glioma['contrast'])}")
+    examples = InpaintExamples(training, patch, glioma, spacing_mm)
     if not examples.tumours:
         raise InputError(f"No training case in '{data}' has a tumour segmentation (tumour_labels.nii.gz or tumour_seg_predicted.nii.gz); add mode needs them.")
     log(f"validation case: {held.name}; tumours for add mode: {', '.join(sorted(examples.tumours))}")
-    validation = validation_examples(InpaintExamples([held], patch), held)
+    validation = validation_examples(InpaintExamples([held], patch, glioma, spacing_mm), held)
     dev = resolve_device(device)
 
     def refiner_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -173,7 +217,11 @@ def train_inpaint(
         task="inpaint",
         description="Remove a lesion to healthy tissue, or add one inside a mask: harmonic-fill prior, regression network, residual latent diffusion.",
         spacing_mm=spacing_mm,
-        prior={"kind": "harmonic fill", "space": "each sequence z-scored by its known brain voxels"},
+        prior={
+            "kind": "harmonic fill" + ("; add: glioma appearance on the fill" if glioma else ""),
+            "space": "each sequence z-scored by its known brain voxels",
+            **({"glioma": glioma} if glioma else {}),
+        },
         refiner=refiner_spec(preset, 2 * len(SEQUENCES) + 1 + flag_count, len(SEQUENCES)),
         refiner_window=list(patch),
         refiner_batch=refiner_batch,
@@ -191,6 +239,7 @@ def train_inpaint(
             "validation_case": held.name,
             "excluded": exclude or [],
             "tumour_masks": sorted(examples.tumours),
+            "glioma_appearance_cases": [c.name for c in labelled],
         },
     )
     refiner_settings = RefinerSettings(minutes=settings.minutes * refiner_fraction, max_steps=settings.max_steps, seed=settings.seed)

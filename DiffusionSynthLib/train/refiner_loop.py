@@ -4,7 +4,9 @@ The network starts at exactly the prior (zero last layer). Every ``validate_seco
 step 0, which scores the prior itself) a task-supplied validation function scores the current
 weights on a case kept out of training; the best weights are kept, so the network that ships is
 never worse on that case than the prior. A checkpoint (weights, optimiser, best weights, history)
-is written at each validation; ``resume`` continues from it, time already spent included.
+is written at each validation; ``resume`` continues from it, time already spent included, after
+scoring the prior and the best weights so far again (either may have changed meaning since: a new
+prior, new validation data); the selection restarts from those two scores.
 """
 
 from __future__ import annotations
@@ -60,6 +62,26 @@ def _save(path: Path, state: dict) -> None:
     tmp.replace(path)
 
 
+def _rescore_on_resume(
+    spec: dict, network: torch.nn.Module, best_weights: dict[str, torch.Tensor], validate: Validate, state: dict[str, Any], device: torch.device, log: Log
+) -> dict[str, torch.Tensor]:
+    """The prior and the best weights so far scored again (the prior or the validation data may have changed since they were
+    scored); the comparison restarts from these two entries (``state["window"]``). Returns the better of the two weights."""
+    prior_network = zero_last_layer(build_network(spec)).to(device).eval()
+    best_network = build_network(spec).to(device)
+    best_network.load_state_dict(best_weights)
+    state["window"] = len(state["history"])
+    entries = {"the prior": (prior_network, 0), f"the best weights so far (step {state['best_step']})": (best_network.eval(), state["best_step"])}
+    chosen, chosen_score = best_weights, float("inf")
+    for note, (candidate, step) in entries.items():
+        score = validate(candidate)
+        state["history"].append({"step": state["steps"], "seconds": round(state["seconds"]), "validation": score, "note": f"resumed: {note}"})
+        log(json.dumps({"stage": "refiner", "step": state["steps"], "validation": round(score, 5), "note": f"resumed: {note}"}))
+        if score < chosen_score:
+            chosen, chosen_score, state["best_step"] = copy.deepcopy(candidate.state_dict()), score, step
+    return chosen
+
+
 def train_refiner(
     spec: dict,
     batch: RefinerBatch,
@@ -83,6 +105,7 @@ def train_refiner(
             optimiser.load_state_dict(saved["optimiser"])
         best_weights, state = saved["best"], json.loads(saved["state"])
         log(f"refiner resumed after {state['steps']} steps and {state['seconds']:.0f} s (best so far at step {state['best_step']})")
+        best_weights = _rescore_on_resume(spec, network, best_weights, validate, state, device, log)
     else:
         network.eval()
         score = validate(network)
@@ -94,7 +117,7 @@ def train_refiner(
     last_validation = time.monotonic()
 
     def scores() -> list[float]:
-        return [entry["validation"] for entry in state["history"]]
+        return [entry["validation"] for entry in state["history"][state.get("window", 0) :]]
 
     def checkpoint_now() -> None:
         nonlocal best_weights
@@ -128,10 +151,11 @@ def train_refiner(
     if not state["history"] or state["history"][-1]["step"] != state["steps"]:
         checkpoint_now()
     network.load_state_dict(best_weights)
-    best = min(state["history"], key=lambda entry: entry["validation"])
+    window = state["history"][state.get("window", 0) :]
+    best = min(window, key=lambda entry: entry["validation"])
     return RefinerResult(
         network=network.eval().cpu(),
-        prior_score=float(state["history"][0]["validation"]),
+        prior_score=float(window[0]["validation"]),
         best_score=float(best["validation"]),
         best_step=int(state["best_step"]),
         steps=int(state["steps"]),

@@ -1,0 +1,96 @@
+"""Forecast images by sub-region on the real progression patients: is the enhancing rim on the advancing front?
+
+For each patient: the built-in forecast (``forecast-gbm-demo``) of the baseline T1c to its follow-up
+day, rendered by the built-in inpainting package (``inpaint-brats-demo``); spacing assumed 0.86 x 0.86
+x 5 mm (the headers lost it). Measured on the rendered T1c, in healthy-brain SDs (healthy: the brain
+20 mm or more away from the forecast tumour): the new front (``forecast_subregions`` label 4), the
+necrosis behind it (label 1), and, for reference, the baseline's own rim (its outer 4 mm) in the real
+baseline T1c; and the voxels changed beyond the blend margin of what was rendered (must be 0).
+
+Usage: python benchmarks/forecast_images.py [--patients 01 05] [--json benchmarks/results/forecast_images.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from DiffusionSynthLib.cards import fingerprint  # noqa: E402
+from DiffusionSynthLib.growth.longitudinal import ASSUMED_SPACING_MM, load_cases  # noqa: E402
+from DiffusionSynthLib.intensity import head_mask_mr  # noqa: E402
+from DiffusionSynthLib.masks import blend_weights  # noqa: E402
+from DiffusionSynthLib.models import resolve_model  # noqa: E402
+from DiffusionSynthLib.tasks.forecast import forecast  # noqa: E402
+from DiffusionSynthLib.tasks.forecast_render import RIM_MM, forecast_subregions  # noqa: E402
+
+from _common import DATA, markdown_table, result_envelope  # noqa: E402
+
+HEALTHY_AWAY_MM = 20.0
+
+
+def contrast(image: np.ndarray, region: np.ndarray, healthy: np.ndarray) -> float:
+    """Mean in ``region`` minus the healthy median, in healthy SDs (nan for an empty region)."""
+    if not region.any():
+        return float("nan")
+    values = image[healthy].astype(np.float64)
+    return (float(image[region].mean()) - float(np.median(values))) / float(values.std())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", nargs="*", help="patient ids (default: all)")
+    parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
+    args = parser.parse_args()
+    model, inpaint_model = resolve_model("forecast-gbm-demo", "forecast"), resolve_model("inpaint-brats-demo", "inpaint")
+    rows = []
+    for case in load_cases(DATA / "tumour_progression", spacing=ASSUMED_SPACING_MM):
+        if args.patients and case.name not in args.patients:
+            continue
+        result = forecast({"t1c": case.baseline}, case.baseline_mask, [case.days], model, inpaint_model, spacing=ASSUMED_SPACING_MM)
+        image = result.images[case.days]["t1c"].array.astype(np.float32)
+        source = case.baseline.array.astype(np.float32)
+        baseline, grown = case.baseline_mask.array > 0, result.masks[case.days].array > 0
+        labels = forecast_subregions(baseline, grown, ASSUMED_SPACING_MM)
+        brain = head_mask_mr(case.baseline) & (source > 0)
+        healthy = brain & (ndimage.distance_transform_edt(~(grown | baseline), sampling=ASSUMED_SPACING_MM) >= HEALTHY_AWAY_MM)
+        depth = ndimage.distance_transform_edt(baseline, sampling=ASSUMED_SPACING_MM)
+        rendered = (labels > 0) | (baseline & ~grown)
+        beyond = blend_weights(rendered) == 0
+        row = {
+            "patient": case.name,
+            "days": case.days,
+            "grown ml": float((grown & ~baseline).sum() * np.prod(ASSUMED_SPACING_MM) / 1000),
+            "front voxels": int((labels == 4).sum()),
+            "front": contrast(image, labels == 4, healthy),
+            "necrosis": contrast(image, labels == 1, healthy),
+            "baseline rim (real)": contrast(source, baseline & (depth <= RIM_MM), healthy),
+            "changed beyond margin": int((image != source)[beyond].sum()),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    columns = ["patient", "days", "grown ml", "front voxels", "front", "necrosis", "baseline rim (real)", "changed beyond margin"]
+    print(markdown_table(rows, columns))
+    if args.json:
+        table = {
+            "title": "Forecast T1c at the follow-up day: contrast against healthy brain (healthy-brain SDs)",
+            "columns": [[c, c, ".2f"] if c in ("grown ml", "front", "necrosis", "baseline rim (real)") else [c, c] for c in columns],
+            "rows": rows,
+        }
+        models = {m.id: fingerprint(m.config) for m in (model, inpaint_model)}
+        notes = ["Front: the outer 4 mm of the forecast tumour where it grew (BraTS label 4); necrosis: behind it (label 1)."]
+        result = result_envelope(
+            "forecast-images", "Forecast images by sub-region", "python benchmarks/forecast_images.py " + " ".join(sys.argv[1:]), models, [table], notes
+        )
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
