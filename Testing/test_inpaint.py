@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.engine.latent import latent_mask
@@ -228,3 +229,17 @@ def test_bad_mode_and_strength_are_refused(brain_cases, tiny_inpaint_model, tmp_
     assert run_cli(brain_cases, tiny_inpaint_model, tmp_path / "out", mask_path, "--mode", "add", "--strength", "7") == 2
     assert "--strength must be between 0 and 3" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_scan_with_noise_around_the_head_takes_the_head_as_the_brain(brain_cases):
+    """A raw scan (not skull-stripped: noise in the background) is not all brain: the head's foreground is."""
+    from DiffusionSynthLib.tasks.inpaint import inpainting_brain
+
+    t1c = read_volume(brain_cases / CASE / "t1c.nii.gz")
+    stripped = t1c.array != 0
+    noise = np.random.default_rng(0).uniform(1.0, 0.02 * float(t1c.array.max()), t1c.shape).astype(np.float32)
+    raw = t1c.with_array(np.where(stripped, t1c.array, noise).astype(np.float32))
+    mask = blob_mask(t1c, brain_centre(t1c))
+    assert np.array_equal(inpainting_brain({"t1c": t1c}, ["t1c"], mask), ndimage.binary_fill_holes(stripped))
+    brain = inpainting_brain({"t1c": raw}, ["t1c"], mask)
+    assert (brain & stripped).sum() > 0.95 * stripped.sum() and (brain & ~stripped).sum() < 0.05 * stripped.sum()

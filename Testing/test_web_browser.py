@@ -17,10 +17,11 @@ from DiffusionSynthLib.volume import read_provenance, read_volume
 
 from web_browser import (
     RECORD_PROGRESS,
+    axial_picture,
     browser_page,
     chromium_path,
-    coloured_fraction,
     differs,
+    recoloured_fraction,
     serve,
     shows_an_image,
     wait_for_views,
@@ -120,8 +121,9 @@ def test_add_a_lesion_painted_in_the_browser(brain_case, tiny_inpaint_model, tmp
         page.goto(served.url)
         page.locator("#ds-apply").wait_for()
         wait_for_views(page, shows_an_image, path=tmp_path / "1-loaded.png")  # --data: shown at start
+        loaded = axial_picture(page, colour=True)
         paint_a_lesion(page)
-        painted = wait_for_views(page, lambda p: coloured_fraction(p) > 0.004, path=tmp_path / "2-painted.png", colour=True)
+        painted = wait_for_views(page, lambda p: recoloured_fraction(p, loaded) > 0.004, path=tmp_path / "2-painted.png", colour=True)
 
         page.locator("#ds-open-synthesis").click()
         page.locator("#ds-task-inpaint").click()

@@ -137,9 +137,12 @@ def axial_picture(page, colour: bool = False) -> np.ndarray:
     return pixels(page.locator(".layout-grid-container img.image-display-area").first.screenshot(), "RGB" if colour else "L")
 
 
-def coloured_fraction(rgb: np.ndarray) -> float:
-    """The share of strongly coloured pixels (a segment over a grey-level image)."""
-    return float(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 35).mean())  # a grey level has ~0; the segment's green over dark tissue ~50
+def recoloured_fraction(rgb: np.ndarray, before: np.ndarray) -> float:
+    """The share of pixels whose colour changed from ``before``: a segment painted over the image, whatever its colour
+    (Slicer's segment colour varies; a pale one is hardly saturated)."""
+    if rgb.shape != before.shape:
+        return 0.0
+    return float((np.abs(rgb.astype(np.float32) - before.astype(np.float32)).sum(axis=-1) > 40).mean())
 
 
 def save_views(page, path: Path) -> None:

@@ -23,7 +23,7 @@ from ..engine.latent import Guidance, KnownRegion
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError
 from ..geometry import resample, resample_to_spacing
-from ..intensity import brain_mask, fit_affine, percentile_range
+from ..intensity import brain_mask, fit_affine, head_mask_mr, percentile_range
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite, inside_mask
 from ..models.package import ModelPackage
 from ..priors.glioma import LABEL_MAPS, to_brats2013
@@ -115,14 +115,19 @@ def _to_unit(array: np.ndarray, low: float, high: float, brain: np.ndarray) -> n
     return np.where(brain, np.clip(scaled, 0.0, 1.0), 0.0).astype(np.float32)
 
 
+RAW_SCAN_RATIO = 1.3  # non-zero voxels over the head's foreground: about 1 for a skull-stripped brain, 1.8 for a raw scan
 VOIDED_SHARE = 0.95  # of the mask's voxels zero in every given sequence: the images were voided there
 VOIDED_SHELL_SHARE = 0.5  # of the voxels just outside a voided mask that must be brain
 
 
 def inpainting_brain(volumes: Mapping[str, Volume], given: Sequence[str], mask: Volume) -> np.ndarray:
-    """The brain: voxels non-zero in any sequence, holes filled; plus the mask where the images were voided to zero inside it
-    (as the BraTS inpainting challenge hands them out) and the mask sits in the brain (most voxels just outside it are brain)."""
+    """The brain: voxels non-zero in any sequence (within the head's foreground when the background is not zero: a scan
+    that is not skull-stripped), holes filled; plus the mask where the images were voided to zero inside it (as the BraTS
+    inpainting challenge hands them out) and the mask sits in the brain (most voxels just outside it are brain)."""
     nonzero = brain_mask([volumes[name].array for name in given])
+    head = head_mask_mr(volumes[given[0]])
+    if nonzero.sum() > RAW_SCAN_RATIO * head.sum():  # not skull-stripped, noise around the head: the head, not the field of view
+        nonzero &= head
     brain = ndimage.binary_fill_holes(nonzero)
     if not mask.same_grid(volumes[given[0]]):
         return brain  # refused with its own error by the mask check

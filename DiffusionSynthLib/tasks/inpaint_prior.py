@@ -133,7 +133,10 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
         estimate = (other + strength * (estimate - other)).astype(np.float32)
     sampled = with_residual_samples(model, estimate, flags, run, region[box][None].astype(np.float32))
     inside_box = region[box][None]
-    sampled = Estimate(np.where(inside_box, sampled.mean, estimate), None if sampled.std is None else sampled.std * inside_box)
+    observed = np.stack([images.get(name, np.zeros(region[box].shape, np.float32)) for name in SEQUENCES])
+    # outside the region the input itself: the network is trained inside the region only, so its correction outside
+    # it is unconstrained, and the blend over the margin would carry it in
+    sampled = Estimate(np.where(inside_box, sampled.mean, observed), None if sampled.std is None else sampled.std * inside_box)
 
     weights = blend_weights(inside, BLEND_MARGIN_VOXELS) * (brain | inside)  # the background stays background
     result = Inpainting(outputs={}, reference=given[0], steps=run.steps, seed=seed, mask_voxels=int(inside.sum()), samples=run.samples)
