@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import resource
@@ -118,3 +119,11 @@ def train_fold(task: str, case: str, workdir: Path, minutes: float) -> Path:
         command.append("--resume")
     subprocess.run(command, check=True)
     return output
+
+
+def write_result(path: str | Path, result: dict) -> None:
+    """Write a benchmark result (JSON) to ``path``, making its folder, and say so."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {target}")

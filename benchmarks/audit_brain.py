@@ -36,7 +36,7 @@ from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
 from DiffusionSynthLib.train.brain_cases import find_case_folders  # noqa: E402
 from DiffusionSynthLib.volume import Volume, read_volume  # noqa: E402
 
-from _common import DATA, result_envelope  # noqa: E402
+from _common import DATA, result_envelope, write_result  # noqa: E402
 
 COLIN_BRAIN = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
 SPHERE_MM = 20.0
@@ -179,9 +179,7 @@ def main() -> None:
                 + ("; inpainting: inside a 20 mm sphere of the brain." if region is not None else "; over the union of both brains.")
             ],
         )
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Usage: python benchmarks/audit_ct.py [--model mri-to-ct-head-demo] [--pairs runs
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from DiffusionSynthLib.audit import run_audit  # noqa: E402
 from DiffusionSynthLib.cards import fingerprint  # noqa: E402
 from DiffusionSynthLib.models import resolve_model  # noqa: E402
 
-from _common import DATA, result_envelope  # noqa: E402
+from _common import DATA, result_envelope, write_result  # noqa: E402
 
 REFERENCE_CTS = [DATA / "head_mr_ct/cmtk-cad001/ct.nii.gz", DATA / "head_ct_dicom/ge_hispeed_tilt"]
 
@@ -61,9 +60,7 @@ def main() -> None:
             ],
             [f"{report.method}; inter-subject reference NCC {reference}; threshold NCC > {report.threshold:.3f} ({report.threshold_source})."],
         )
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.tasks.forecast import forecast  # noqa: E402
 from DiffusionSynthLib.tasks.forecast_render import RIM_MM, forecast_subregions  # noqa: E402
 
-from _common import DATA, markdown_table, result_envelope  # noqa: E402
+from _common import DATA, markdown_table, result_envelope, write_result  # noqa: E402
 
 HEALTHY_AWAY_MM = 20.0
 
@@ -87,9 +87,7 @@ def main() -> None:
         result = result_envelope(
             "forecast-images", "Forecast images by sub-region", "python benchmarks/forecast_images.py " + " ".join(sys.argv[1:]), models, [table], notes
         )
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
 from DiffusionSynthLib.train.brain_cases import TUMOUR_FILES, find_case_folders  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
 
-from _common import DATA, markdown_table, result_envelope, train_fold  # noqa: E402
+from _common import DATA, markdown_table, result_envelope, train_fold, write_result  # noqa: E402
 
 METHODS = ("mean fill", "harmonic fill", "prior", "prior + network", "prior + network (voided input)", "prior + network + diffusion")
 
@@ -170,9 +170,7 @@ def main() -> None:
                 f"Fold packages trained {args.fold_minutes:g} min each by the train command on every other case: the figures describe the recipe, not the built-in weights."
             ],
         )
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
 
 
 if __name__ == "__main__":

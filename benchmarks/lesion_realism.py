@@ -43,7 +43,7 @@ from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
 from DiffusionSynthLib.volume import Volume, read_volume  # noqa: E402
 
-from _common import DATA, markdown_table, result_envelope  # noqa: E402
+from _common import DATA, markdown_table, result_envelope, write_result  # noqa: E402
 
 LABELLED = {
     **{f"brats2013_flair_t1c/brats_2013_pat000{i}": ("tumour_labels.nii.gz", "brats2013", "expert") for i in range(1, 5)},
@@ -193,9 +193,7 @@ def main() -> None:
             tables,
             ["Real BraTS 2013 gliomas are expert-labelled; TCGA-DU-7294's labels are a fusion of model predictions."],
         )
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
 
 
 if __name__ == "__main__":

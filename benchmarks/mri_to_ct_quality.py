@@ -38,7 +38,7 @@ from DiffusionSynthLib.registration import prepare_pair  # noqa: E402
 from DiffusionSynthLib.tasks.mri_to_ct import mri_to_ct  # noqa: E402
 from DiffusionSynthLib.volume import Volume, read_volume  # noqa: E402
 
-from _common import DATA, markdown_table, result_envelope  # noqa: E402
+from _common import DATA, markdown_table, result_envelope, write_result  # noqa: E402
 
 PAIR = DATA / "head_mr_ct" / "cmtk-pat002"
 REAL_CTS = {
@@ -193,9 +193,7 @@ def main() -> None:
             ],
             [f"bulk density threshold {bulk.threshold:.3f} of the normalised MR: {bulk.dark_hu:.0f} HU below, {bulk.bright_hu:.0f} HU above."],
         )
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_result(args.json, result)
 
 
 if __name__ == "__main__":

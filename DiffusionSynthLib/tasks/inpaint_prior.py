@@ -102,13 +102,9 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     small = {name: resample_to_spacing(volume, spacing) for name, volume in oriented.items()}
     grid = small[given[0]]
 
-    def onto_grid(array: np.ndarray) -> np.ndarray:
+    def onto_grid(array: np.ndarray, interpolation: str = "linear") -> np.ndarray:
         volume = to_canonical(reference.with_array(array.astype(np.float32)), order)
-        return resample(volume, grid.shape, grid.ijk_to_ras).array
-
-    def onto_grid_nearest(array: np.ndarray) -> np.ndarray:
-        volume = to_canonical(reference.with_array(array.astype(np.float32)), order)
-        return resample(volume, grid.shape, grid.ijk_to_ras, "nearest").array
+        return resample(volume, grid.shape, grid.ijk_to_ras, interpolation).array
 
     region = ndimage.binary_dilation(onto_grid(inside) > 1e-3)
     brain_small = (onto_grid(brain) > 0.5) | region
@@ -118,7 +114,7 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     images = {name: np.where(brain_small[box], (small[name].array[box] - stats[name][0]) / stats[name][1], 0.0).astype(np.float32) for name in given}
     fill = harmonic_fills(images, given, region[box])
     glioma = model.config["prior"].get("glioma")
-    labels = None if request.labels is None else np.rint(onto_grid_nearest(request.labels)[box]).astype(np.uint8)
+    labels = None if request.labels is None else np.rint(onto_grid(request.labels, "nearest")[box]).astype(np.uint8)
     healthy = {name: (stats[name][2], 1.0) for name in given}
 
     def estimate_for(add: bool) -> tuple[np.ndarray, list[float]]:

@@ -26,7 +26,6 @@ from ..tasks.impute import network_inputs
 from .brain_cases import BrainCase, load_brain_cases, typical_stats
 from .loop import LoopSettings
 from .prior_package import PriorPackagePlan, train_prior_package
-from .refiner_loop import RefinerSettings
 
 
 def proper_subsets(available: Sequence[str]) -> list[list[str]]:
@@ -205,7 +204,7 @@ def train_impute(
         output,
         preset,
         settings,
-        RefinerSettings(minutes=settings.minutes * refiner_fraction, max_steps=settings.max_steps, seed=settings.seed),
+        refiner_fraction,
         resume,
         scheduler,
         dev,

@@ -34,7 +34,6 @@ from .brain_cases import BrainCase, load_brain_cases
 from .impute import centred_box, choose_validation_case, pad_to, proper_subsets
 from .loop import LoopSettings
 from .prior_package import PriorPackagePlan, train_prior_package
-from .refiner_loop import RefinerSettings
 
 VALIDATION_REMOVALS = 3
 
@@ -242,5 +241,4 @@ def train_inpaint(
             "glioma_appearance_cases": [c.name for c in labelled],
         },
     )
-    refiner_settings = RefinerSettings(minutes=settings.minutes * refiner_fraction, max_steps=settings.max_steps, seed=settings.seed)
-    return train_prior_package(plan, output, preset, settings, refiner_settings, resume, scheduler, dev, log)
+    return train_prior_package(plan, output, preset, settings, refiner_fraction, resume, scheduler, dev, log)

@@ -32,7 +32,6 @@ from ..volume import Volume, read_volume
 from .loop import LoopSettings
 from .patches import random_crop, random_flip_lr, randomise_contrast
 from .prior_package import PriorPackagePlan, train_prior_package
-from .refiner_loop import RefinerSettings
 
 
 @dataclass
@@ -231,7 +230,7 @@ def train_mri_to_ct(
         output,
         preset,
         settings,
-        RefinerSettings(minutes=settings.minutes * refiner_fraction, max_steps=settings.max_steps, seed=settings.seed),
+        refiner_fraction,
         resume,
         scheduler,
         dev,

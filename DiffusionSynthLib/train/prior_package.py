@@ -129,12 +129,14 @@ def train_prior_package(
     output: Path,
     preset: str,
     loop_settings: LoopSettings,
-    refiner_settings: RefinerSettings,
+    refiner_fraction: float,
     resume: bool,
     scheduler: str,
     device: torch.device,
     log: Callable[[str], None],
 ) -> Path:
+    """Prior (fitted), network for ``refiner_fraction`` of the time budget, residual diffusion for the rest; the package."""
+    refiner_settings = RefinerSettings(minutes=loop_settings.minutes * refiner_fraction, max_steps=loop_settings.max_steps, seed=loop_settings.seed)
     workdir = output.parent / f".{output.name}.training"
     workdir.mkdir(parents=True, exist_ok=True)
     if resume:
