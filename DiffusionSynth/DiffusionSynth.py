@@ -177,6 +177,9 @@ class DiffusionSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ):
             group.visible = shown
         self.ui.uncertaintyCheckBox.visible = self.ui.uncertaintyLabel.visible = spec.supports_uncertainty
+        adding = spec.needs_mode and p.mode == "add"  # sub-region labels place an added lesion's parts
+        for widget in (self.ui.labelsLabel, self.ui.labelsSelector, self.ui.labelsConventionLabel, self.ui.labelsConventionComboBox):
+            widget.visible = adding
         self.ui.uncertaintyCheckBox.enabled = p.samples >= 2
         self.ui.taskStatusLabel.text = reason
         running = self._job is not None

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atlas import COLIN27
 from .engine.progress import ProgressCallback, no_progress
 from .errors import InputError, ModelError
 from .geometry import grid_at_spacing, resample
@@ -34,7 +35,6 @@ from .models.registry import builtin_models
 from .tasks.checks import require_content
 from .volume import Volume, read_volume
 
-COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")  # Debian mricron-data: a head not in any training set
 HU_RANGE = (-1024.0, 2000.0)
 GRID_SPACING_MM = 2.0
 GRID_SIZE = 128  # voxels per side: a 256 mm cube holds a whole head

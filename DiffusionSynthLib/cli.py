@@ -316,6 +316,19 @@ def cmd_prepare_pairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare_case(args: argparse.Namespace) -> int:
+    from .sequences import SEQUENCES
+    from .train.case_folder import prepare_brain_case
+    from .volume import read_volume
+
+    images = {name: read_volume(getattr(args, name), f"{name} image") for name in SEQUENCES if getattr(args, name)}
+    tumour = read_volume(args.tumour, "tumour segmentation") if args.tumour else None
+    brain = read_volume(args.brain_mask, "brain mask") if args.brain_mask else None
+    paths = prepare_brain_case(images, Path(args.output), tumour, brain, log=lambda m: print(m, file=sys.stderr))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import LoopSettings
 
@@ -346,6 +359,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             ct_scans=[Path(p) for p in args.ct_data or []],
             holdout_fraction=args.holdout_slab,
             validation_fraction=args.validation_slab,
+            synthetic_per_scan=args.synthetic_mr,
             settings=settings,
             refiner_fraction=args.refiner_fraction,
             resume=args.resume,
@@ -550,6 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="case folder to write mr.nii.gz, ct.nii.gz, mask.nii.gz into")
     p.set_defaults(run=cmd_prepare_pairs)
 
+    p = sub.add_parser("prepare-case", help="register a brain case's sequences (DICOM series included) into a training case folder")
+    _sequence_arguments(p, "image (a file, or a folder holding one DICOM series); the first given is the grid")
+    p.add_argument("--tumour", help="the tumour's segmentation (label map or DICOM-SEG), written as tumour_mask.nii.gz")
+    p.add_argument("--brain-mask", help="the brain mask (default: Colin27's brain registered to the first sequence)")
+    p.add_argument("--output", required=True, help="case folder to write <sequence>.nii.gz, brain_mask.nii.gz into")
+    p.set_defaults(run=cmd_prepare_case)
+
     p = sub.add_parser("train", help="train a model package on a folder of cases")
     p.add_argument("--task", required=True, choices=["mri-to-ct", "impute", "inpaint", "forecast"])
     p.add_argument("--data", required=True, help="folder of case folders")
@@ -577,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--ct-data",
         nargs="+",
         help="mri-to-ct: CT scans without an MR (NIfTI files, folders holding ct.nii.gz, DICOM series folders) for the prior's depth statistics",
+    )
+    p.add_argument(
+        "--synthetic-mr",
+        type=int,
+        default=6,
+        help="mri-to-ct: random MR contrasts painted on each --ct-data head to train the network on (0: the real pairs only)",
     )
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")

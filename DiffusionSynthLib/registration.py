@@ -12,13 +12,15 @@ from .intensity import head_mask_ct
 from .volume import Volume, check_output_folder, from_sitk, to_sitk, write_volume
 
 
-def register_rigid(fixed: Volume, moving: Volume, log: Callable[[str], None] = lambda m: None):
-    """Euler3D transform mapping fixed-space points into ``moving`` (Mattes MI, multi-resolution)."""
+def register_rigid(fixed: Volume, moving: Volume, log: Callable[[str], None] = lambda m: None, scale: bool = False):
+    """Euler3D transform mapping fixed-space points into ``moving`` (Mattes MI, multi-resolution); with ``scale``, a
+    Similarity3D transform (one isotropic scale more: another person's head)."""
     import SimpleITK as sitk
 
     fixed_image = to_sitk(fixed, np.float32)
     moving_image = to_sitk(moving, np.float32)
-    initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.MOMENTS)
+    kind = sitk.Similarity3DTransform() if scale else sitk.Euler3DTransform()
+    initial = sitk.CenteredTransformInitializer(fixed_image, moving_image, kind, sitk.CenteredTransformInitializerFilter.MOMENTS)
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     method.SetMetricSamplingStrategy(method.RANDOM)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from DiffusionSynthLib.cli import main
-from DiffusionSynthLib.errors import InputError
+from DiffusionSynthLib.errors import InputError, ModelError
 from DiffusionSynthLib.models import load_model
 from DiffusionSynthLib.tasks.impute import impute
 from DiffusionSynthLib.volume import read_provenance, read_volume
@@ -128,3 +128,16 @@ def test_impute_command_writes_the_missing_files_with_provenance(brain_cases, ti
     assert main(all_four) == 2
     assert "nothing to impute" in capsys.readouterr().err
     assert json.loads(json.dumps(record))["synthetic"] is True
+
+
+def test_a_package_trained_without_diffusion_time_loads_and_imputes(brain_cases, tmp_path, volumes, capsys):
+    """``--refiner-fraction 1`` (or a zero time budget) leaves no diffusion: prior + network only, still a package."""
+    output = tmp_path / "no-diffusion"
+    args = ["train", "--task", "impute", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny", "--max-steps", "2"]
+    assert main([*args, "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", "--refiner-fraction", "1"]) == 0
+    package = load_model(output, "impute")
+    assert set(package.networks) == {"refiner"} and "scheduler" not in package.config
+    result = impute({"t1c": volumes["t1c"], "t2f": volumes["t2f"]}, package, samples=0)
+    assert sorted(result.outputs) == ["t1n", "t2w"] and all(np.isfinite(v.array).all() for v in result.outputs.values())
+    with pytest.raises(ModelError, match="no diffusion networks"):
+        impute({"t1c": volumes["t1c"], "t2f": volumes["t2f"]}, package, samples=2)

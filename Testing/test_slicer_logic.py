@@ -50,6 +50,26 @@ def add_volume(scene, array_ijk: np.ndarray, matrix: np.ndarray, name: str, cls:
     return node
 
 
+def case_nodes(scene, brain_cases) -> dict:
+    """TCGA-DU-7294's T1c and FLAIR (3 mm) as scalar volume nodes named 'Case t1c', 'Case t2f'."""
+    nodes = {}
+    for name in ("t1c", "t2f"):
+        volume = read_volume(brain_cases / "TCGA-DU-7294" / f"{name}.nii.gz")
+        nodes[name] = add_volume(scene, volume.array, volume.ijk_to_ras, f"Case {name}")
+    return nodes
+
+
+def add_mode_request(scene, nodes: dict, drawn: np.ndarray, model: Path, **options) -> SynthesisRequest:
+    """Add-mode inpainting of ``nodes`` inside a segment made from ``drawn`` (i, j, k on the T1c's grid), 2 steps, seed 1."""
+    labelmap = add_volume(scene, drawn, Nodes.ijk_to_ras(nodes["t1c"]), "lesion", "vtkMRMLLabelMapVolumeNode")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    segment = segmentation.GetSegmentation().GetNthSegmentID(0)
+    return SynthesisRequest(
+        task="inpaint", sequences=nodes, segmentation=segmentation, segment_id=segment, mode="add", model=str(model), steps=2, seed=1, **options
+    )
+
+
 def volume_nodes(scene) -> list:
     nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
     return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
@@ -268,31 +288,14 @@ def test_inpaint_add_from_a_segment_keeps_every_voxel_outside_the_blend(scene, b
     """Two real sequences as nodes, a drawn segment as the mask: new synthetic nodes, input grid, exact outside."""
     from DiffusionSynthLib.masks import blend_weights
 
-    case = brain_cases / "TCGA-DU-7294"
-    nodes = {}
-    for name in ("t1c", "t2f"):
-        volume = read_volume(case / f"{name}.nii.gz")
-        nodes[name] = add_volume(scene, volume.array, volume.ijk_to_ras, f"Case {name}")
+    nodes = case_nodes(scene, brain_cases)
     reference = nodes["t1c"]
     dims = reference.GetImageData().GetDimensions()
     drawn = np.zeros(dims, np.uint8)
     centre = np.argwhere(slicer.util.arrayFromVolume(reference).transpose(2, 1, 0) != 0).mean(axis=0).astype(int)
     drawn[tuple(slice(c - 3, c + 3) for c in centre)] = 1
-    labelmap = add_volume(scene, drawn, Nodes.ijk_to_ras(reference), "lesion", "vtkMRMLLabelMapVolumeNode")
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
     before = {name: slicer.util.arrayFromVolume(node).copy() for name, node in nodes.items()}
-    request = SynthesisRequest(
-        task="inpaint",
-        sequences=nodes,
-        segmentation=segmentation,
-        segment_id=segmentation.GetSegmentation().GetNthSegmentID(0),
-        mode="add",
-        strength=1.5,
-        model=str(tiny_inpaint_model),
-        steps=2,
-        seed=1,
-    )
+    request = add_mode_request(scene, nodes, drawn, tiny_inpaint_model, strength=1.5)
 
     outputs = logic.run(request, timeout=300)
 
@@ -308,6 +311,43 @@ def test_inpaint_add_from_a_segment_keeps_every_voxel_outside_the_blend(scene, b
         assert not np.array_equal(result[~outside], before[name][~outside])
         assert np.array_equal(slicer.util.arrayFromVolume(node), before[name])
         assert out.GetAttribute("DiffusionSynth.Synthetic") == "true"
+
+
+def test_inpaint_add_with_a_label_map_of_sub_regions_places_them(scene, brain_cases, tiny_inpaint_model, logic, temp_root):
+    """A label map node (BraTS 2013: enhancing shell, necrotic core), on a finer grid than the images, reaches the
+    library resampled onto theirs: the added lesion's T1c follows the labels, and swapping them swaps the contrast."""
+    nodes = case_nodes(scene, brain_cases)
+    reference = nodes["t1c"]
+    dims = reference.GetImageData().GetDimensions()
+    brain = slicer.util.arrayFromVolume(reference).transpose(2, 1, 0) != 0
+    centre = np.argwhere(brain).mean(axis=0).astype(int)
+    grid = np.indices(dims) - centre.reshape(3, 1, 1, 1)
+    radius = np.sqrt((grid**2).sum(axis=0))  # voxels (3 mm)
+    drawn = (radius <= 4).astype(np.uint8)
+    labels = np.where(radius <= 2, 1, np.where(radius <= 4, 4, 0)).astype(np.uint8)  # necrosis inside, enhancing shell
+    swapped = np.where(labels == 1, 4, np.where(labels == 4, 1, 0)).astype(np.uint8)
+    finer = Nodes.ijk_to_ras(reference).copy()  # the label map on a finer grid than the images: resampled by the logic
+    finer[:3, :3] /= 2
+    finer[:3, 3] = Nodes.ijk_to_ras(reference)[:3, 3] - Nodes.ijk_to_ras(reference)[:3, :3] @ np.full(3, 0.25)
+
+    def finer_node(array: np.ndarray, name: str):
+        return add_volume(scene, np.repeat(np.repeat(np.repeat(array, 2, 0), 2, 1), 2, 2), finer, name, "vtkMRMLLabelMapVolumeNode")
+
+    labels_node, swapped_node = finer_node(labels, "sub-regions"), finer_node(swapped, "swapped")
+    request = add_mode_request(scene, nodes, drawn, tiny_inpaint_model)
+    shell, core = (labels == 4).transpose(2, 1, 0), (labels == 1).transpose(2, 1, 0)
+
+    def contrast(**extra) -> float:
+        outputs = logic.run(SynthesisRequest(**{**request.__dict__, **extra}), timeout=300)
+        t1c = slicer.util.arrayFromVolume(next(node for node in outputs if node.GetName().startswith("Case t1c inpaint t1c")))
+        return float(t1c[shell].mean() - t1c[core].mean())
+
+    placed = contrast(labels=labels_node, labels_convention="brats2013")
+    assert placed > 0.2 * float(np.std(slicer.util.arrayFromVolume(reference)[brain.transpose(2, 1, 0)]))
+    assert contrast(labels=swapped_node, labels_convention="brats2013") < 0  # enhancing core, necrotic shell
+    assert list(temp_root.iterdir()) == []
+    with pytest.raises(ValueError, match="label convention"):
+        logic.check_inputs(SynthesisRequest(**{**request.__dict__, "labels": labels_node, "labels_convention": "brats2099"}))
 
 
 def test_forecast_of_a_real_patient_becomes_sequences_of_days(scene, tiny_inpaint_model, logic, temp_root, tmp_path):

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from DiffusionSynthLib.errors import Cancelled
+from DiffusionSynthLib.geometry import resample_like
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
 
 from . import Nodes
 from .Process import Job, ProcessRunner, Progress
-from .Tasks import SEQUENCES, STRENGTH_RANGE, TASKS, task_availability
+from .Tasks import LABEL_CONVENTIONS, SEQUENCES, STRENGTH_RANGE, TASKS, task_availability
 
 
 class RunError(ValueError):
@@ -42,6 +43,8 @@ class SynthesisRequest:
     segment_id: str = ""
     mode: str = "remove"
     strength: float = 1.0
+    labels: object | None = None  # add mode: a label map node of the lesion's sub-regions (optional)
+    labels_convention: str = "brats2013"
     days: list[int] = field(default_factory=list)
     model: str = ""  # built-in id or package folder; empty: the task's default
     steps: int = 0  # 0: the model's default
@@ -130,6 +133,10 @@ class SynthesisLogic:
             low, high = STRENGTH_RANGE
             if not low <= request.strength <= high:
                 raise ValueError(f"The inpainting strength must be between {low:g} and {high:g} (1 is the default).")
+            if request.labels is not None and request.mode == "add":
+                Nodes.check_volume_node(request.labels, "sub-region label map", labels=True)
+                if request.labels_convention not in LABEL_CONVENTIONS:
+                    raise ValueError(f"Unknown label convention '{request.labels_convention}'; choose {', '.join(LABEL_CONVENTIONS)}.")
         if spec.needs_days and (not request.days or min(request.days) < 1):
             raise ValueError("Give at least one day to forecast (a positive whole number).")
         return inputs
@@ -194,10 +201,12 @@ class SynthesisLogic:
         spec = TASKS[request.task]
         (workdir / "in").mkdir()
         (workdir / "out").mkdir()
-        paths = {}
+        paths, volumes = {}, {}
         for name, node in inputs.items():
-            paths[name] = str(write_volume(Nodes.volume_from_node(node, f"{name} volume"), workdir / "in" / f"{name}.nii.gz"))
+            volumes[name] = Nodes.volume_from_node(node, f"{name} volume")
+            paths[name] = str(write_volume(volumes[name], workdir / "in" / f"{name}.nii.gz"))
         reference = next(iter(inputs.values()))
+        reference_volume = next(iter(volumes.values()))
         args = [spec.command]
         if spec.needs_mri:
             args += ["--mri", paths["mri"], "--output", str(workdir / "out" / "ct.nii.gz")]
@@ -214,6 +223,10 @@ class SynthesisLogic:
             args += ["--mask", mask_path] if request.task == "inpaint" else ["--tumour-mask", mask_path]
         if spec.needs_mode:
             args += ["--mode", request.mode, "--strength", f"{request.strength:g}"]
+            if request.mode == "add" and request.labels is not None:
+                labels = Nodes.volume_from_node(request.labels, "sub-region labels", labels=True)
+                on_grid = resample_like(labels, reference_volume, "nearest")
+                args += ["--labels", str(write_volume(on_grid, workdir / "in" / "labels.nii.gz")), "--labels-convention", request.labels_convention]
         if spec.needs_days:
             args += ["--days", *[str(d) for d in request.days]]
         if request.model:

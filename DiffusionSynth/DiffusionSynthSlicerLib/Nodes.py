@@ -27,11 +27,14 @@ def ijk_to_ras(node) -> np.ndarray:
     return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
 
 
-def check_volume_node(node, what: str) -> None:
-    """Raise a ``ValueError`` with a sentence unless ``node`` is a usable 3D scalar volume."""
+def check_volume_node(node, what: str, labels: bool = False) -> None:
+    """Raise a ``ValueError`` with a sentence unless ``node`` is a usable 3D scalar volume (``labels``: a label map)."""
     if node is None:
         raise ValueError(f"No {what} is selected; choose a volume.")
-    if not node.IsA("vtkMRMLScalarVolumeNode") or node.IsA("vtkMRMLLabelMapVolumeNode"):
+    if labels:
+        if not node.IsA("vtkMRMLLabelMapVolumeNode"):
+            raise ValueError(f"'{node.GetName()}' is not a label map; choose a label map volume as {what}.")
+    elif not node.IsA("vtkMRMLScalarVolumeNode") or node.IsA("vtkMRMLLabelMapVolumeNode"):
         raise ValueError(f"'{node.GetName()}' is not a scalar volume; choose a grey-level image as {what}.")
     image = node.GetImageData()
     if image is None or image.GetNumberOfPoints() == 0:
@@ -43,9 +46,9 @@ def check_volume_node(node, what: str) -> None:
         raise ValueError(f"The {what} '{node.GetName()}' is a single slice ({dims[0]}x{dims[1]}x{dims[2]}); choose a 3D volume.")
 
 
-def volume_from_node(node, what: str) -> Volume:
-    """The node's voxels (a copy, indexed ``[i, j, k]``) and its IJK->RAS matrix."""
-    check_volume_node(node, what)
+def volume_from_node(node, what: str, labels: bool = False) -> Volume:
+    """The node's voxels (a copy, indexed ``[i, j, k]``) and its IJK->RAS matrix (``labels``: of a label map)."""
+    check_volume_node(node, what, labels)
     array = np.array(slicer.util.arrayFromVolume(node)).transpose(2, 1, 0)
     return Volume(np.ascontiguousarray(array), ijk_to_ras(node))
 

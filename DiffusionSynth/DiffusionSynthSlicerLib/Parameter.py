@@ -8,11 +8,11 @@ the widgets, except the task list and the segment selector, which the widget syn
 # types, and plain (evaluated) annotations are what Slicer's own template uses.
 from typing import Annotated
 
-from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
 from .Logic import SynthesisRequest, parse_days
-from .Tasks import SEQUENCES, TASKS
+from .Tasks import LABEL_CONVENTIONS, SEQUENCES, TASKS
 
 
 @parameterNodeWrapper
@@ -27,6 +27,8 @@ class DiffusionSynthParameterNode:
     segmentId: str = ""
     mode: Annotated[str, Choice(["remove", "add"])] = "remove"
     strength: Annotated[float, WithinRange(0.0, 3.0)] = 1.0  # = Tasks.STRENGTH_RANGE and the .ui's (Testing checks)
+    labelsVolume: vtkMRMLLabelMapVolumeNode
+    labelsConvention: Annotated[str, Choice(list(LABEL_CONVENTIONS))] = "brats2013"
     days: str = "30 90 180"
     model: str = ""
     steps: Annotated[int, WithinRange(0, 1000)] = 0
@@ -48,6 +50,8 @@ def to_request(parameters: DiffusionSynthParameterNode) -> SynthesisRequest:
         segment_id=parameters.segmentId,
         mode=parameters.mode,
         strength=parameters.strength,
+        labels=parameters.labelsVolume if parameters.mode == "add" else None,
+        labels_convention=parameters.labelsConvention,
         days=parse_days(parameters.days) if spec.needs_days else [],
         model=parameters.model.strip(),
         steps=parameters.steps,

@@ -15,6 +15,9 @@ SEQUENCES: tuple[str, ...] = ("t1n", "t1c", "t2w", "t2f")
 STRENGTH_RANGE: tuple[float, float] = (0.0, 3.0)
 """Inpainting strength limits, as ``diffusionsynth inpaint --strength`` takes them (default 1)."""
 
+LABEL_CONVENTIONS: tuple[str, ...] = ("brats2013", "brats2017", "brats2023")
+"""Sub-region label conventions, as ``diffusionsynth inpaint --labels-convention`` takes them (default the first)."""
+
 
 @dataclass(frozen=True)
 class TaskSpec:

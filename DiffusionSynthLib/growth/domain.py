@@ -97,6 +97,27 @@ class GrowthDomain:
         signed = (1.0 - fraction) * self.signed_input_mm + fraction * after
         return (signed <= 0) & self.allowed & ~self.core
 
+    def front_to_volume(self, forecast: np.ndarray, target_voxels: float, iterations: int = 12) -> tuple[np.ndarray, float]:
+        """The front moved towards ``forecast``'s just far enough to hold ``target_voxels`` (bisection on the factor).
+
+        (mask, factor); 0 (the baseline) when the target is no larger than the baseline; when even the forecast holds
+        less, the forecast with the baseline (factor 1): the tumour never ends smaller than it started where the curve
+        says it grows, and never beyond the physics. Used with ``volume_curve``: the physics gives the direction, the
+        curve the volume.
+        """
+        if target_voxels <= self.tumour.sum():
+            return self.tumour.copy(), 0.0
+        if forecast.sum() <= target_voxels:
+            return forecast | self.tumour, 1.0
+        low, high = 0.0, 1.0
+        for _ in range(iterations):
+            middle = (low + high) / 2
+            if self.moved_front(forecast, middle).sum() < target_voxels:
+                low = middle
+            else:
+                high = middle
+        return self.moved_front(forecast, high), high
+
 
 def prepare_domain(t1c: Volume, tumour: np.ndarray, spacing: Sequence[float] | None = None, solver_spacing_mm: float = SOLVER_SPACING_MM) -> GrowthDomain:
     """Classify tissue and build the working grid for a baseline T1c and its tumour mask (same grid).

@@ -4,7 +4,9 @@ The grid scores do not depend on which patients are held out, so each fold re-se
 from the other patients' rows of one ``GridScores``: exactly what ``train --task forecast
 --exclude-case P`` computes, without simulating the grid again. The front-movement factor is then re-selected on the same
 other patients (``select_front_fraction``), and the held-out patient's physics front is moved by
-it: the calibrated forecast, beside the unscaled physics and the baselines.
+it: the calibrated forecast. The volume-matched forecast moves the same physics front until the
+mask holds the volume that the other patients' volume curve gives for the held-out interval
+(``volume_curve``). Both beside the unscaled physics and the baselines.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from .calibrate import (
     select,
     select_front_fraction,
 )
+from .volume_curve import fit_volume_curve
 
-METHODS = ("calibrated", "physics", "no_change", "isotropic")
+METHODS = ("volume_matched", "calibrated", "physics", "no_change", "isotropic")
 BASELINES = ("no_change", "isotropic")
 
 
@@ -40,8 +43,11 @@ def leave_one_out(
         calibration = select(scores.subset([c.name for c in train]))
         front = select_front_fraction(train, calibration.parameters, masks, fractions)
         rate = mean_growth_rate(train)
+        curve, _ = fit_volume_curve([(c.volume_before_ml, c.volume_after_ml, c.days) for c in train])
         physics = masks.get(held, calibration.parameters)
+        matched, matched_fraction = held.domain.front_to_volume(physics, held.domain.tumour.sum() * curve.ratio(held.days))
         forecasts = {
+            "volume_matched": matched,
             "calibrated": held.domain.moved_front(physics, front.fraction),
             "physics": physics,
             "no_change": baselines.no_change(held.domain),
@@ -56,6 +62,9 @@ def leave_one_out(
             "proliferation": calibration.parameters.proliferation,
             "front_fraction": front.fraction,
             "growth_rate_per_day": rate,
+            "curve_rate_per_day": curve.rate_per_day,
+            "curve_plateau_days": curve.plateau_days,
+            "volume_matched_fraction": matched_fraction,
         }
         for method, mask in forecasts.items():
             for key, value in held.score(mask).items():
@@ -96,29 +105,33 @@ def against_baselines(means: dict[str, dict[str, float]], method: str = "calibra
 
 
 LABELS = {
-    "calibrated": "Fisher-Kolmogorov, front factor calibrated (ours)",
+    "volume_matched": "Fisher-Kolmogorov, front moved to the calibrated volume (ours)",
+    "calibrated": "Fisher-Kolmogorov, front factor calibrated",
     "physics": "Fisher-Kolmogorov, unscaled",
     "no_change": "no change",
     "isotropic": "isotropic growth at mean rate",
 }
+SHORT = {"volume_matched": "volume-matched", "calibrated": "calibrated", "physics": "physics", "no_change": "no change", "isotropic": "isotropic"}
+
+
+def package_method(rows: Sequence[dict]) -> str:
+    """The forecast a package's table was made for: the newest method its rows hold."""
+    return next((m for m in ("volume_matched", "calibrated") if rows and f"{m}_dice" in rows[0]), "physics")
 
 
 def markdown(rows: Sequence[dict]) -> str:
     """The per-patient table and the summary table, as Markdown."""
-    factor = rows and "calibrated_dice" in rows[0]
-    head = "| patient | days | volume before (ml) | after (ml) |"
-    head += (
-        " Dice calibrated | Dice physics | Dice no change | Dice isotropic | vol. error calibrated | physics |"
-        if factor
-        else " Dice physics | Dice no change | Dice isotropic | vol. error physics |"
-    )
-    head += " no change | isotropic | fold D (mm²/day) | fold ρ (1/day) |" + (" fold factor |" if factor else "")
-    methods = [m for m in METHODS if factor or m != "calibrated"]
+    methods = [m for m in METHODS if rows and f"{m}_dice" in rows[0]]
+    extra = [("front_fraction", "fold factor"), ("curve_plateau_days", "fold plateau (days)")]
+    extra = [(key, title) for key, title in extra if rows and key in rows[0]]
+    head = "| patient | days | volume before (ml) | after (ml) | " + " | ".join(f"Dice {SHORT[m]}" for m in methods)
+    head += " | " + " | ".join(f"vol. error {SHORT[m]}" for m in methods) + " | fold D (mm²/day) | fold ρ (1/day) |"
+    head += "".join(f" {title} |" for _, title in extra)
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in rows:
         dice = " | ".join(f"{r[f'{m}_dice']:.3f}" for m in methods)
         errors = " | ".join(f"{r[f'{m}_volume_error_pct']:+.0f}%" for m in methods)
-        tail = f" {r['front_fraction']:g} |" if factor else ""
+        tail = "".join(" none |" if r[key] is None else f" {r[key]:g} |" for key, _ in extra)
         lines.append(
             f"| {r['patient']} | {r['days']} | {r['volume_before_ml']:.1f} | {r['volume_after_ml']:.1f} | {dice} | {errors} | "
             f"{r['diffusivity_white']:g} | {r['proliferation']:g} |{tail}"

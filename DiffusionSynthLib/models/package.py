@@ -27,7 +27,8 @@ from ..volume import check_output_folder
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("id", "task", "networks")
-NETWORK_KEYS = ("scheduler", "spacing_mm")  # required when a package has networks; a calibrated-parameters package has none
+NETWORK_KEYS = ("spacing_mm",)  # required when a package has networks; a calibrated-parameters package has none
+DIFFUSION_KEYS = ("scheduler",)  # required when it has a diffusion UNet; a prior + network package (no diffusion time) has none
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -77,7 +78,8 @@ def read_config(path: Path) -> dict[str, Any]:
     if not missing and not isinstance(config["networks"], dict):
         raise ModelError(f"'{config_path}' has 'networks' that is not an object; the package is damaged.")
     if not missing and config["networks"]:
-        missing = [key for key in NETWORK_KEYS if key not in config]
+        needed = NETWORK_KEYS + (DIFFUSION_KEYS if "unet" in config["networks"] else ())
+        missing = [key for key in needed if key not in config]
     if missing:
         raise ModelError(f"'{config_path}' lacks the keys {missing}; the package is damaged or too old.")
     for name, spec in config["networks"].items():

@@ -2,8 +2,9 @@
 
 prepare: the mask checked against the T1c's grid; tissue classes and the working grid (``growth``).
 grow: Fisher-Kolmogorov with the package's calibrated parameters, one run for all days, each
-day's front moved the package's calibrated fraction of the way from the baseline's edge
-(``growth.front_fraction``; 1 when absent); with
+day's front moved from the baseline's edge towards the simulated one until the tumour holds the
+volume of the package's volume curve for that day (``growth.volume_curve``), or, in older
+packages, the calibrated fraction of the way (``growth.front_fraction``; 1 when absent); with
 ``samples`` K >= 2, K more runs with parameters drawn from the calibrated spread between patients
 give the voxel-wise probability of tumour. render: each day's image by inpainting every given
 sequence, ``remove`` where the tumour has receded from the baseline mask, then ``add`` where it
@@ -28,6 +29,7 @@ from ..engine.progress import (
 from ..errors import InputError, ModelError
 from ..growth.domain import SOLVER_SPACING_MM, GrowthDomain, prepare_domain
 from ..growth.parameters import GrowthParameters, draw_parameters
+from ..growth.volume_curve import VolumeCurve
 from ..intensity import head_mask_mr
 from ..masks import checked_region
 from ..models.package import ModelPackage
@@ -131,6 +133,31 @@ def front_fraction(model: ModelPackage) -> float:
     return fraction
 
 
+def volume_curve(model: ModelPackage) -> VolumeCurve | None:
+    """The package's calibrated volume curve (``growth.volume_curve``), or None when it has none."""
+    stored = (model.config.get("growth") or {}).get("volume_curve")
+    if stored is None:
+        return None
+    try:
+        curve = VolumeCurve.from_dict(stored)
+    except (TypeError, ValueError, KeyError):
+        curve = None
+    if curve is None or not np.isfinite(curve.rate_per_day) or (curve.plateau_days is not None and not curve.plateau_days > 0):
+        raise ModelError(f"The model '{model.id}' has volume_curve {stored!r}; it needs a finite rate_per_day and a positive plateau_days or null.")
+    return curve
+
+
+def front_rule(model: ModelPackage, domain: GrowthDomain) -> Callable[[int, np.ndarray], np.ndarray]:
+    """How a day's simulated tumour becomes the forecast: its front moved to the volume curve's volume for that day
+    (``GrowthDomain.front_to_volume``), else by the front factor (``GrowthDomain.moved_front``)."""
+    curve = volume_curve(model)
+    if curve is not None:
+        baseline = float(domain.tumour.sum())
+        return lambda day, mask: domain.front_to_volume(mask, baseline * curve.ratio(day))[0]
+    fraction = front_fraction(model)
+    return lambda day, mask: domain.moved_front(mask, fraction) if fraction < 1.0 else mask
+
+
 def growth_config(model: ModelPackage) -> tuple[GrowthParameters, dict, float]:
     """(parameters, spread, solver spacing) from a forecast package."""
     growth = model.config.get("growth")
@@ -168,20 +195,19 @@ def grow_masks(
     days: list[int],
     draws: list[GrowthParameters],
     stage: Callable[[float, str], None],
-    fraction: float = 1.0,
+    front: Callable[[int, np.ndarray], np.ndarray] = lambda day, mask: mask,
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """(mask per day, probability per day) on the input grid; the probability is empty without draws.
 
-    Every run's front is moved ``fraction`` of the way from the baseline's edge to the simulated one
-    (``GrowthDomain.moved_front``; 1: the simulation as it is)."""
+    Every run's simulated tumour of each day becomes the forecast through ``front`` (``front_rule``; default: the
+    simulation as it is)."""
     runs = [parameters, *draws]
     masks: dict[int, np.ndarray] = {}
     counts = {day: np.zeros(domain.tumour.shape, np.float32) for day in days} if draws else {}
     for r, run_parameters in enumerate(runs):
         label = "growing the tumour" if r == 0 else f"growing sample {r}/{len(draws)}"
         grown = domain.forecast(run_parameters, days, progress=lambda f, r=r, label=label: stage(r + f, label))
-        if fraction < 1.0:
-            grown = {day: domain.moved_front(mask, fraction) for day, mask in grown.items()}
+        grown = {day: front(day, mask) for day, mask in grown.items()}
         if r == 0:
             masks = grown
         else:
@@ -224,7 +250,7 @@ def forecast(
     given, t1c = given_inputs(inputs)
     tumour = check_tumour_mask(tumour_mask, t1c)
     parameters, spread, solver_spacing = growth_config(model)
-    fraction = front_fraction(model)
+    volume_curve(model), front_fraction(model)  # a damaged curve or factor is refused before any work
     draws = draw_parameters(parameters, spread, samples, seed) if samples > 1 else []
     runs = 1 + len(draws)
     rendered = len(days) if inpaint_model is not None else 0
@@ -241,7 +267,7 @@ def forecast(
     report(0, "preparing: tissue classes")
     domain = prepare_domain(t1c, tumour, spacing=spacing, solver_spacing_mm=solver_spacing)
     report(1, "prepared")
-    masks, probability = grow_masks(domain, parameters, days, draws, lambda f, m: report(1 + UNITS_PER_RUN * f, m), fraction)
+    masks, probability = grow_masks(domain, parameters, days, draws, lambda f, m: report(1 + UNITS_PER_RUN * f, m), front_rule(model, domain))
     result = Forecast(
         masks={day: t1c.with_array(mask.astype(np.uint8)) for day, mask in masks.items()},
         probability={day: t1c.with_array(p.astype(np.float32)) for day, p in probability.items()},

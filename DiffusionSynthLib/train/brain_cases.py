@@ -3,8 +3,9 @@
 A case is a folder holding at least one of ``t1n``, ``t1c``, ``t2w``, ``t2f`` (``.nii.gz``), found
 in the data folder or one level below it (so ``--data ../shared/data`` finds both the four-sequence
 cases and the FLAIR/T1c-only cases). Optional files: ``brain_mask.nii.gz`` (else the brain is the
-voxels non-zero in any sequence), ``tumour_labels.nii.gz`` (expert labels) or
-``tumour_seg_predicted.nii.gz``. Sequences are resampled onto the first one's grid, reoriented to
+voxels non-zero in any sequence), ``tumour_labels.nii.gz`` (expert labels),
+``tumour_seg_predicted.nii.gz`` or ``tumour_mask.nii.gz`` (a whole-tumour mask, no sub-regions:
+``diffusionsynth prepare-case`` writes it). Sequences are resampled onto the first one's grid, reoriented to
 RAS, then to the model's spacing, and z-scored inside the brain.
 """
 
@@ -23,7 +24,7 @@ from ..priors.regression import zscore
 from ..sequences import SEQUENCES
 from ..volume import Volume, read_volume
 
-TUMOUR_FILES = ("tumour_labels.nii.gz", "tumour_seg_predicted.nii.gz")
+TUMOUR_FILES = ("tumour_labels.nii.gz", "tumour_seg_predicted.nii.gz", "tumour_mask.nii.gz")
 
 
 @dataclass
@@ -77,7 +78,10 @@ def load_case(folder: Path, spacing: list[float]) -> BrainCase:
         if (folder / file).is_file():
             labels = resample_like(to_canonical(read_volume(folder / file, "tumour labels")), reference, "nearest")
             tumour = np.rint(resample_like(labels, grid, "nearest").array).astype(np.int16)
-            convention = label_convention(tumour, expert=file == TUMOUR_FILES[0])
+            if file == TUMOUR_FILES[2]:  # the whole tumour: no sub-region labels to learn from
+                tumour = (tumour > 0).astype(np.int16)
+            else:
+                convention = label_convention(tumour, expert=file == TUMOUR_FILES[0])
             break
     return BrainCase(folder.name, images, brain, tumour, raw_stats, convention)
 

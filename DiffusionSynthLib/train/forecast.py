@@ -3,9 +3,10 @@
 The data folder is laid out as ``tumour_progression/``: ``scans.csv`` (patient id, scan dates)
 and one folder per patient with ``Pre_Scan_T1``, ``Pre_Mask``, ``Post_Scan_T1``, ``Post_Mask``.
 Every follow-up is registered to its baseline, the parameter grid is scored on every patient,
-the parameters with the best mean Dice are kept, then the front-movement factor (how far of the
-way to the physics' edge the forecast goes, 0 being no change) with the best mean Dice at those
-parameters, and a leave-one-patient-out table (both re-selected without each patient, beside the
+the parameters with the best mean Dice are kept, then the volume curve (how much the tumour's
+volume changes by a given day, ``growth.volume_curve``: the forecast moves the physics' front until
+it holds that volume), the older front-movement factor (how far of the way to the physics' edge,
+0 being no change) with the best mean Dice at those parameters, and a leave-one-patient-out table (both re-selected without each patient, beside the
 unscaled physics and the no-change and isotropic-growth baselines) goes into the model card. No network: the package is ``model.json`` and ``MODEL_CARD.md``.
 """
 
@@ -32,6 +33,7 @@ from ..growth.calibrate import (
 from ..growth.domain import SOLVER_SPACING_MM
 from ..growth.longitudinal import ASSUMED_SPACING_MM, load_cases
 from ..growth.loo import leave_one_out, summary
+from ..growth.volume_curve import fit_volume_curve
 from ..models.package import save_model
 from .forecast_card import forecast_card
 from .record import command_line
@@ -71,6 +73,7 @@ def train_forecast(
     calibration = select(scores)
     masks = PhysicsMasks()  # shared: the folds and the full calibration often select the same parameters
     front = select_front_fraction(prepared, calibration.parameters, masks, FRONT_FRACTIONS)
+    curve, curve_errors = fit_volume_curve([(c.volume_before_ml, c.volume_after_ml, c.days) for c in prepared])
     rows = leave_one_out(prepared, scores, masks, FRONT_FRACTIONS)
     log(
         f"calibrated D={calibration.parameters.diffusivity_white} mm^2/day, rho={calibration.parameters.proliferation}/day, "
@@ -95,6 +98,7 @@ def train_forecast(
             "calibration_mean_dice": calibration.mean_dice,
             "front_fraction": front.fraction,
             "front_calibration_mean_dice": front.mean_dice,
+            "volume_curve": curve.to_dict(),
         },
         "render": {"inpaint_model": inpaint_model},
         "training": {
@@ -107,6 +111,7 @@ def train_forecast(
             "registration": {c.name: c.registration for c in prepared},
             "grid": {"diffusivity_white": list(DIFFUSIVITY_GRID), "proliferation": list(PROLIFERATION_GRID)},
             "front_fractions": front.table,
+            "volume_curve_errors_pct": curve_errors,
             "per_patient_best": calibration.per_patient,
             "leave_one_out": rows,
             "leave_one_out_summary": summary(rows),

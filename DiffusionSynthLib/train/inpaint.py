@@ -187,7 +187,9 @@ def train_inpaint(
         log(f"glioma appearance fitted on {', '.join(c.name for c in labelled)}: {json.dumps(glioma['contrast'])}")
     examples = InpaintExamples(training, patch, glioma, spacing_mm)
     if not examples.tumours:
-        raise InputError(f"No training case in '{data}' has a tumour segmentation (tumour_labels.nii.gz or tumour_seg_predicted.nii.gz); add mode needs them.")
+        raise InputError(
+            f"No training case in '{data}' has a tumour segmentation (tumour_labels.nii.gz, tumour_seg_predicted.nii.gz or tumour_mask.nii.gz); add mode needs them."
+        )
     log(f"validation case: {held.name}; tumours for add mode: {', '.join(sorted(examples.tumours))}")
     validation = validation_examples(InpaintExamples([held], patch, glioma, spacing_mm), held)
     dev = resolve_device(device)

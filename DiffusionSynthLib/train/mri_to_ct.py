@@ -9,7 +9,10 @@ Slabs, on each pair's CT grid (last array axis): the top ``holdout_fraction`` of
 head is never read (the benchmark's held-out slab); the ``validation_fraction`` below it is left
 out of the prior's fit and of the loss, and scores the network every few minutes (step 0 is the
 prior itself; the best weights ship). The networks learn on voxels in RAS order
-(``geometry.to_canonical``) whatever order the files store them in.
+(``geometry.to_canonical``) whatever order the files store them in, mirrored along every axis
+(as nnU-Net mirrors), and, besides the real pairs, on ``synthetic_per_scan`` synthetic MR
+contrasts painted on each CT-only head (``synthetic_mr``): the real pair never shows the crown of
+the head; the CT-only heads do.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ from ..priors.head_ct import HU_PER_UNIT, HeadCt, HeadPair, fit_head_ct_prior, p
 from ..tasks.mri_to_ct import network_inputs
 from ..volume import Volume, read_volume
 from .loop import LoopSettings
-from .patches import random_crop, random_flip_lr, randomise_contrast
+from .patches import random_crop, random_flip, randomise_contrast
 from .prior_package import PriorPackagePlan, train_prior_package
+from .synthetic_mr import synthetic_mr, tissue_classes
+
+SYNTHETIC_SHARE = 0.5  # of the training patches, when there are synthetic pairs
 
 
 @dataclass
@@ -120,17 +126,44 @@ def load_ct_scans(paths: Sequence[Path], spacing: list[float]) -> list[HeadCt]:
     return scans
 
 
-class CtExamples:
-    """Random training patches (contrast-randomised MR, so T1 and T2 look alike to the network)."""
+def synthetic_pairs(scans: Sequence[HeadCt], prior: dict, per_scan: int, seed: int) -> list[PairCase]:
+    """``per_scan`` synthetic MR contrasts of each CT-only head, paired with its CT (no validation voxels)."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for index, scan in enumerate(scans):
+        classes = tissue_classes(scan.ct_hu, scan.spacing)
+        for variant in range(per_scan):
+            mr = synthetic_mr(classes, scan.head, scan.spacing, rng)
+            case = PairCase(
+                f"ct-{index}-synthetic-{variant}",
+                mr,
+                normalise_mr(mr, scan.head),
+                scan.ct_hu,
+                scan.head,
+                scan.head,
+                np.zeros(scan.head.shape, bool),
+                list(scan.spacing),
+            )
+            case.prior = predict_head_ct(prior, mr, scan.head, case.spacing)
+            cases.append(case)
+    return cases
 
-    def __init__(self, cases: list[PairCase], patch: Sequence[int]) -> None:
-        self.cases, self.patch = cases, list(patch)
+
+class CtExamples:
+    """Random training patches: contrast-randomised MR (so T1 and T2 look alike to the network), mirrored along every axis.
+
+    With ``synthetic`` pairs, ``SYNTHETIC_SHARE`` of the patches come from them.
+    """
+
+    def __init__(self, cases: list[PairCase], patch: Sequence[int], synthetic: Sequence[PairCase] = ()) -> None:
+        self.cases, self.patch, self.synthetic = cases, list(patch), list(synthetic)
 
     def random(self, rng: np.random.Generator, patch: Sequence[int] | None = None) -> CtExample:
         patch = list(patch or self.patch)
-        case = self.cases[int(rng.integers(len(self.cases)))]
+        pool = self.synthetic if self.synthetic and rng.random() < SYNTHETIC_SHARE else self.cases
+        case = pool[int(rng.integers(len(pool)))]
         assert case.prior is not None
-        mr, prior, ct, weight, head = random_flip_lr(
+        mr, prior, ct, weight, head = random_flip(
             random_crop([case.mr_norm, case.prior, case.ct, case.train, case.head], patch, rng, [0.0, -1000.0, -1000.0, False, False]), rng
         )
         inputs = network_inputs(randomise_contrast(mr, head, rng), prior)
@@ -147,6 +180,7 @@ def train_mri_to_ct(
     batch: int = 2,
     holdout_fraction: float = 0.25,
     validation_fraction: float = 0.2,
+    synthetic_per_scan: int = 6,
     settings: LoopSettings | None = None,
     refiner_fraction: float = 0.7,
     resume: bool = False,
@@ -162,7 +196,9 @@ def train_mri_to_ct(
     prior = fit_head_ct_prior([HeadPair(c.mr, c.ct, c.head, c.train, c.spacing) for c in cases], scans)
     for case in cases:
         case.prior = predict_head_ct(prior, case.mr, case.head, case.spacing)
-    examples = CtExamples(cases, patch)
+    synthetic = synthetic_pairs(scans, prior, synthetic_per_scan, settings.seed)
+    log(f"{len(synthetic)} synthetic MR contrast(s) of the CT-only heads")
+    examples = CtExamples(cases, patch, synthetic)
     dev = resolve_device(device)
 
     def refiner_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,6 +256,7 @@ def train_mri_to_ct(
         data_record={
             "cases": [c.name for c in cases],
             "ct_scans": [str(p) for p in ct_scans],
+            "synthetic_mr": {"per_ct_scan": synthetic_per_scan, "share_of_patches": SYNTHETIC_SHARE if synthetic else 0.0},
             "validation_case": ", ".join(f"{name} slices {first}-{cut - 1}" for name, (first, cut) in validation_slices.items()),
             "held_out_slices": holdout,
             "validation_slices": validation_slices,

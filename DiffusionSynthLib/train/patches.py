@@ -19,15 +19,10 @@ def random_crop(arrays: Sequence[np.ndarray], patch: Sequence[int], rng: np.rand
     return out
 
 
-def random_flip_lr(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """Left-right flip of all arrays together, half of the time.
-
-    The first spatial axis is left-right only for arrays in RAS (or LPS) order: reorient every
-    volume with ``geometry.to_canonical`` before cutting patches from it.
-    """
-    if rng.random() < 0.5:
-        return [np.ascontiguousarray(a[..., ::-1, :, :]) for a in arrays]
-    return list(arrays)
+def random_flip(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Each spatial axis mirrored half of the time, all arrays together (nnU-Net's mirroring)."""
+    axes = tuple(axis for axis in (-3, -2, -1) if rng.random() < 0.5)
+    return [np.ascontiguousarray(np.flip(a, axes)) for a in arrays] if axes else list(arrays)
 
 
 def randomise_contrast(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, probability: float = 0.5) -> np.ndarray:

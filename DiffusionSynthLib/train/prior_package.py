@@ -209,6 +209,14 @@ def prior_card(config: dict[str, Any]) -> str:
         if diffusion
         else "- Residual diffusion: not trained (the package gives its deterministic estimate only)."
     )
+    synthetic = training.get("synthetic_mr") or {}
+    synthetic_line = (
+        f"- Also trained on {synthetic['per_ct_scan']} synthetic MR contrasts of each CT without an MR "
+        f"({', '.join(training.get('ct_scans', []))}; {synthetic['share_of_patches']:.0%} of the patches): tissue classes from HU "
+        "painted with random intensities (air and bone dark), blur, bias field and noise.\n"
+        if synthetic.get("per_ct_scan") and synthetic.get("share_of_patches")
+        else ""
+    )
     return f"""# Model card: {config["id"]}
 
 Task: {config["task"]}. {config["description"]}
@@ -226,7 +234,7 @@ Task: {config["task"]}. {config["description"]}
 - Command: `{training["command"]}`
 - Training cases: {", ".join(training.get("cases", []))}
 - Validation case (never trained on): {training.get("validation_case")}
-- Network: {refiner["steps"]} steps in {refiner["seconds"]} s; best at step {refiner["best_step"]}.
+{synthetic_line}- Network: {refiner["steps"]} steps in {refiner["seconds"]} s; best at step {refiner["best_step"]}.
 {diffusion_line}
 
 ## Validation ({validation["metric"]}; lower is better)

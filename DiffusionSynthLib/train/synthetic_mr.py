@@ -1,0 +1,48 @@
+"""Synthetic MR from a head CT: pairs for the heads that have no MR (domain randomisation).
+
+As SynthSeg and SynthSR do (Billot et al. 2023, Iglesias et al. 2023), a CT's tissue classes
+(from Hounsfield units: air, fat, fluid, brain and soft tissue, bone) are painted with random MR
+intensities, then blurred (partial volume), given a smooth random bias field and voxel noise. Air
+and bone stay dark, as in every clinical MR contrast; the other classes take any order, so T1-
+and T2-like images both occur. The regression network then sees the anatomy of every head CT
+(the crown of the head, which the one real pair never shows), under many contrasts, paired with
+the real CT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+CLASS_EDGES_HU = (-400.0, -30.0, 20.0, 300.0)  # air | fat | fluid | brain and soft tissue | bone
+DARK_CLASSES = (0, 4)  # air and bone: no MR signal in any contrast
+DARK_RANGE = (0.0, 0.12)
+BRIGHT_RANGE = (0.15, 1.0)
+
+
+def tissue_classes(ct_hu: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    """0 air, 1 fat, 2 fluid, 3 brain and soft tissue, 4 bone, from the CT lightly smoothed (1 mm) against its noise."""
+    sigma = [1.0 / float(s) for s in spacing]
+    return np.digitize(ndimage.gaussian_filter(ct_hu.astype(np.float32), sigma), CLASS_EDGES_HU).astype(np.uint8)
+
+
+def bias_field(shape: Sequence[int], rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A smooth multiplicative field: exp of a 4x4x4 Gaussian grid, cubic-interpolated to ``shape``."""
+    coarse = rng.normal(0.0, strength, size=(4, 4, 4))
+    zoom = [s / 4.0 for s in shape]
+    field = ndimage.zoom(coarse, zoom, order=3, mode="nearest")[: shape[0], : shape[1], : shape[2]]
+    return np.exp(field).astype(np.float32)
+
+
+def synthetic_mr(classes: np.ndarray, head: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> np.ndarray:
+    """One random MR contrast of the anatomy in ``classes`` (values roughly in [0, 1], zero outside ``head``)."""
+    means = np.array([rng.uniform(*(DARK_RANGE if c in DARK_CLASSES else BRIGHT_RANGE)) for c in range(5)], np.float32)
+    image = means[classes]
+    image = image + rng.normal(0.0, rng.uniform(0.01, 0.04), size=image.shape).astype(np.float32)  # within-tissue texture
+    blur = rng.uniform(0.5, 1.5)  # mm: partial volume of a scanner's point-spread function
+    image = ndimage.gaussian_filter(image, [blur / float(s) for s in spacing])
+    image = image * bias_field(image.shape, rng, rng.uniform(0.0, 0.2))
+    image = image + rng.normal(0.0, rng.uniform(0.0, 0.02), size=image.shape).astype(np.float32)  # acquisition noise
+    return np.where(head, np.clip(image, 0.0, None), 0.0).astype(np.float32)

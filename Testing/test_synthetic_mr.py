@@ -1,0 +1,79 @@
+"""Synthetic MR contrasts of real head CTs (the pseudo-CT network's extra pairs) and the patches' mirroring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from DiffusionSynthLib.geometry import resample_to_spacing, to_canonical
+from DiffusionSynthLib.intensity import head_mask_ct
+from DiffusionSynthLib.priors.head_ct import HeadCt
+from DiffusionSynthLib.train.mri_to_ct import CtExamples, synthetic_pairs
+from DiffusionSynthLib.train.patches import random_flip
+from DiffusionSynthLib.train.synthetic_mr import synthetic_mr, tissue_classes
+from DiffusionSynthLib.volume import read_volume
+
+from conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def head_ct() -> HeadCt:
+    path = DATA / "head_mr_ct" / "cmtk-cad001" / "ct.nii.gz"
+    if not path.is_file():
+        pytest.skip(f"head CT not found at {path} (set DIFFUSIONSYNTH_DATA)")
+    volume = resample_to_spacing(to_canonical(read_volume(path)), [2.0, 2.0, 2.0])
+    return HeadCt(volume.array.astype(np.float32), head_mask_ct(volume), list(volume.spacing))
+
+
+def test_tissue_classes_of_a_real_ct_put_the_skull_in_bone_and_the_outside_in_air(head_ct):
+    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
+    bone = head_ct.head & (head_ct.ct_hu > 700)
+    assert (classes[bone] == 4).mean() > 0.9
+    assert (classes[~head_ct.head] == 0).mean() > 0.95
+    brain = head_ct.head & (np.abs(head_ct.ct_hu - 35) < 10)
+    assert np.isin(classes[brain], (2, 3)).mean() > 0.9
+
+
+def test_every_synthetic_contrast_keeps_air_and_bone_dark_and_orders_the_other_tissues_freely(head_ct):
+    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
+    rng = np.random.default_rng(0)
+    fluid_brighter = []
+    for _ in range(12):
+        mr = synthetic_mr(classes, head_ct.head, head_ct.spacing, rng)
+        assert np.isfinite(mr).all() and (mr[~head_ct.head] == 0).all()
+        inside = head_ct.head & (classes == 3)
+        skull = head_ct.head & (head_ct.ct_hu > 700)
+        assert np.median(mr[skull]) < np.median(mr[inside])
+        fluid_brighter.append(np.median(mr[head_ct.head & (classes == 2)]) > np.median(mr[inside]))
+    assert 0 < sum(fluid_brighter) < len(fluid_brighter)  # T2-like and T1-like both occur
+
+
+def test_synthetic_pairs_give_training_patches_and_no_validation_voxels(head_ct, tiny_model):
+    prior = json.loads((tiny_model / "model.json").read_text())["prior"]
+    pairs = synthetic_pairs([head_ct], prior, 3, seed=1)
+    assert [p.name for p in pairs] == ["ct-0-synthetic-0", "ct-0-synthetic-1", "ct-0-synthetic-2"]
+    for pair in pairs:
+        assert pair.prior is not None and not pair.validation.any() and pair.train.sum() == head_ct.head.sum()
+        skull = head_ct.head & (head_ct.ct_hu > 700)
+        assert np.median(pair.prior[skull]) > np.median(pair.prior[head_ct.head & (np.abs(head_ct.ct_hu - 35) < 10)]) + 200
+    example = CtExamples(pairs, [32, 32, 16]).random(np.random.default_rng(0))
+    assert example.inputs.shape == (2, 32, 32, 16) and example.weight.any()
+
+
+def test_the_trained_package_records_its_synthetic_pairs(tiny_model):
+    record = json.loads((tiny_model / "model.json").read_text())["training"]["synthetic_mr"]
+    assert record == {"per_ct_scan": 6, "share_of_patches": 0.5}
+
+
+def test_patches_are_mirrored_along_every_axis_together():
+    image = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        flipped, same = random_flip([image, image.copy()], rng)
+        assert np.array_equal(flipped, same) and sorted(flipped.ravel()) == sorted(image.ravel())
+    corners = set()
+    for _ in range(40):
+        corners.add(float(random_flip([image], rng)[0][0, 0, 0]))
+    assert len(corners) == 8  # each of the eight corners comes first: all three axes flip, in every combination
