@@ -88,12 +88,17 @@ class GrowthDomain:
             return self.tumour.copy()
         if fraction >= 1:
             return forecast.copy()
+        return self._between(self._signed_to(forecast), fraction)
+
+    def _signed_to(self, forecast: np.ndarray) -> np.ndarray:
+        """Signed distance (mm, negative inside) to ``forecast``'s edge, filled with the necrotic core like the baseline's."""
         filled = forecast | self.core
         sp = self.physical.spacing
         if filled.any():
-            after = ndimage.distance_transform_edt(~filled, sampling=sp) - ndimage.distance_transform_edt(filled, sampling=sp)
-        else:  # the forecast vanished: its edge is beyond any distance in the image
-            after = np.full(filled.shape, float(np.linalg.norm(np.asarray(filled.shape) * sp)))
+            return ndimage.distance_transform_edt(~filled, sampling=sp) - ndimage.distance_transform_edt(filled, sampling=sp)
+        return np.full(filled.shape, float(np.linalg.norm(np.asarray(filled.shape) * sp)))  # vanished: its edge is beyond any distance
+
+    def _between(self, after: np.ndarray, fraction: float) -> np.ndarray:
         signed = (1.0 - fraction) * self.signed_input_mm + fraction * after
         return (signed <= 0) & self.allowed & ~self.core
 
@@ -109,14 +114,15 @@ class GrowthDomain:
             return self.tumour.copy(), 0.0
         if forecast.sum() <= target_voxels:
             return forecast | self.tumour, 1.0
+        after = self._signed_to(forecast)  # the distances do not depend on the factor: computed once
         low, high = 0.0, 1.0
         for _ in range(iterations):
             middle = (low + high) / 2
-            if self.moved_front(forecast, middle).sum() < target_voxels:
+            if self._between(after, middle).sum() < target_voxels:
                 low = middle
             else:
                 high = middle
-        return self.moved_front(forecast, high), high
+        return self._between(after, high), high
 
 
 def prepare_domain(t1c: Volume, tumour: np.ndarray, spacing: Sequence[float] | None = None, solver_spacing_mm: float = SOLVER_SPACING_MM) -> GrowthDomain:
