@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .geometry import resample_to_spacing
 from .intensity import head_mask_mr
 from .registration import register_rigid, resample_with_transform
 from .volume import Volume, read_volume
 
 COLIN27 = Path("/usr/share/mricron/templates/ch2.nii.gz")  # Debian mricron-data: a head not in any training set
 COLIN27_BRAIN = COLIN27.with_name("ch2bet.nii.gz")
+REGISTRATION_SPACING_MM = 2.0
 
 
 def atlas_brain_mask(head: Volume, log: Callable[[str], None] = lambda m: None) -> np.ndarray:
@@ -30,8 +32,9 @@ def atlas_brain_mask(head: Volume, log: Callable[[str], None] = lambda m: None) 
             "(apt-get install mricron-data), or give a brain mask."
         )
     atlas, brain = read_volume(COLIN27, "Colin27 head"), read_volume(COLIN27_BRAIN, "Colin27 brain")
+    coarse = [REGISTRATION_SPACING_MM] * 3  # a coarse mask needs no finer registration; the transform is in millimetres
     try:
-        transform = register_rigid(head, atlas, log, scale=True)
+        transform = register_rigid(resample_to_spacing(head, coarse), resample_to_spacing(atlas, coarse), log, scale=True)
     except RuntimeError as error:  # ITK: too few overlapping samples, degenerate images
         reason = str(error).strip().splitlines()[-1][:200]
         raise InputError(f"Registering the Colin27 atlas to the scan failed ({reason}); give a brain mask instead.") from None
