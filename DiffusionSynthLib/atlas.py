@@ -33,10 +33,6 @@ def atlas_brain_mask(head: Volume, log: Callable[[str], None] = lambda m: None) 
         )
     atlas, brain = read_volume(COLIN27, "Colin27 head"), read_volume(COLIN27_BRAIN, "Colin27 brain")
     coarse = [REGISTRATION_SPACING_MM] * 3  # a coarse mask needs no finer registration; the transform is in millimetres
-    try:
-        transform = register_rigid(resample_to_spacing(head, coarse), resample_to_spacing(atlas, coarse), log, scale=True)
-    except RuntimeError as error:  # ITK: too few overlapping samples, degenerate images
-        reason = str(error).strip().splitlines()[-1][:200]
-        raise InputError(f"Registering the Colin27 atlas to the scan failed ({reason}); give a brain mask instead.") from None
+    transform = register_rigid(resample_to_spacing(head, coarse), resample_to_spacing(atlas, coarse), log, scale=True, what="the Colin27 atlas to the scan")
     warped = resample_with_transform(brain.with_array((brain.array > 0).astype(np.float32)), head, transform)
     return (warped.array > 0.5) & head_mask_mr(head)

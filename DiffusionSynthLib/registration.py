@@ -12,9 +12,10 @@ from .intensity import head_mask_ct
 from .volume import Volume, check_output_folder, from_sitk, to_sitk, write_volume
 
 
-def register_rigid(fixed: Volume, moving: Volume, log: Callable[[str], None] = lambda m: None, scale: bool = False):
+def register_rigid(fixed: Volume, moving: Volume, log: Callable[[str], None] = lambda m: None, scale: bool = False, what: str = "the two images"):
     """Euler3D transform mapping fixed-space points into ``moving`` (Mattes MI, multi-resolution); with ``scale``, a
-    Similarity3D transform (one isotropic scale more: another person's head)."""
+    Similarity3D transform (one isotropic scale more: another person's head). When ITK gives up (too few overlapping
+    samples, degenerate images), an ``InputError`` naming ``what`` was registered."""
     import SimpleITK as sitk
 
     fixed_image = to_sitk(fixed, np.float32)
@@ -32,7 +33,11 @@ def register_rigid(fixed: Volume, moving: Volume, log: Callable[[str], None] = l
     method.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(initial, inPlace=False)
-    transform = method.Execute(fixed_image, moving_image)
+    try:
+        transform = method.Execute(fixed_image, moving_image)
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[-1][:200]
+        raise InputError(f"Registering {what} failed ({reason}); check that they show the same head.") from None
     log(f"registration: metric {method.GetMetricValue():.4f} after {method.GetOptimizerIteration()} iterations")
     return transform
 
@@ -52,11 +57,7 @@ def prepare_pair(mri: Volume, ct: Volume, output_dir: Path, log: Callable[[str],
     if not np.ptp(mri.array) or not np.ptp(ct.array):
         raise InputError("The MR or CT image is constant; a pair needs two real images.")
     check_output_folder(output_dir)
-    try:
-        transform = register_rigid(ct, mri, log)
-    except RuntimeError as error:  # ITK: too few overlapping samples, degenerate images
-        reason = str(error).strip().splitlines()[-1][:200]
-        raise InputError(f"Registering the MR to the CT failed ({reason}); check that both show the same head.") from None
+    transform = register_rigid(ct, mri, log, what="the MR to the CT")
     mr_on_ct = resample_with_transform(mri, ct, transform)
     coverage = resample_with_transform(mri.with_array(np.ones(mri.shape, np.float32)), ct, transform)
     mask = head_mask_ct(ct) & (coverage.array > 0.99)

@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from DiffusionSynthLib.growth.calibrate import PhysicsMasks, dice, prepare_case, score_grid, select, select_front_fraction
+from DiffusionSynthLib.growth.calibrate import PhysicsMasks, dice, prepare_case, score_grid, select, select_front_fraction, volume_curve_of
 from DiffusionSynthLib.growth.longitudinal import ASSUMED_SPACING_MM, load_cases
 from DiffusionSynthLib.growth.loo import against_baselines, leave_one_out, markdown, summary
-from DiffusionSynthLib.growth.volume_curve import VolumeCurve, fit_volume_curve
+from DiffusionSynthLib.growth.volume_curve import VolumeCurve
 from DiffusionSynthLib.models.package import ModelPackage
 from DiffusionSynthLib.tasks.forecast import forecast
 
-from _common import DATA, machine
+from _common import DATA, machine, write_result
 
 PROGRESSION = DATA / "tumour_progression"
 
@@ -104,7 +104,7 @@ def main() -> None:
         assert abs(row["volume_matched_dice_via_task"] - row["volume_matched_dice"]) < 1e-9, row
     full = select(scores)
     front = select_front_fraction(prepared, full.parameters, masks)
-    full_curve, _ = fit_volume_curve([(c.volume_before_ml, c.volume_after_ml, c.days) for c in prepared])
+    full_curve, _ = volume_curve_of(prepared)
     timed_case = cases[0]
     tick = time.monotonic()
     package = package_for(full.parameters, full.spread, front.fraction, full_curve)
@@ -140,7 +140,6 @@ def main() -> None:
     (Path(args.output) / "results.json").write_text(json.dumps(report, indent=2))
     print(markdown(rows))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         keys = (
             "machine",
             "seconds",
@@ -151,7 +150,7 @@ def main() -> None:
             "calibration_all_patients",
             "check_fold",
         )
-        Path(args.json).write_text(json.dumps({k: report[k] for k in keys if k in report}, indent=2))
+        write_result(args.json, {k: report[k] for k in keys if k in report})
     print(
         json.dumps(
             {

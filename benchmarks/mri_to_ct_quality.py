@@ -135,6 +135,16 @@ def main() -> None:
             values = {**ct_metrics(ct_hu, prediction, region_mask), **ct_tissue_maes(ct_hu, prediction, region_mask)}
             rows.append({"method": name, "region": region, **{k: round(v, 3) for k, v in values.items()}})
             print(json.dumps(rows[-1]), flush=True)
+    per_slice = []  # where on the held-out slab each method gains or loses (the crown, the MR's last slices)
+    for k in np.nonzero(test.any(axis=(0, 1)))[0]:
+        inside = test[:, :, k]
+        row = {
+            "slice": int(k),
+            "voxels": int(inside.sum()),
+            "predicted air": round(float((predictions.get("prior", predictions["water"])[:, :, k][inside] < -900).mean()), 3),
+        }
+        row.update({name: round(float(np.abs(p[:, :, k][inside] - ct_hu[:, :, k][inside]).mean()), 1) for name, p in predictions.items()})
+        per_slice.append(row)
 
     plausibility = []
     for name, path in REAL_CTS.items():
@@ -158,6 +168,8 @@ def main() -> None:
     print(markdown_table(rows, ["method", "region", "mae", "me", "bone_dice", "ssim", "mae_air", "mae_soft_tissue", "mae_bone"]))
     print()
     print(markdown_table(plausibility, ["method", "bone_share_under_scalp", "brain_share_above_300", "brain_median_hu", "ventricles_median_hu"]))
+    print()
+    print(markdown_table(per_slice, list(per_slice[0]) if per_slice else []))
     if args.json:
         result = result_envelope(
             "mri-to-ct-quality",
@@ -189,6 +201,12 @@ def main() -> None:
                         ["ventricles_median_hu", "ventricles median HU", ".0f"],
                     ],
                     "rows": plausibility,
+                },
+                {
+                    "title": "Held-out slab, slice by slice (CT grid): MAE in HU; 'predicted air' is the share of the pair's mask the prior leaves as air (the head found in the MR)",
+                    "columns": [["slice", "slice"], ["voxels", "voxels"], ["predicted air", "predicted air", ".2f"]]
+                    + [[name, name, ".0f"] for name in predictions],
+                    "rows": per_slice,
                 },
             ],
             [f"bulk density threshold {bulk.threshold:.3f} of the normalised MR: {bulk.dark_hu:.0f} HU below, {bulk.bright_hu:.0f} HU above."],

@@ -24,6 +24,7 @@ from .baselines import volume_growth_rate
 from .domain import SOLVER_SPACING_MM, GrowthDomain, prepare_domain
 from .longitudinal import LongitudinalCase, register_followup
 from .parameters import GrowthParameters
+from .volume_curve import VolumeCurve, fit_volume_curve
 
 DIFFUSIVITY_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)  # mm^2/day, white matter
 PROLIFERATION_GRID = (0.0, 0.0025, 0.005, 0.01, 0.02, 0.04)  # 1/day
@@ -150,6 +151,11 @@ def select(scores: GridScores, base: GrowthParameters | None = None) -> Calibrat
         "diffusivity_range": [float(min(scores.diffusivities)), float(max(scores.diffusivities))],
     }
     return Calibration(parameters, spread, float(mean[i, j]), per_patient)
+
+
+def volume_curve_of(cases: Sequence[PreparedCase]) -> tuple[VolumeCurve, dict[str, float]]:
+    """The volume curve fitted on these patients' volumes inside the scans' overlap (``volume_curve.fit_volume_curve``)."""
+    return fit_volume_curve([(c.volume_before_ml, c.volume_after_ml, c.days) for c in cases])
 
 
 def mean_growth_rate(cases: Sequence[PreparedCase]) -> float:

@@ -24,8 +24,8 @@ from .calibrate import (
     mean_growth_rate,
     select,
     select_front_fraction,
+    volume_curve_of,
 )
-from .volume_curve import fit_volume_curve
 
 METHODS = ("volume_matched", "calibrated", "physics", "no_change", "isotropic")
 BASELINES = ("no_change", "isotropic")
@@ -43,7 +43,7 @@ def leave_one_out(
         calibration = select(scores.subset([c.name for c in train]))
         front = select_front_fraction(train, calibration.parameters, masks, fractions)
         rate = mean_growth_rate(train)
-        curve, _ = fit_volume_curve([(c.volume_before_ml, c.volume_after_ml, c.days) for c in train])
+        curve, _ = volume_curve_of(train)
         physics = masks.get(held, calibration.parameters)
         matched, matched_fraction = held.domain.front_to_volume(physics, held.domain.tumour.sum() * curve.ratio(held.days))
         forecasts = {

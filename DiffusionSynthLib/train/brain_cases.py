@@ -24,7 +24,8 @@ from ..priors.regression import zscore
 from ..sequences import SEQUENCES
 from ..volume import Volume, read_volume
 
-TUMOUR_FILES = ("tumour_labels.nii.gz", "tumour_seg_predicted.nii.gz", "tumour_mask.nii.gz")
+EXPERT_LABELS, PREDICTED_LABELS, WHOLE_TUMOUR = "tumour_labels.nii.gz", "tumour_seg_predicted.nii.gz", "tumour_mask.nii.gz"
+TUMOUR_FILES = (EXPERT_LABELS, PREDICTED_LABELS, WHOLE_TUMOUR)  # the first found is the case's tumour
 
 
 @dataclass
@@ -78,10 +79,10 @@ def load_case(folder: Path, spacing: list[float]) -> BrainCase:
         if (folder / file).is_file():
             labels = resample_like(to_canonical(read_volume(folder / file, "tumour labels")), reference, "nearest")
             tumour = np.rint(resample_like(labels, grid, "nearest").array).astype(np.int16)
-            if file == TUMOUR_FILES[2]:  # the whole tumour: no sub-region labels to learn from
+            if file == WHOLE_TUMOUR:  # no sub-region labels to learn from
                 tumour = (tumour > 0).astype(np.int16)
             else:
-                convention = label_convention(tumour, expert=file == TUMOUR_FILES[0])
+                convention = label_convention(tumour, expert=file == EXPERT_LABELS)
             break
     return BrainCase(folder.name, images, brain, tumour, raw_stats, convention)
 

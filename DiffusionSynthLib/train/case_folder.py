@@ -23,8 +23,7 @@ from ..geometry import resample_like
 from ..registration import register_rigid, resample_with_transform
 from ..sequences import SEQUENCES
 from ..volume import Volume, check_output_folder, write_volume
-
-TUMOUR_MASK = "tumour_mask.nii.gz"
+from .brain_cases import WHOLE_TUMOUR
 
 
 def prepare_brain_case(
@@ -42,11 +41,7 @@ def prepare_brain_case(
     reference = images[given[0]]
     on_grid = {given[0]: reference.array.astype(np.float32)}
     for name in given[1:]:
-        try:
-            transform = register_rigid(reference, images[name], log)
-        except RuntimeError as error:  # ITK: too few overlapping samples, degenerate images
-            reason = str(error).strip().splitlines()[-1][:200]
-            raise InputError(f"Registering {name} to {given[0]} failed ({reason}); check that both show the same head.") from None
+        transform = register_rigid(reference, images[name], log, what=f"{name} to {given[0]}")
         on_grid[name] = resample_with_transform(images[name], reference, transform).array
         log(f"{name} registered to {given[0]}")
     if brain is not None:
@@ -62,6 +57,6 @@ def prepare_brain_case(
         lesion = resample_like(tumour, reference, "nearest").array > 0
         if not (lesion & mask).any():
             raise InputError("The tumour segmentation lies outside the brain mask; check that it belongs to these scans.")
-        arrays[TUMOUR_MASK] = (lesion & mask).astype(np.uint8)
+        arrays[WHOLE_TUMOUR] = (lesion & mask).astype(np.uint8)
     output.mkdir(parents=True, exist_ok=True)
     return {name: write_volume(reference.with_array(array), output / name) for name, array in arrays.items()}

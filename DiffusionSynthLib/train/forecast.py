@@ -29,11 +29,11 @@ from ..growth.calibrate import (
     score_grid,
     select,
     select_front_fraction,
+    volume_curve_of,
 )
 from ..growth.domain import SOLVER_SPACING_MM
 from ..growth.longitudinal import ASSUMED_SPACING_MM, load_cases
 from ..growth.loo import leave_one_out, summary
-from ..growth.volume_curve import fit_volume_curve
 from ..models.package import save_model
 from .forecast_card import forecast_card
 from .record import command_line
@@ -73,7 +73,7 @@ def train_forecast(
     calibration = select(scores)
     masks = PhysicsMasks()  # shared: the folds and the full calibration often select the same parameters
     front = select_front_fraction(prepared, calibration.parameters, masks, FRONT_FRACTIONS)
-    curve, curve_errors = fit_volume_curve([(c.volume_before_ml, c.volume_after_ml, c.days) for c in prepared])
+    curve, curve_errors = volume_curve_of(prepared)
     rows = leave_one_out(prepared, scores, masks, FRONT_FRACTIONS)
     log(
         f"calibrated D={calibration.parameters.diffusivity_white} mm^2/day, rho={calibration.parameters.proliferation}/day, "
