@@ -332,9 +332,13 @@ def cmd_prepare_case(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import LoopSettings
 
-    data = Path(args.data)
-    if not data.is_dir():
-        raise InputError(f"The training data folder '{data}' does not exist.")
+    folders = [Path(d) for d in args.data]
+    for folder in folders:
+        if not folder.is_dir():
+            raise InputError(f"The training data folder '{folder}' does not exist.")
+    if len(folders) > 1 and args.task not in ("impute", "inpaint"):
+        raise InputError(f"--task {args.task} trains on one data folder; {len(folders)} were given ({', '.join(args.data)}).")
+    data = folders[0]
     from .models.package import check_package_output
 
     check_package_output(args.output)  # before hours of training, not after
@@ -373,7 +377,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         trainer = train_impute if args.task == "impute" else train_inpaint
         path = trainer(
-            data,
+            folders,
             Path(args.output),
             preset=args.preset,
             spacing=args.spacing or 1.0,
@@ -398,7 +402,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .cards import render_card, store_results
         from .train.terms import data_terms, write_terms
 
-        write_terms(path, args.licence, data_terms(data, args.data_terms))
+        write_terms(path, args.licence, " | ".join(dict.fromkeys(data_terms(folder, args.data_terms) for folder in folders)))
         store_results(path, kept)
         render_card(path)
         print(f"wrote model package {path}")
@@ -573,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model package on a folder of cases")
     p.add_argument("--task", required=True, choices=["mri-to-ct", "impute", "inpaint", "forecast"])
-    p.add_argument("--data", required=True, help="folder of case folders")
+    p.add_argument("--data", required=True, nargs="+", help="folder of case folders; impute and inpaint take several (for example ../shared/data runs/cases)")
     p.add_argument("--output", required=True, help="model package folder to write")
     p.add_argument("--time-budget", type=float, default=40.0, metavar="MINUTES", help="total training time (default 40)")
     p.add_argument("--max-steps", type=int, help="stop each stage after this many steps (smoke tests)")

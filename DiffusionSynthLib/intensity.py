@@ -105,15 +105,22 @@ def ct_knots(config: dict) -> dict:
     return {"hu": [low, high], "unit": [-1.0, 1.0]}
 
 
-def brain_mask(arrays: list[np.ndarray]) -> np.ndarray:
-    """Foreground of skull-stripped MR images: voxels non-zero in any of them.
+def background_value(array: np.ndarray) -> float:
+    """The value of a skull-stripped image's background: its eight corners' value when they all agree (0, or the
+    constant a z-scored image such as BraTS 2013's gives the background), else 0."""
+    corners = np.asarray(array)[np.ix_(*[[0, n - 1] for n in array.shape])]
+    return float(corners.flat[0]) if np.all(corners == corners.flat[0]) else 0.0
 
-    Images that are not skull-stripped (a background that is rarely exactly zero) fall back to
+
+def brain_mask(arrays: list[np.ndarray]) -> np.ndarray:
+    """Foreground of skull-stripped MR images: voxels differing from the background value in any of them.
+
+    Images that are not skull-stripped (a background that is rarely one constant) fall back to
     the Otsu head mask of the first image.
     """
-    nonzero = np.zeros(arrays[0].shape, bool)
+    foreground = np.zeros(arrays[0].shape, bool)
     for array in arrays:
-        nonzero |= array != 0
-    if nonzero.mean() < 0.9:
-        return nonzero
+        foreground |= array != background_value(array)
+    if foreground.mean() < 0.9:
+        return foreground
     return head_mask_mr(Volume(arrays[0], np.eye(4)))

@@ -205,6 +205,17 @@ def test_bad_arguments_and_folders(out, capsys, tiny_model, small_mri, tmp_path)
     train = ["train", "--task", "mri-to-ct", "--output", out / "model", "--max-steps", "1", "--preset", "tiny"]
     for data in (tmp_path / "missing", small_mri, empty, other_grid):
         refused(capsys, [*train, "--data", data], [*watched, other_grid], out, 2)
+    assert "one data folder" in refused(capsys, [*train, "--data", pairs, other_grid], [*watched, other_grid], out, 2)
+    # impute and inpaint take several folders, but two cases of one name (folds and validation name cases) are refused
+    impute = ["train", "--task", "impute", "--output", out / "model", "--max-steps", "1", "--preset", "tiny"]
+    message = refused(capsys, [*impute, "--data", tmp_path / "brains a", tmp_path / "brains b"], watched, out, 2)
+    assert "does not exist" in message
+    for folder in ("brains a", "brains b"):
+        (tmp_path / folder / "case 1").mkdir(parents=True)
+        shutil.copy(small_mri, tmp_path / folder / "case 1" / "t1n.nii.gz")
+        shutil.copy(small_mri, tmp_path / folder / "case 1" / "t2w.nii.gz")
+    message = refused(capsys, [*impute, "--data", tmp_path / "brains a", tmp_path / "brains b"], watched, out, 2)
+    assert "Two training cases are named 'case 1'" in message
     audit = ["audit-memorization", "--model", tiny_model, "--inputs", small_mri, "--samples", "1", "--steps", "1", "--progress", "none"]
     for data in (tmp_path / "missing", small_mri, empty):
         refused(capsys, [*audit, "--training-data", data], watched, out, 2)

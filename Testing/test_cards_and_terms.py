@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from DiffusionSynthLib import cards
 from DiffusionSynthLib.cli import main
@@ -48,32 +47,6 @@ def test_a_trained_package_records_licence_and_terms(tiny_model):
     config = json.loads((tiny_model / "model.json").read_text())
     assert config["licence"] == UNSPECIFIED_LICENCE and config["data_terms"] == UNKNOWN_TERMS  # no --licence; the pairs state no terms
     assert UNKNOWN_TERMS in (tiny_model / "MODEL_CARD.md").read_text()
-
-
-@pytest.fixture(scope="module")
-def two_patients(shared_data, tmp_path_factory) -> Path:
-    """Patients 08 and 09 of the progression data in a folder of one's own, with a README stating made-up terms."""
-    source = shared_data / "tumour_progression"
-    folder = tmp_path_factory.mktemp("data") / "my progression"
-    folder.mkdir()
-    lines = (source / "scans.csv").read_text().splitlines()
-    (folder / "scans.csv").write_text("\n".join([lines[0], *(line for line in lines[1:] if line.split(",")[0] in ("08", "09"))]) + "\n")
-    for patient in ("08", "09"):
-        shutil.copytree(source / patient, folder / patient)
-    (folder / "README.md").write_text("# Two patients\n\nScans of two patients.\nLicence: the Example Terms 1.0, for testing.\n")
-    return folder
-
-
-def test_forecast_card_is_written_from_the_data_it_was_given(two_patients, tmp_path, capsys):
-    output = tmp_path / "forecast-two"
-    assert main(["train", "--task", "forecast", "--data", str(two_patients), "--output", str(output), "--licence", "CC-BY-4.0"]) == 0
-    config = json.loads((output / "model.json").read_text())
-    assert config["licence"] == "CC-BY-4.0" and "Example Terms 1.0" in config["data_terms"]
-    card = (output / "MODEL_CARD.md").read_text()
-    for text in ("2 patients", str(two_patients), "08, 09", "08: slices removed [[21,22],[1,22]]", "Example Terms 1.0", "CC-BY-4.0"):
-        assert text in card, text
-    for text in ("nine", "CC BY 3.0", "Schmainda", "shared/data/tumour_progression"):  # what the old template claimed whatever the data
-        assert text not in card, text
 
 
 def _measured_result(package: Path, mri: Path) -> dict:

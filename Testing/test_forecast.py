@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,17 +183,37 @@ def test_builtin_package_has_no_network_and_a_complete_card():
     assert len(package.config["training"]["leave_one_out"]) == 9
 
 
-def test_train_calibrates_on_the_patients_left_in(progression, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def three_patients(progression, tmp_path_factory) -> Path:
+    """Patients 07-09 of the progression data in a folder of one's own, with a README stating made-up terms."""
+    folder = tmp_path_factory.mktemp("data") / "my progression"
+    folder.mkdir()
+    lines = (progression / "scans.csv").read_text().splitlines()
+    kept = ("07", "08", "09")
+    (folder / "scans.csv").write_text("\n".join([lines[0], *(line for line in lines[1:] if line.split(",")[0] in kept)]) + "\n")
+    for patient in kept:
+        shutil.copytree(progression / patient, folder / patient)
+    (folder / "README.md").write_text("# Three patients\n\nScans of three patients.\nLicence: the Example Terms 1.0, for testing.\n")
+    return folder
+
+
+def test_train_calibrates_on_the_patients_left_in_and_writes_its_card_from_them(three_patients, tmp_path, capsys):
     output = tmp_path / "two-patients"
-    exclude = [arg for p in ("01", "02", "03", "04", "05", "06", "07") for arg in ("--exclude-case", p)]
-    assert main(["train", "--task", "forecast", "--data", str(progression), "--output", str(output), *exclude]) == 0
+    args = ["train", "--task", "forecast", "--data", str(three_patients), "--output", str(output), "--exclude-case", "07", "--licence", "CC-BY-4.0"]
+    assert main(args) == 0
     package = load_model(output, "forecast")
     training = package.config["training"]
     assert training["data"] == ["08", "09"] and [r["patient"] for r in training["leave_one_out"]] == ["08", "09"]
     assert package.config["growth"]["parameters"]["diffusivity_white"] in training["grid"]["diffusivity_white"]
-    assert "| 08 | 58 |" in (output / "MODEL_CARD.md").read_text()
+    # the card and the terms come from the data given, not from a template about the shared collection
+    assert package.config["licence"] == "CC-BY-4.0" and "Example Terms 1.0" in package.config["data_terms"]
+    card = (output / "MODEL_CARD.md").read_text()
+    for text in ("| 08 | 58 |", "2 patients", str(three_patients), "08, 09", "08: slices removed [[21,22],[1,22]]", "Example Terms 1.0", "CC-BY-4.0"):
+        assert text in card, text
+    for text in ("nine", "CC BY 3.0", "Schmainda", "shared/data/tumour_progression"):  # what the old template claimed whatever the data
+        assert text not in card, text
     capsys.readouterr()
-    assert main(["train", "--task", "forecast", "--data", str(progression), "--output", str(tmp_path / "x"), "--exclude-case", "99"]) == 2
+    assert main(["train", "--task", "forecast", "--data", str(three_patients), "--output", str(tmp_path / "x"), "--exclude-case", "99"]) == 2
     assert "not a patient" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 

@@ -131,10 +131,16 @@ def test_impute_command_writes_the_missing_files_with_provenance(brain_cases, ti
 
 
 def test_a_package_trained_without_diffusion_time_loads_and_imputes(brain_cases, tmp_path, volumes, capsys):
-    """``--refiner-fraction 1`` (or a zero time budget) leaves no diffusion: prior + network only, still a package."""
+    """``--refiner-fraction 1`` (or a zero time budget) leaves no diffusion: prior + network only, still a package.
+    Its two cases come from two data folders (as a prepared case joins the shared data)."""
+    folders = [tmp_path / "shared", tmp_path / "prepared"]
+    for folder, case in zip(folders, sorted(p.name for p in brain_cases.iterdir() if p.is_dir()), strict=True):
+        folder.mkdir()
+        (folder / case).symlink_to(brain_cases / case)
     output = tmp_path / "no-diffusion"
-    args = ["train", "--task", "impute", "--data", str(brain_cases), "--output", str(output), "--preset", "tiny", "--max-steps", "2"]
+    args = ["train", "--task", "impute", "--data", *map(str, folders), "--output", str(output), "--preset", "tiny", "--max-steps", "2"]
     assert main([*args, "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", "--refiner-fraction", "1"]) == 0
+    assert "2 case(s): BraTS-GLI-00001-000" in capsys.readouterr().err  # one case from each folder
     package = load_model(output, "impute")
     assert set(package.networks) == {"refiner"} and "scheduler" not in package.config
     result = impute({"t1c": volumes["t1c"], "t2f": volumes["t2f"]}, package, samples=0)

@@ -243,3 +243,23 @@ def test_a_scan_with_noise_around_the_head_takes_the_head_as_the_brain(brain_cas
     assert np.array_equal(inpainting_brain({"t1c": t1c}, ["t1c"], mask), ndimage.binary_fill_holes(stripped))
     brain = inpainting_brain({"t1c": raw}, ["t1c"], mask)
     assert (brain & stripped).sum() > 0.95 * stripped.sum() and (brain & ~stripped).sum() < 0.05 * stripped.sum()
+
+
+def test_a_z_scored_case_keeps_all_its_brain(shared_data, tiny_inpaint_model):
+    """BraTS 2013 cases are stored z-scored: negative values, and a background that is one constant (-4.76), not 0. The
+    brain is what differs from that constant (the head mask of such an image kept only its bright part, and a mask in
+    healthy tissue was refused as outside the brain)."""
+    from DiffusionSynthLib.tasks.inpaint import inpainting_brain
+
+    folder = shared_data / "brats2013_flair_t1c" / "brats_2013_pat0001"
+    volumes = {name: read_volume(folder / f"{name}.nii.gz") for name in ("t1c", "t2f")}
+    expert = read_volume(folder / "brain_mask.nii.gz").array > 0
+    labels = read_volume(folder / "tumour_labels.nii.gz").array > 0
+    healthy = ndimage.binary_erosion(expert, iterations=10) & ~ndimage.binary_dilation(labels, iterations=10)
+    centre = tuple(int(c) for c in np.argwhere(healthy)[len(np.argwhere(healthy)) // 2])
+    mask = blob_mask(volumes["t1c"], centre, 5.0)
+    brain = inpainting_brain(volumes, ["t1c", "t2f"], mask)
+    assert 2 * (brain & expert).sum() / (brain.sum() + expert.sum()) > 0.95  # the case's own brain mask
+    outputs = inpaint(volumes, mask, "remove", load_model(tiny_inpaint_model), samples=0).outputs
+    changed = outputs["t2f"].array != volumes["t2f"].array
+    assert changed[mask.array > 0].mean() > 0.9 and not changed[blend_weights(mask.array > 0) == 0].any()

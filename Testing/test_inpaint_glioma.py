@@ -54,7 +54,7 @@ def test_an_added_lesion_is_bright_in_flair_and_strength_zero_is_healthy(case, s
     healthy = inpaint(case, sphere, "add", model, strength=0.0).outputs["t2f"].array
     source = case["t2f"].array
     assert contrast(lesion, source, region) > 0.8  # real gliomas here: +0.8 to +2.6 healthy SDs
-    assert abs(contrast(healthy, source, region)) < 0.5
+    assert abs(contrast(healthy, source, region) - contrast(source, source, region)) < 0.3  # healthy: the tissue it replaced, not a lesion
     only_two = inpaint({"t1c": case["t1c"], "t2f": case["t2f"]}, sphere, "add", model).outputs["t2f"].array
     assert contrast(only_two, source, region) > 0.8  # with T1c and FLAIR alone too
 

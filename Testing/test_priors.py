@@ -24,6 +24,22 @@ def test_harmonic_fill_reproduces_a_linear_ramp_and_keeps_the_outside():
     assert np.array_equal(filled[~region], voided[~region])
 
 
+def test_harmonic_fill_in_a_domain_ignores_the_background_beyond_its_edge():
+    """A region reaching the brain's edge: with the brain as domain the background (0) is no boundary value, so a
+    constant brain is filled with that constant; without it the fill sags towards 0 near the edge."""
+    image = np.zeros((30, 30, 30), np.float32)
+    brain = np.zeros(image.shape, bool)
+    brain[5:25, 5:25, 5:25] = True
+    image[brain] = 10.0
+    region = np.zeros(image.shape, bool)
+    region[5:12, 10:20, 10:20] = True  # touches the brain's face at x = 5
+    assert np.allclose(harmonic_fill(image, region, brain)[region], 10.0, atol=1e-4)
+    assert harmonic_fill(image, region)[region].min() < 6.0
+    island = np.zeros(image.shape, bool)
+    island[1:3, 1:3, 1:3] = True  # outside the brain, nothing known around it in the domain: the domain's mean
+    assert np.allclose(harmonic_fill(image, island, brain)[island], 10.0)
+
+
 def test_harmonic_fill_of_a_large_region_uses_the_iterative_solver():
     image = np.indices((40, 40, 40), dtype=np.float32).sum(axis=0)
     region = np.zeros(image.shape, bool)

@@ -137,12 +137,17 @@ def axial_picture(page, colour: bool = False) -> np.ndarray:
     return pixels(page.locator(".layout-grid-container img.image-display-area").first.screenshot(), "RGB" if colour else "L")
 
 
-def recoloured_fraction(rgb: np.ndarray, before: np.ndarray) -> float:
-    """The share of pixels whose colour changed from ``before``: a segment painted over the image, whatever its colour
+def recoloured(rgb: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """The pixels whose colour changed from ``before``: a segment painted over the image, whatever its colour
     (Slicer's segment colour varies; a pale one is hardly saturated)."""
     if rgb.shape != before.shape:
-        return 0.0
-    return float((np.abs(rgb.astype(np.float32) - before.astype(np.float32)).sum(axis=-1) > 40).mean())
+        return np.zeros(rgb.shape[:2], dtype=bool)
+    return np.abs(rgb.astype(np.float32) - before.astype(np.float32)).sum(axis=-1) > 40
+
+
+def recoloured_fraction(rgb: np.ndarray, before: np.ndarray) -> float:
+    """The share of pixels whose colour changed from ``before`` (see ``recoloured``)."""
+    return float(recoloured(rgb, before).mean())
 
 
 def save_views(page, path: Path) -> None:
@@ -155,9 +160,15 @@ def shows_an_image(picture: np.ndarray) -> bool:
     return float(picture.std()) > 20.0 and float((picture > 25).mean()) > 0.05 and len(np.unique(picture.astype(np.uint8))) > 32
 
 
-def differs(picture: np.ndarray, before: np.ndarray, threshold: float) -> bool:
-    """Mean absolute grey-level change above ``threshold`` (pictures of different sizes do not compare)."""
-    return picture.shape == before.shape and float(np.abs(picture - before).mean()) > threshold
+def differs(picture: np.ndarray, before: np.ndarray, threshold: float, where: np.ndarray | None = None) -> bool:
+    """Mean absolute grey-level change above ``threshold``, over the pixels ``where`` (all by default; pictures of
+    different sizes do not compare)."""
+    if picture.shape != before.shape:
+        return False
+    change = np.abs(picture - before)
+    if where is not None:
+        change = change[where]
+    return change.size > 0 and float(change.mean()) > threshold
 
 
 def wait_for_views(page, condition, timeout_s: float = 60.0, path: Path | None = None, colour: bool = False) -> np.ndarray:

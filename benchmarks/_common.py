@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DIFFUSIONSYNTH_DATA", REPO.parent / "shared" / "data"))
 
@@ -106,19 +108,42 @@ def machine_details() -> str:
     return f"{model or platform.processor() or platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, no GPU used, load average {load}"
 
 
-def train_fold(task: str, case: str, workdir: Path, minutes: float) -> Path:
-    """A leave-one-case-out fold package trained by the project's own command (cached; resumed when interrupted)."""
+def train_fold(task: str, case: str, workdir: Path, minutes: float, data: list[Path] | None = None) -> Path:
+    """A leave-one-case-out fold package trained by the project's own command on ``data`` (default ``DATA``; cached,
+    resumed when interrupted)."""
     import sys
 
     output = workdir / f"fold-{case}"
     if (output / "model.json").is_file():
         return output
-    command = [sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", task, "--data", str(DATA), "--exclude-case", case]
+    folders = [str(d) for d in data or [DATA]]
+    command = [sys.executable, "-m", "DiffusionSynthLib.cli", "train", "--task", task, "--data", *folders, "--exclude-case", case]
     command += ["--time-budget", str(minutes), "--output", str(output)]
     if (workdir / f".fold-{case}.training").is_dir():
         command.append("--resume")
     subprocess.run(command, check=True)
     return output
+
+
+def case_brain(folder: Path, volumes: dict) -> np.ndarray:
+    """A benchmark case's brain: its ``brain_mask.nii.gz`` when it has one (as training reads it), else the images'
+    foreground (``intensity.brain_mask``: the voxels off the background value, 0 or a z-scored image's constant)."""
+    from DiffusionSynthLib.intensity import brain_mask
+    from DiffusionSynthLib.volume import read_volume
+
+    if (folder / "brain_mask.nii.gz").is_file():
+        return np.asarray(read_volume(folder / "brain_mask.nii.gz").array) > 0
+    return brain_mask([volume.array for volume in volumes.values()])
+
+
+def check_held_out(config: dict, case: str) -> None:
+    """Stop unless the package never trained on ``case`` (its training record lists the cases it read, validation aside)."""
+    training = config.get("training", {})
+    if "cases" not in training:
+        raise SystemExit(f"{config['id']} records no training cases: nothing says it never saw {case}.")
+    trained = {str(entry).split(" (")[0] for entry in training["cases"]} - {training.get("validation_case")}
+    if case in trained:
+        raise SystemExit(f"{config['id']} trained on {case}; score it only on cases it never saw (its validation case, or new ones).")
 
 
 def write_result(path: str | Path, result: dict) -> None:

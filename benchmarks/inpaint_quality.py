@@ -12,7 +12,8 @@ For each held-out case a fold package is trained by the project's own command on
 - add: a tumour is added in the last random mask; reported: voxels changed beyond the blend margin
   (must be 0) and the lesion's contrast against a 2-6 voxel shell around it in T1c and FLAIR.
 
-Usage: python benchmarks/inpaint_quality.py [--fold-minutes 10] [--masks 2] [--samples 4] [--json benchmarks/results/inpaint_quality.json]
+Usage: python benchmarks/inpaint_quality.py [--fold-minutes 10] [--masks 2] [--samples 4] [--data ../shared/data runs/cases]
+       [--json benchmarks/results/inpaint_quality.json]
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from DiffusionSynthLib.models import load_model  # noqa: E402
 from DiffusionSynthLib.priors.harmonic import harmonic_fill  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
-from DiffusionSynthLib.train.brain_cases import TUMOUR_FILES, find_case_folders  # noqa: E402
+from DiffusionSynthLib.train.brain_cases import TUMOUR_FILES, find_cases  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
 
-from _common import DATA, markdown_table, result_envelope, train_fold, write_result  # noqa: E402
+from _common import DATA, case_brain, check_held_out, markdown_table, result_envelope, train_fold, write_result  # noqa: E402
 
 METHODS = ("mean fill", "harmonic fill", "prior", "prior + network", "prior + network (voided input)", "prior + network + diffusion")
 
@@ -70,22 +71,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--workdir", default="runs/inpaint-loo")
     parser.add_argument("--cases", nargs="+", help="folds to run (default: every brain case)")
+    parser.add_argument("--data", nargs="+", type=Path, default=[DATA], help="data folders, as train --data takes them (default: the shared data)")
+    parser.add_argument("--package", help="score this package (built-in id or folder) on --cases it never trained on, instead of training folds")
     parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
     args = parser.parse_args()
-    folders = {p.name: p for p in find_case_folders(DATA, minimum=1)}
+    folders = {p.name: p for p in find_cases(args.data, minimum=1)}
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     remove_rows, add_rows, models = [], [], {}
     for case in args.cases or sorted(folders):
         folder = folders[case]
-        package = load_model(train_fold("inpaint", case, workdir, args.fold_minutes), "inpaint")
+        package = load_model(args.package or train_fold("inpaint", case, workdir, args.fold_minutes, args.data), "inpaint")
+        check_held_out(package.config, case)
         models[package.id] = fingerprint(package.config)
         prior_only = dataclasses.replace(package, networks={k: v for k, v in package.networks.items() if k != "refiner"})
         volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()}
         given = list(volumes)
-        brain = np.zeros(volumes[given[0]].shape, bool)
-        for volume in volumes.values():
-            brain |= volume.array != 0
+        brain = case_brain(folder, volumes)
         tumour_file = next((folder / f for f in TUMOUR_FILES if (folder / f).is_file()), None)
         tumour = read_volume(tumour_file).array != 0 if tumour_file else np.zeros_like(brain)
         rng = np.random.default_rng(0)
@@ -101,9 +103,12 @@ def main() -> None:
                 "mean fill": {s: np.where(region, float(v.array[brain & ~region].mean()), v.array) for s, v in volumes.items()},
                 "harmonic fill": {s: harmonic_fill(v.array, region) for s, v in volumes.items()},
                 "prior": {s: v.array for s, v in inpaint(volumes, mask, "remove", prior_only, samples=0).outputs.items()},
-                "prior + network": {s: v.array for s, v in inpaint(volumes, mask, "remove", package, samples=0).outputs.items()},
                 "prior + network (voided input)": {s: v.array for s, v in inpaint(voided, mask, "remove", package, samples=0).outputs.items()},
             }
+            has_network = "refiner" in package.networks  # a prior-only fold (--fold-minutes 0) has none: the same output
+            candidates["prior + network"] = (
+                {s: v.array for s, v in inpaint(volumes, mask, "remove", package, samples=0).outputs.items()} if has_network else candidates["prior"]
+            )
             if args.samples > 0 and {"autoencoder", "unet"} <= set(package.networks):
                 outputs = inpaint(volumes, mask, "remove", package, samples=args.samples, steps=args.steps).outputs
                 candidates["prior + network + diffusion"] = {s: v.array for s, v in outputs.items()}
@@ -149,8 +154,10 @@ def main() -> None:
         command = "python benchmarks/inpaint_quality.py " + " ".join(sys.argv[1:])
         add_columns = [[key, key, ".2f" if "contrast" in key else ""] for key in add_rows[0]] if add_rows else []
         result = result_envelope(
-            "inpaint-loo",
-            "Inpainting on left-out cases (remove inside the mask; add-mode locality)",
+            "inpaint-heldout" if args.package else "inpaint-loo",
+            f"Inpainting by {args.package} on cases it never saw (remove inside the mask; add-mode locality)"
+            if args.package
+            else "Inpainting on left-out cases (remove inside the mask; add-mode locality)",
             command,
             models,
             [
@@ -167,7 +174,9 @@ def main() -> None:
                 {"title": "add", "columns": [[c[0], c[1], c[2]] if c[2] else [c[0], c[1]] for c in add_columns], "rows": add_rows},
             ],
             [
-                f"Fold packages trained {args.fold_minutes:g} min each by the train command on every other case: the figures describe the recipe, not the built-in weights."
+                f"The package {args.package}, on cases it never trained on."
+                if args.package
+                else f"Fold packages trained {args.fold_minutes:g} min each by the train command on every other case: the figures describe the recipe, not the built-in weights."
             ],
         )
         write_result(args.json, result)

@@ -13,23 +13,31 @@ from scipy.sparse.linalg import cg, spsolve
 DIRECT_LIMIT = 20_000  # unknowns; larger systems use conjugate gradients (the matrix is symmetric positive definite)
 
 
-def harmonic_fill(image: np.ndarray, region: np.ndarray) -> np.ndarray:
+def harmonic_fill(image: np.ndarray, region: np.ndarray, domain: np.ndarray | None = None) -> np.ndarray:
     """``image`` (float32 copy) with the voxels of ``region`` replaced by the harmonic interpolant.
 
     Voxels of ``region`` on the array's border take the mean of their in-array neighbours (no flux
-    through the border). An empty region returns the image unchanged.
+    through the border). With ``domain`` (for example the brain), voxels outside it are no boundary
+    either (no flux through the domain's edge: the background does not pull the fill towards its
+    value); a part of the region with no known neighbour in the domain takes the domain's mean.
+    An empty region returns the image unchanged.
     """
     out = image.astype(np.float32, copy=True)
     region = np.asarray(region, bool)
     if not region.any():
         return out
+    usable = None if domain is None else np.asarray(domain, bool) | region
     for box in ndimage.find_objects(ndimage.label(region)[0]):
         box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
-        out[box] = _solve_box(out[box], region[box])
+        out[box] = _solve_box(out[box], region[box], None if usable is None else usable[box])
+    if usable is not None:
+        known = usable & ~region
+        orphans = region & ~np.isfinite(out)
+        out[orphans] = float(image[known].mean()) if known.any() else 0.0
     return out
 
 
-def _solve_box(sub: np.ndarray, inside: np.ndarray) -> np.ndarray:
+def _solve_box(sub: np.ndarray, inside: np.ndarray, usable: np.ndarray | None = None) -> np.ndarray:
     count = int(inside.sum())
     index = -np.ones(sub.shape, np.int64)
     index[inside] = np.arange(count)
@@ -38,19 +46,27 @@ def _solve_box(sub: np.ndarray, inside: np.ndarray) -> np.ndarray:
     diagonal = np.zeros(count)
     rhs = np.zeros(count)
     rows, cols = [], []
+    boundary = 0
     for axis in range(3):
         for step in (-1, 1):
             neighbour = points.copy()
             neighbour[:, axis] += step
             valid = (neighbour[:, axis] >= 0) & (neighbour[:, axis] < sub.shape[axis])
+            if usable is not None:
+                valid[valid] = usable[tuple(neighbour[valid].T)]
             n_index = np.full(count, -1)
             n_index[valid] = index[tuple(neighbour[valid].T)]
             diagonal += valid
             known = valid & (n_index < 0)
+            boundary += int(known.sum())
             rhs[known] += sub[tuple(neighbour[known].T)]
             free = n_index >= 0
             rows.append(own[free])
             cols.append(n_index[free])
+    filled = sub.astype(np.float32, copy=True)
+    if boundary == 0:  # nothing known around this part (only possible with a domain): the caller fills it
+        filled[inside] = np.nan
+        return filled
     off = np.concatenate(rows)
     matrix = sparse.csr_matrix((-np.ones(off.size), (off, np.concatenate(cols))), shape=(count, count))
     matrix = matrix + sparse.diags(diagonal)
@@ -59,6 +75,5 @@ def _solve_box(sub: np.ndarray, inside: np.ndarray) -> np.ndarray:
     else:
         start = np.full(count, float(rhs.sum() / max(diagonal.sum() - off.size, 1.0)))
         solution, _ = cg(matrix, rhs, x0=start, rtol=1e-6, maxiter=5000)
-    filled = sub.astype(np.float32, copy=True)
     filled[inside] = solution
     return filled

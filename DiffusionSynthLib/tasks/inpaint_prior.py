@@ -3,7 +3,8 @@
 prepare: the sequences and the region in the model's axis order and spacing; each sequence
 z-scored by the mean and SD of its known brain voxels (outside the region, so a voided or
 tumorous region does not bias it). Everything after runs in a box around the region.
-prior: ``remove`` the harmonic fill of each sequence inside the region; ``add``, in packages that
+prior: ``remove`` the harmonic fill of each sequence inside the region, from the known brain around it;
+``add``, in packages that
 hold a glioma appearance (``prior.glioma``), the fill moved towards each sub-region's fitted
 intensity (the sub-regions from ``labels`` or laid out in the region); older packages the fill.
 estimate: the prior plus the network's correction for the mode; ``strength`` s interpolates the
@@ -34,11 +35,13 @@ from .run import TaskRun
 CONTEXT_VOXELS = 24  # around the region, at the model's spacing
 
 
-def harmonic_fills(images: Mapping[str, np.ndarray], given: Sequence[str], region: np.ndarray) -> np.ndarray:
-    """(4, ...) each given sequence filled harmonically inside ``region`` (zeros for the others)."""
+def harmonic_fills(images: Mapping[str, np.ndarray], given: Sequence[str], region: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    """(4, ...) each given sequence filled harmonically inside ``region`` from the known brain around it (zeros for the
+    others). The brain is the fill's domain: the background beyond it is no boundary value (in z units it would pull
+    the fill towards the brain's mean where a region reaches the brain's edge)."""
     return np.stack(
         [
-            harmonic_fill(np.where(region, 0.0, images[name]).astype(np.float32), region) if name in given else np.zeros(region.shape, np.float32)
+            harmonic_fill(np.where(region, 0.0, images[name]).astype(np.float32), region, brain) if name in given else np.zeros(region.shape, np.float32)
             for name in SEQUENCES
         ]
     ).astype(np.float32)
@@ -106,13 +109,13 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
         volume = to_canonical(reference.with_array(array.astype(np.float32)), order)
         return resample(volume, grid.shape, grid.ijk_to_ras, interpolation).array
 
-    region = ndimage.binary_dilation(onto_grid(inside) > 1e-3)
+    region = onto_grid(inside) > 1e-3  # every model voxel the mask touches (as in training: not dilated further)
     brain_small = (onto_grid(brain) > 0.5) | region
     known = brain_small & ~region
     stats = {name: zscore_statistics(small[name].array[known].astype(np.float64)) for name in given}
     box = region_box(region, CONTEXT_VOXELS)
     images = {name: np.where(brain_small[box], (small[name].array[box] - stats[name][0]) / stats[name][1], 0.0).astype(np.float32) for name in given}
-    fill = harmonic_fills(images, given, region[box])
+    fill = harmonic_fills(images, given, region[box], brain_small[box])
     glioma = model.config["prior"].get("glioma")
     labels = None if request.labels is None else np.rint(onto_grid(request.labels, "nearest")[box]).astype(np.uint8)
     healthy = {name: (stats[name][2], 1.0) for name in given}

@@ -11,6 +11,7 @@ RAS, then to the model's spacing, and z-scored inside the brain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,11 +88,35 @@ def load_case(folder: Path, spacing: list[float]) -> BrainCase:
     return BrainCase(folder.name, images, brain, tumour, raw_stats, convention)
 
 
-def load_brain_cases(data: Path, spacing: list[float], exclude: list[str] | None = None, minimum: int = 1, log=print) -> list[BrainCase]:
-    """Every case under ``data`` with at least ``minimum`` sequences, except the ``exclude`` names."""
-    folders = [p for p in find_case_folders(data, minimum) if p.name not in (exclude or [])]
+def data_folders(data: Path | Sequence[Path]) -> list[Path]:
+    """``--data`` as a list: one folder or several."""
+    return [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
+
+
+def describe_data(data: Path | Sequence[Path]) -> str:
+    """The data folders as a message names them: 'a' or 'a', 'b'."""
+    return ", ".join(f"'{d}'" for d in data_folders(data))
+
+
+def find_cases(data: Path | Sequence[Path], minimum: int = 1) -> list[Path]:
+    """The case folders of every data folder (``find_case_folders``); two cases of one name are refused (folds and
+    validation name cases)."""
+    folders = [f for d in data_folders(data) for f in find_case_folders(d, minimum)]
+    seen: dict[str, Path] = {}
+    for folder in folders:
+        if folder.name in seen and seen[folder.name].resolve() != folder.resolve():
+            raise InputError(f"Two training cases are named '{folder.name}' ({seen[folder.name]} and {folder}); rename one (cases are chosen by name).")
+        seen.setdefault(folder.name, folder)
+    return list(seen.values())
+
+
+def load_brain_cases(data: Path | Sequence[Path], spacing: list[float], exclude: list[str] | None = None, minimum: int = 1, log=print) -> list[BrainCase]:
+    """Every case under ``data`` (one folder or several) with at least ``minimum`` sequences, except the ``exclude`` names."""
+    folders = [p for p in find_cases(data, minimum) if p.name not in (exclude or [])]
     if not folders:
-        raise InputError(f"No case folders with at least {minimum} of {', '.join(f'{s}.nii.gz' for s in SEQUENCES)} were found in '{data}' or one level below.")
+        raise InputError(
+            f"No case folders with at least {minimum} of {', '.join(f'{s}.nii.gz' for s in SEQUENCES)} were found in {describe_data(data)} or one level below."
+        )
     cases = [load_case(folder, spacing) for folder in folders]
     log(f"{len(cases)} case(s): " + ", ".join(f"{c.name} ({'+'.join(c.images)})" for c in cases))
     return cases

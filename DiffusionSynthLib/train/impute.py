@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..priors.regression import CaseFeatures, fit_all, predict_box, subset_key
 from ..sequences import SEQUENCES
 from ..tasks.impute import network_inputs
-from .brain_cases import BrainCase, load_brain_cases, typical_stats
+from .brain_cases import BrainCase, describe_data, load_brain_cases, typical_stats
 from .loop import LoopSettings
 from .prior_package import PriorPackagePlan, train_prior_package
 
@@ -122,7 +122,7 @@ def choose_validation_case(cases: list[BrainCase], name: str | None) -> BrainCas
 
 
 def train_impute(
-    data: Path,
+    data: Path | Sequence[Path],
     output: Path,
     preset: str = "small",
     spacing: float = 1.0,
@@ -141,7 +141,7 @@ def train_impute(
     spacing_mm = [float(spacing)] * 3
     cases = load_brain_cases(data, spacing_mm, exclude, minimum=2, log=log)
     if len(cases) < 2:
-        raise InputError(f"Imputation training needs at least two cases (one is kept for validation); '{data}' has {len(cases)}.")
+        raise InputError(f"Imputation training needs at least two cases (one is kept for validation); {describe_data(data)} hold {len(cases)}.")
     held = choose_validation_case(cases, validation_case)
     training = [c for c in cases if c is not held]
     log(f"validation case: {held.name}; training cases: {', '.join(c.name for c in training)}")

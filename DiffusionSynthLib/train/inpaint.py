@@ -30,7 +30,7 @@ from ..errors import InputError
 from ..priors.glioma import LabelledCase, fit_glioma_appearance, glioma_prior, layout_subregions, to_brats2013
 from ..sequences import SEQUENCES
 from ..tasks.inpaint_prior import harmonic_fills, inpaint_inputs, zscore_statistics
-from .brain_cases import BrainCase, load_brain_cases
+from .brain_cases import BrainCase, describe_data, load_brain_cases
 from .impute import centred_box, choose_validation_case, pad_to, proper_subsets
 from .loop import LoopSettings
 from .prior_package import PriorPackagePlan, train_prior_package
@@ -104,7 +104,7 @@ class InpaintExamples:
             healthy[name] = (median, 1.0)
         region = region_full[box]
         chosen = {n: images[n] for n in given}
-        fill = harmonic_fills(chosen, given, region)
+        fill = harmonic_fills(chosen, given, region, case.brain[box])
         prior = (
             fill
             if labels is None or self.glioma is None
@@ -159,7 +159,7 @@ def validation_examples(examples: InpaintExamples, case: BrainCase) -> dict[str,
 
 
 def train_inpaint(
-    data: Path,
+    data: Path | Sequence[Path],
     output: Path,
     preset: str = "small",
     spacing: float = 1.0,
@@ -178,7 +178,7 @@ def train_inpaint(
     spacing_mm = [float(spacing)] * 3
     cases = load_brain_cases(data, spacing_mm, exclude, minimum=1, log=log)
     if len(cases) < 2:
-        raise InputError(f"Inpainting training needs at least two cases (one is kept for validation); '{data}' has {len(cases)}.")
+        raise InputError(f"Inpainting training needs at least two cases (one is kept for validation); {describe_data(data)} hold {len(cases)}.")
     held = choose_validation_case(cases, validation_case)
     training = [c for c in cases if c is not held]
     labelled = labelled_cases(training)
@@ -188,7 +188,7 @@ def train_inpaint(
     examples = InpaintExamples(training, patch, glioma, spacing_mm)
     if not examples.tumours:
         raise InputError(
-            f"No training case in '{data}' has a tumour segmentation (tumour_labels.nii.gz, tumour_seg_predicted.nii.gz or tumour_mask.nii.gz); add mode needs them."
+            f"No training case in {describe_data(data)} has a tumour segmentation (tumour_labels.nii.gz, tumour_seg_predicted.nii.gz or tumour_mask.nii.gz); add mode needs them."
         )
     log(f"validation case: {held.name}; tumours for add mode: {', '.join(sorted(examples.tumours))}")
     validation = validation_examples(InpaintExamples([held], patch, glioma, spacing_mm), held)
