@@ -121,13 +121,16 @@ VOIDED_SHELL_SHARE = 0.5  # of the voxels just outside a voided mask that must b
 
 
 def inpainting_brain(volumes: Mapping[str, Volume], given: Sequence[str], mask: Volume) -> np.ndarray:
-    """The brain: voxels non-zero in any sequence (within the head's foreground when the background is not zero: a scan
-    that is not skull-stripped; never for normalised images, whose negative values the head mask would cut), holes filled; plus the mask where the images were voided to zero inside it (as the BraTS
-    inpainting challenge hands them out) and the mask sits in the brain (most voxels just outside it are brain)."""
+    """The brain: voxels off the background in any sequence (within the head's foreground when the background is not one
+    constant: a scan that is not skull-stripped; never for normalised images, whose negative values the head mask would
+    cut), holes filled; plus the mask where the images were voided to zero inside it (as the BraTS inpainting challenge
+    hands them out) and the mask sits in the brain (most voxels just outside it are brain)."""
     nonzero = brain_mask([volumes[name].array for name in given])
-    normalised = any(float(np.min(volumes[name].array)) < 0 for name in given)  # z-scored (BraTS 2013): its non-zero voxels are the brain
-    if not normalised and nonzero.sum() > RAW_SCAN_RATIO * head_mask_mr(volumes[given[0]]).sum():
-        nonzero &= head_mask_mr(volumes[given[0]])  # not skull-stripped, noise around the head: the head, not the field of view
+    normalised = any(float(np.min(volumes[name].array)) < 0 for name in given)  # z-scored (BraTS 2013): its foreground is the brain
+    if not normalised:
+        head = head_mask_mr(volumes[given[0]])
+        if nonzero.sum() > RAW_SCAN_RATIO * head.sum():  # not skull-stripped, noise around the head: the head, not the field of view
+            nonzero &= head
     brain = ndimage.binary_fill_holes(nonzero)
     if not mask.same_grid(volumes[given[0]]):
         return brain  # refused with its own error by the mask check

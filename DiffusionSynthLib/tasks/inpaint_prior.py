@@ -3,10 +3,10 @@
 prepare: the sequences and the region in the model's axis order and spacing; each sequence
 z-scored by the mean and SD of its known brain voxels (outside the region, so a voided or
 tumorous region does not bias it). Everything after runs in a box around the region.
-prior: ``remove`` the harmonic fill of each sequence inside the region, from the known brain around it;
-``add``, in packages that
-hold a glioma appearance (``prior.glioma``), the fill moved towards each sub-region's fitted
-intensity (the sub-regions from ``labels`` or laid out in the region); older packages the fill.
+prior: ``remove`` the harmonic fill of each sequence inside the region, from the known brain around
+it (the brain is the fill's domain); ``add``, in packages that hold a glioma appearance
+(``prior.glioma``), the fill moved towards each sub-region's fitted intensity (the sub-regions
+from ``labels`` or laid out in the region); older packages the fill.
 estimate: the prior plus the network's correction for the mode; ``strength`` s interpolates the
 two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
 ``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
