@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from DiffusionSynthLib.cards import fingerprint  # noqa: E402
 from DiffusionSynthLib.metrics import mri_metrics  # noqa: E402
-from DiffusionSynthLib.models import load_model  # noqa: E402
+from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.priors.regression import fit_all, predict, subset_key, zscore  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
@@ -100,16 +100,6 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def resummarise(path: Path) -> None:
-    """Rebuild the mean table of a stored result from its per-case rows (same code as a full run)."""
-    result = json.loads(path.read_text())
-    rows = next(t["rows"] for t in result["tables"] if t["title"] == "Each case")
-    table = next(t for t in result["tables"] if t["title"] == "Mean over held-out cases")
-    table["rows"] = summarise(rows)
-    table["columns"] = MEAN_COLUMNS
-    write_result(path, result)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fold-minutes", type=float, default=10.0)
@@ -120,20 +110,14 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", type=Path, default=[DATA], help="data folders, as train --data takes them (default: the shared data)")
     parser.add_argument("--package", help="score this package (built-in id or folder) on --cases it never trained on, instead of training folds")
     parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
-    parser.add_argument(
-        "--summarise-only", action="store_true", help="rebuild the mean table of the --json result from its stored per-case rows (nothing is re-run)"
-    )
     args = parser.parse_args()
-    if args.summarise_only:
-        resummarise(Path(args.json))
-        return
     folders = {p.name: p for p in find_cases(args.data, minimum=2)}
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     rows, models = [], {}
     for case in args.cases or sorted(folders):
         folder = folders[case]
-        package = load_model(args.package or train_fold("impute", case, workdir, args.fold_minutes, args.data), "impute")
+        package = resolve_model(args.package or str(train_fold("impute", case, workdir, args.fold_minutes, args.data)), "impute")
         check_held_out(package.config, case)
         models[package.id] = fingerprint(package.config)
         prior_only = dataclasses.replace(package, networks={k: v for k, v in package.networks.items() if k != "refiner"})

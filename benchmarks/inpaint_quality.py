@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from DiffusionSynthLib.cards import fingerprint  # noqa: E402
 from DiffusionSynthLib.masks import blend_weights  # noqa: E402
 from DiffusionSynthLib.metrics import inpaint_metrics  # noqa: E402
-from DiffusionSynthLib.models import load_model  # noqa: E402
+from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.priors.harmonic import harmonic_fill  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
@@ -83,7 +83,7 @@ def main() -> None:
     remove_rows, add_rows, models = [], [], {}
     for case in args.cases or sorted(folders):
         folder = folders[case]
-        package = load_model(args.package or train_fold("inpaint", case, workdir, args.fold_minutes, args.data), "inpaint")
+        package = resolve_model(args.package or str(train_fold("inpaint", case, workdir, args.fold_minutes, args.data)), "inpaint")
         check_held_out(package.config, case)
         models[package.id] = fingerprint(package.config)
         prior_only = dataclasses.replace(package, networks={k: v for k, v in package.networks.items() if k != "refiner"})
