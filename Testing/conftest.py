@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER"):  # parallel workers share the cores: their threads (and their children's) split them
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
-from DiffusionSynthLib.volume import Volume
+import numpy as np  # noqa: E402  (after the thread count: torch and numpy read it when first imported)
+import pytest  # noqa: E402
+
+from DiffusionSynthLib.volume import Volume  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DIFFUSIONSYNTH_DATA", REPO.parent / "shared" / "data"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.errors import InputError, ModelError
@@ -75,6 +78,26 @@ def test_the_default_is_the_prior_plus_network_estimate(volumes, model):
     brain = volumes["t2f"].array != 0
     real, made = zscore(volumes["t2f"].array, brain)[brain], first.outputs["t2f"].array[brain]
     assert np.corrcoef(real, made)[0, 1] > 0.5  # the regression from three sequences already explains most of FLAIR
+
+
+def test_a_configuration_whose_network_lost_to_the_prior_is_answered_by_the_prior(volumes, model):
+    """Training lists the configurations where the network did not beat the prior on the validation case
+    (``refiner.prior_only``): those get the prior alone, every other missing sequence the network's correction."""
+    inputs = {"t1n": volumes["t1n"], "t1c": volumes["t1c"], "t2w": None, "t2f": None}
+    network = copy.deepcopy(model.networks["refiner"])  # the tiny package may have kept step 0 (a zero correction)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.add_(0.01)
+    networks = {**model.networks, "refiner": network}
+    ungated, gated = (
+        dataclasses.replace(model, networks=networks, config={**model.config, "refiner": {**model.config["refiner"], "prior_only": keys}})
+        for keys in ([], ["t1n,t1c->t2w"])
+    )
+    prior_alone = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    full, gate, prior = (impute(inputs, package).outputs for package in (ungated, gated, prior_alone))
+    assert not np.array_equal(full["t2w"].array, prior["t2w"].array)  # the network does correct this one
+    np.testing.assert_array_equal(gate["t2w"].array, prior["t2w"].array)
+    np.testing.assert_array_equal(gate["t2f"].array, full["t2f"].array)
 
 
 def test_the_same_head_in_another_voxel_order_gives_the_same_imputation(volumes, model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,23 @@ def test_the_default_is_the_deterministic_estimate_and_voided_inputs_are_accepte
         np.testing.assert_array_equal(out.array, second.outputs[name].array)  # no sampling: the seed plays no part
         assert np.abs(out.array[inside]).min() > 0  # the voided region is filled
         assert np.array_equal(out.array[blend_weights(inside) == 0], voided[name].array[blend_weights(inside) == 0])
+
+
+def test_a_mode_whose_network_lost_to_the_prior_is_answered_by_the_prior(brain_cases, tiny_inpaint_model):
+    """``refiner.prior_only: ["remove"]`` (training found the network below the prior there): remove gives the prior
+    alone, add still the network's correction."""
+    volumes = case_volumes(brain_cases)
+    mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
+    loaded = load_model(tiny_inpaint_model)
+    model, gated = (
+        dataclasses.replace(loaded, config={**loaded.config, "refiner": {**loaded.config["refiner"], "prior_only": keys}}) for keys in ([], ["remove"])
+    )
+    prior_alone = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    for mode, answered_by in (("remove", prior_alone), ("add", model)):
+        other = prior_alone if answered_by is model else model
+        expected, got, differs = (inpaint(volumes, mask, mode, package).outputs["t1n"].array for package in (answered_by, gated, other))
+        np.testing.assert_array_equal(got, expected)
+        assert not np.array_equal(got, differs)
 
 
 # ------------------------------------------------------------------------------ command line

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from DiffusionSynthLib.engine.networks import build_network
 from DiffusionSynthLib.engine.refiner import refine, refiner_spec, zero_last_layer
 from DiffusionSynthLib.priors.harmonic import harmonic_fill
 from DiffusionSynthLib.priors.regression import fit_all, predict, subset_key, zscore
-from DiffusionSynthLib.train.refiner_loop import RefinerSettings, train_refiner
+from DiffusionSynthLib.train.refiner_loop import FINAL_RATE_SHARE, RefinerSettings, learning_rate, train_refiner
 
 
 def test_harmonic_fill_reproduces_a_linear_ramp_and_keeps_the_outside():
@@ -103,3 +104,12 @@ def test_training_keeps_the_prior_when_validation_says_the_network_is_worse(tmp_
     assert max(entry["validation"] for entry in result.history[1:]) > 0.0
     with torch.no_grad():
         assert float(result.network(probe).abs().max()) == 0.0
+
+
+def test_the_learning_rate_decays_over_the_time_budget_and_a_larger_budget_resumes_higher():
+    settings = RefinerSettings(minutes=10, learning_rate=1e-3)
+    rates = [learning_rate(settings, seconds) for seconds in range(0, 700, 30)]
+    assert rates[0] == pytest.approx(1e-3) and all(a >= b for a, b in zip(rates, rates[1:]))
+    assert learning_rate(settings, 600) == learning_rate(settings, 650) == pytest.approx(FINAL_RATE_SHARE * 1e-3)
+    assert learning_rate(settings, 300) == pytest.approx((FINAL_RATE_SHARE + 1) / 2 * 1e-3)  # half way: half way down
+    assert learning_rate(RefinerSettings(minutes=20, learning_rate=1e-3), 600) > learning_rate(settings, 600)

@@ -12,7 +12,7 @@ centred on the brain's centre of mass; NCC over the union of both brains (inpain
 sphere). An output is flagged when its NCC with the nearest training case exceeds the threshold:
 halfway between the highest NCC of two different training subjects (same sequence, same region) and 1.
 
-Usage: python benchmarks/audit_brain.py [--model impute-brats-demo] [--seeds 3] [--json benchmarks/results/audit_impute.json]
+Usage: python benchmarks/audit_brain.py [--model impute-brats-demo] [--seeds 3] [--data DIR ...] [--json benchmarks/results/audit_impute.json]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
 from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
 from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
-from DiffusionSynthLib.train.brain_cases import find_case_folders  # noqa: E402
+from DiffusionSynthLib.train.brain_cases import find_cases  # noqa: E402
 from DiffusionSynthLib.volume import Volume, read_volume  # noqa: E402
 
 from _common import DATA, result_envelope, write_result  # noqa: E402
@@ -75,10 +75,10 @@ def sphere_on(volume: Volume, brain: np.ndarray) -> np.ndarray:
     return (np.linalg.norm(ras - centre, axis=1) <= SPHERE_MM).reshape(volume.shape) & brain
 
 
-def training_cases() -> dict[str, dict[str, Volume]]:
-    """Every brain case's sequences (case name -> sequence -> volume, brain zeroed outside)."""
+def training_cases(data: list[Path]) -> dict[str, dict[str, Volume]]:
+    """Every brain case's sequences in the data folders (case name -> sequence -> volume, brain zeroed outside)."""
     out = {}
-    for folder in find_case_folders(DATA, minimum=1):
+    for folder in find_cases(data, minimum=1):
         volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()}
         if (folder / "brain_mask.nii.gz").is_file():
             brain = read_volume(folder / "brain_mask.nii.gz").array > 0
@@ -93,12 +93,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--samples-per-output", type=int, default=1, help="diffusion samples per output (0: the deterministic estimate)")
     parser.add_argument("--steps", type=int)
+    parser.add_argument("--data", nargs="+", type=Path, default=[DATA], help="data folders, as train --data takes them (default: the shared data)")
     parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
     args = parser.parse_args()
     model = resolve_model(args.model, None)
     if model.task not in ("impute", "inpaint"):
         raise SystemExit(f"{model.id} is a {model.task} model; this audit is for impute and inpaint models.")
-    cases = training_cases()
+    cases = training_cases(args.data)
     colin = read_volume(COLIN_BRAIN, "Colin27 brain")
     region = sphere_on_cube() if model.task == "inpaint" else None
     if model.task == "impute":

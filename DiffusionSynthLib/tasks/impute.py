@@ -27,7 +27,7 @@ from ..priors.regression import predict, subset_key, zscore
 from ..sequences import SEQUENCES, given_sequences
 from ..volume import Volume
 from .checks import require_content
-from .residual import Estimate, refined, with_residual_samples
+from .residual import Estimate, network_used, refined, with_residual_samples
 from .run import TaskRun
 
 BOX_MARGIN = 8  # voxels around the brain that the networks see
@@ -117,7 +117,11 @@ def impute(
     net_input, estimate, flags = network_inputs({n: a[box] for n, a in images.items()}, given, {n: a[box] for n, a in priors.items()})
     run.prepared()
 
+    prior_alone = estimate
     estimate = refined(model, net_input, estimate, run)
+    for name in missing:  # configurations where the network did not beat the prior in validation: the prior
+        if not network_used(model, subset_key(given, name)):
+            estimate[SEQUENCES.index(name)] = prior_alone[SEQUENCES.index(name)]
     for name in given:  # only the missing sequences are estimated
         estimate[SEQUENCES.index(name)] = images[name][box]
     in_box = with_residual_samples(model, estimate, flags, run)

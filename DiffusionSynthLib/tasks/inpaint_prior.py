@@ -29,7 +29,7 @@ from ..priors.glioma import glioma_prior, layout_subregions
 from ..priors.harmonic import harmonic_fill
 from ..sequences import SEQUENCES
 from .inpaint import Inpainting, InpaintRequest
-from .residual import Estimate, refiner_window, with_residual_samples
+from .residual import Estimate, network_used, refiner_window, with_residual_samples
 from .run import TaskRun
 
 CONTEXT_VOXELS = 24  # around the region, at the model's spacing
@@ -85,9 +85,10 @@ def region_box(region: np.ndarray, margin: int) -> tuple[slice, ...]:
     return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(box, region.shape))
 
 
-def _mode_estimate(model: ModelPackage, net_input: np.ndarray, prior: np.ndarray, run: TaskRun) -> np.ndarray:
-    """The prior plus the network's correction (the prior alone in a package without one)."""
-    if "refiner" not in model.networks:
+def _mode_estimate(model: ModelPackage, net_input: np.ndarray, prior: np.ndarray, run: TaskRun, mode: str) -> np.ndarray:
+    """The prior plus the network's correction (the prior alone in a package without one, or whose network did not
+    beat the prior in this mode on its validation case)."""
+    if not network_used(model, mode):
         return prior
     return (prior + refine(model.networks["refiner"], net_input, refiner_window(model), run.device)).astype(np.float32)
 
@@ -123,7 +124,7 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     def estimate_for(add: bool) -> tuple[np.ndarray, list[float]]:
         prior = mode_prior(fill, add, glioma, labels, healthy, region[box], spacing)
         net_input, flags = inpaint_inputs(images, given, region[box], float(add), prior)
-        return _mode_estimate(model, net_input, prior, run), flags
+        return _mode_estimate(model, net_input, prior, run, "add" if add else "remove"), flags
 
     run.prepared()
     estimate, flags = estimate_for(mode == "add")

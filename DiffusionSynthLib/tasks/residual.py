@@ -28,6 +28,12 @@ def refiner_window(model: ModelPackage) -> list[int]:
     return [int(w) for w in model.config["refiner"]["window"]]
 
 
+def network_used(model: ModelPackage, key: str) -> bool:
+    """Whether the package's network answers ``key`` (an imputation configuration ``"t1c,t2w->t2f"``, an inpainting
+    mode): training leaves it out where it did not beat the prior on the validation case (``refiner.prior_only``)."""
+    return "refiner" in model.networks and key not in model.config.get("refiner", {}).get("prior_only", [])
+
+
 def refined(model: ModelPackage, inputs: np.ndarray, prior: np.ndarray, run: TaskRun) -> np.ndarray:
     """``prior`` (C, X, Y, Z) plus the network's correction for ``inputs``; the prior itself when the package has no network."""
     if "refiner" not in model.networks:

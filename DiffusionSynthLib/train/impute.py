@@ -20,6 +20,7 @@ import torch
 from ..engine.device import resolve_device
 from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
+from ..metrics import mri_metrics
 from ..priors.regression import CaseFeatures, fit_all, predict_box, subset_key
 from ..sequences import SEQUENCES
 from ..tasks.impute import network_inputs
@@ -171,6 +172,16 @@ def train_impute(
     def validate(network: torch.nn.Module) -> float:
         return float(np.mean(list(scores(network).values())))
 
+    def ssim_scores(network: torch.nn.Module | None) -> dict[str, float]:
+        """SSIM (as the benchmarks score it) in the brain of the validation box, per configuration."""
+        out = {}
+        for given, example in validation.items():
+            estimate = example.estimate if network is None else example.estimate + refine(network, example.inputs, patch, dev)
+            for target in (n for n in SEQUENCES if example.weight[SEQUENCES.index(n)].any()):
+                channel = SEQUENCES.index(target)
+                out[f"{given}->{target}"] = mri_metrics(example.truth[channel], estimate[channel], example.weight[channel] > 0)["ssim"]
+        return out
+
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> ImputeExample:
         example = examples.random(rng, settings_patch)
         correction = refine(network, example.inputs, settings_patch, dev)
@@ -188,6 +199,8 @@ def train_impute(
         refiner_batch=refiner_batch,
         validate=validate,
         validation_scores=scores,
+        gate_scores=ssim_scores,
+        gate_metric="SSIM in the brain of the validation box",
         residual_example=refined_example,
         residual_channels=len(SEQUENCES),
         flag_count=len(SEQUENCES),

@@ -27,6 +27,7 @@ from scipy import ndimage
 from ..engine.device import resolve_device
 from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
+from ..metrics import inpaint_metrics
 from ..priors.glioma import LabelledCase, fit_glioma_appearance, glioma_prior, layout_subregions, to_brats2013
 from ..sequences import SEQUENCES
 from ..tasks.inpaint_prior import harmonic_fills, inpaint_inputs, zscore_statistics
@@ -207,6 +208,16 @@ def train_inpaint(
             out[key] = float(np.abs(estimate[mask] - example.truth[mask]).mean())
         return out
 
+    def ssim_scores(network: torch.nn.Module | None) -> dict[str, float]:
+        """SSIM inside the region (as the benchmarks score it), mean over the validation regions and sequences of each mode."""
+        per_mode: dict[str, list[float]] = {}
+        for key, example in validation.items():
+            estimate = example.estimate if network is None else example.estimate + refine(network, example.inputs, patch, dev)
+            for channel in (c for c in range(len(SEQUENCES)) if example.weight[c].any()):
+                ssim = inpaint_metrics(example.truth[channel], estimate[channel], example.weight[channel] > 0)["ssim"]
+                per_mode.setdefault("add" if key.startswith("add") else "remove", []).append(ssim)
+        return {mode: float(np.mean(values)) for mode, values in per_mode.items()}
+
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> InpaintExample:
         example = examples.random(rng, residual_patch)
         estimate = example.estimate + refine(network, example.inputs, residual_patch, dev)
@@ -228,6 +239,8 @@ def train_inpaint(
         refiner_batch=refiner_batch,
         validate=lambda network: float(np.mean(list(scores(network).values()))),
         validation_scores=scores,
+        gate_scores=ssim_scores,
+        gate_metric="SSIM inside the region on the validation case, mean over its regions and sequences",
         residual_example=refined_example,
         residual_channels=len(SEQUENCES),
         flag_count=flag_count,

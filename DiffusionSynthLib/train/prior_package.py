@@ -49,6 +49,10 @@ class PriorPackagePlan:
     extra_condition: Callable[[Any], np.ndarray] | None = None  # channels the diffusion sees besides the estimate (from an example)
     extra_config: dict[str, Any] = field(default_factory=dict)
     validation_metric: str = "mean absolute error (z units) in the brain of the validation box"
+    # per key the inference looks up (a configuration, a mode), higher is better; where the network does not beat the
+    # prior on the validation case, the package answers that key with the prior alone
+    gate_scores: Callable[[torch.nn.Module | None], dict[str, float]] | None = None
+    gate_metric: str = "SSIM"
     data_record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -124,6 +128,14 @@ def _train_diffusion(
     return specs, downsample, result
 
 
+def _gate(plan: PriorPackagePlan, network: torch.nn.Module) -> dict[str, Any] | None:
+    """Each key's score with the prior alone and with the network; the keys where the network is not better."""
+    if plan.gate_scores is None:
+        return None
+    prior, model = plan.gate_scores(None), plan.gate_scores(network)
+    return {"metric": plan.gate_metric, "prior": prior, "prior + network": model, "prior only": sorted(k for k in prior if not model[k] > prior[k])}
+
+
 def train_prior_package(
     plan: PriorPackagePlan,
     output: Path,
@@ -144,6 +156,9 @@ def train_prior_package(
     refiner: RefinerResult = train_refiner(plan.refiner, plan.refiner_batch, plan.validate, refiner_settings, workdir / "refiner.pt", resume, log, device)
     prior_scores, model_scores = plan.validation_scores(None), plan.validation_scores(refiner.network)
     log(json.dumps({"validation": {"prior": prior_scores, "prior + network": model_scores}}))
+    gate = _gate(plan, refiner.network)
+    if gate is not None:
+        log(json.dumps({"network per key": gate}))
     networks: dict[str, torch.nn.Module] = {"refiner": refiner.network}
     specs: dict[str, dict] = {"refiner": plan.refiner}
     config: dict[str, Any] = {}
@@ -171,7 +186,7 @@ def train_prior_package(
         "spacing_mm": plan.spacing_mm,
         "orientation": "RAS",
         "prior": plan.prior,
-        "refiner": {"window": plan.refiner_window},
+        "refiner": {"window": plan.refiner_window, "prior_only": [] if gate is None else gate["prior only"]},
         **config,
         "inference": inference,
         **plan.extra_config,
@@ -190,6 +205,7 @@ def train_prior_package(
                 "metric": plan.validation_metric,
                 "prior": prior_scores,
                 "prior + network": model_scores,
+                "network per key": gate,
             },
         },
     }
@@ -217,6 +233,23 @@ def prior_card(config: dict[str, Any]) -> str:
         if synthetic.get("per_ct_scan") and synthetic.get("share_of_patches")
         else ""
     )
+    gate = validation.get("network per key")
+    gate_block = (
+        f"""
+Where the network is used ({gate["metric"]}; higher is better; where it does not beat the
+prior, the package answers with the prior alone):
+
+| key | prior | prior + network | network used |
+|---|---|---|---|
+"""
+        + "\n".join(
+            f"| {key} | {gate['prior'][key]:.3f} | {gate['prior + network'][key]:.3f} | {'no' if key in gate['prior only'] else 'yes'} |"
+            for key in sorted(gate["prior"])
+        )
+        + "\n"
+        if gate
+        else ""
+    )
     return f"""# Model card: {config["id"]}
 
 Task: {config["task"]}. {config["description"]}
@@ -225,8 +258,9 @@ Task: {config["task"]}. {config["description"]}
 ## Method
 1. Prior: {config["prior"]["kind"]} ({config["prior"].get("space", "")}), fitted in seconds on the training cases.
 2. Regression network (MONAI `BasicUNet`, residual over the prior, last layer zero-initialised, masked L1,
-   {config["spacing_mm"][0]:g} mm patches of {"x".join(str(w) for w in config["refiner"]["window"])}); the weights kept are the
-   best on the validation case, so the package never scores below its prior there.
+   {config["spacing_mm"][0]:g} mm patches of {"x".join(str(w) for w in config["refiner"]["window"])}, AdamW with a cosine decay of the
+   learning rate over the time budget); the weights kept are the best on the validation case (selection metric
+   below), and where the network does not beat the prior's SSIM there the package answers with the prior alone.
 3. Latent diffusion of what the first two miss (`--samples K`: the mean of K samples and their SD; default 0:
    the deterministic posterior-mean estimate).
 
@@ -241,4 +275,4 @@ Task: {config["task"]}. {config["description"]}
 | configuration | prior | prior + network |
 |---|---|---|
 {rows}
-"""
+{gate_block}"""

@@ -7,12 +7,17 @@ never worse on that case than the prior. A checkpoint (weights, optimiser, best 
 is written at each validation; ``resume`` continues from it, time already spent included, after
 scoring the prior and the best weights so far again (either may have changed meaning since: a new
 prior, new validation data); the selection restarts from those two scores.
+
+The learning rate follows a cosine from its initial value down to ``FINAL_RATE_SHARE`` of it over
+the time budget (time, not steps: the budget is minutes); a run resumed with a larger budget goes
+on from where the larger budget's curve is at the time already spent.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +35,7 @@ from ..engine.refiner import zero_last_layer
 RefinerBatch = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
 Validate = Callable[[torch.nn.Module], float]  # lower is better
 Log = Callable[[str], None]
+FINAL_RATE_SHARE = 0.05
 
 
 @dataclass
@@ -50,6 +56,12 @@ class RefinerResult:
     steps: int
     seconds: float
     history: list[dict] = field(default_factory=list)
+
+
+def learning_rate(settings: RefinerSettings, seconds: float) -> float:
+    """The rate after ``seconds`` of the budget: cosine decay to ``FINAL_RATE_SHARE`` of the initial rate at its end."""
+    fraction = min(max(seconds / max(settings.minutes * 60.0, 1e-9), 0.0), 1.0)
+    return settings.learning_rate * (FINAL_RATE_SHARE + (1.0 - FINAL_RATE_SHARE) * 0.5 * (1.0 + math.cos(math.pi * fraction)))
 
 
 def _load(path: Path) -> dict | None:
@@ -126,7 +138,19 @@ def train_refiner(
         state["history"].append({"step": state["steps"], "seconds": round(state["seconds"]), "validation": score, "loss": state["loss"]})
         if score < min(scores()[:-1], default=float("inf")):
             best_weights, state["best_step"] = copy.deepcopy(network.state_dict()), state["steps"]
-        log(json.dumps({"stage": "refiner", "step": state["steps"], "loss": state["loss"], "validation": round(score, 5), "best_step": state["best_step"]}))
+        rate = learning_rate(settings, state["seconds"])
+        log(
+            json.dumps(
+                {
+                    "stage": "refiner",
+                    "step": state["steps"],
+                    "loss": state["loss"],
+                    "lr": float(f"{rate:.3g}"),
+                    "validation": round(score, 5),
+                    "best_step": state["best_step"],
+                }
+            )
+        )
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun each rank trains its own refiner (not data-parallel); rank 0's is kept
             _save(checkpoint, {"network": network.state_dict(), "optimiser": optimiser.state_dict(), "best": best_weights, "state": json.dumps(state)})
         network.train()
@@ -140,6 +164,8 @@ def train_refiner(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        for group in optimiser.param_groups:
+            group["lr"] = learning_rate(settings, state["seconds"])
         optimiser.step()
         state["steps"] += 1
         state["seconds"] = time.monotonic() - started
