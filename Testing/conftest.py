@@ -134,3 +134,23 @@ def tiny_inpaint_model(brain_cases, tmp_path_factory) -> Path:
     """A tiny inpainting package; TCGA-DU-7294's tumour teaches add."""
     output = tmp_path_factory.mktemp("tiny-inpaint") / "tiny-inpaint"
     return _tiny_brain_package("inpaint", brain_cases, output, "--validation-case", "BraTS-GLI-00001-000")
+
+
+def gated_variants(model, prior_only: list[str]):
+    """(the package answering every key with its network, the same with ``refiner.prior_only``, the package without a
+    network). The network is a copy nudged off zero: a tiny package may have kept step 0, whose correction is zero."""
+    import copy
+    import dataclasses
+
+    import torch
+
+    network = copy.deepcopy(model.networks["refiner"])
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.add_(0.01)
+    networks = {**model.networks, "refiner": network}
+    ungated, gated = (
+        dataclasses.replace(model, networks=networks, config={**model.config, "refiner": {**model.config["refiner"], "prior_only": keys}})
+        for keys in ([], prior_only)
+    )
+    return ungated, gated, dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import itertools
 import json
 
 import numpy as np
 import pytest
-import torch
 
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.errors import InputError, ModelError
@@ -17,7 +14,7 @@ from DiffusionSynthLib.models import load_model
 from DiffusionSynthLib.tasks.impute import impute
 from DiffusionSynthLib.volume import read_provenance, read_volume
 
-from conftest import SEQUENCE_NAMES, oblique
+from conftest import SEQUENCE_NAMES, gated_variants, oblique
 
 CASE = "BraTS-GLI-00001-000"
 
@@ -84,16 +81,7 @@ def test_a_configuration_whose_network_lost_to_the_prior_is_answered_by_the_prio
     """Training lists the configurations where the network did not beat the prior on the validation case
     (``refiner.prior_only``): those get the prior alone, every other missing sequence the network's correction."""
     inputs = {"t1n": volumes["t1n"], "t1c": volumes["t1c"], "t2w": None, "t2f": None}
-    network = copy.deepcopy(model.networks["refiner"])  # the tiny package may have kept step 0 (a zero correction)
-    with torch.no_grad():
-        for parameter in network.parameters():
-            parameter.add_(0.01)
-    networks = {**model.networks, "refiner": network}
-    ungated, gated = (
-        dataclasses.replace(model, networks=networks, config={**model.config, "refiner": {**model.config["refiner"], "prior_only": keys}})
-        for keys in ([], ["t1n,t1c->t2w"])
-    )
-    prior_alone = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    ungated, gated, prior_alone = gated_variants(model, ["t1n,t1c->t2w"])
     full, gate, prior = (impute(inputs, package).outputs for package in (ungated, gated, prior_alone))
     assert not np.array_equal(full["t2w"].array, prior["t2w"].array)  # the network does correct this one
     np.testing.assert_array_equal(gate["t2w"].array, prior["t2w"].array)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from DiffusionSynthLib.sequences import SEQUENCES
 from DiffusionSynthLib.tasks.inpaint import inpaint
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
 
-from conftest import rotation
+from conftest import gated_variants, rotation
 
 CASE = "TCGA-DU-7294"
 
@@ -177,11 +176,7 @@ def test_a_mode_whose_network_lost_to_the_prior_is_answered_by_the_prior(brain_c
     alone, add still the network's correction."""
     volumes = case_volumes(brain_cases)
     mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
-    loaded = load_model(tiny_inpaint_model)
-    model, gated = (
-        dataclasses.replace(loaded, config={**loaded.config, "refiner": {**loaded.config["refiner"], "prior_only": keys}}) for keys in ([], ["remove"])
-    )
-    prior_alone = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    model, gated, prior_alone = gated_variants(load_model(tiny_inpaint_model), ["remove"])
     for mode, answered_by in (("remove", prior_alone), ("add", model)):
         other = prior_alone if answered_by is model else model
         expected, got, differs = (inpaint(volumes, mask, mode, package).outputs["t1n"].array for package in (answered_by, gated, other))
