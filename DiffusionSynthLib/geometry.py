@@ -121,3 +121,28 @@ def package_orientation(config: dict) -> str:
     if len(axes) != 3 or sorted(a for a in axes if a is not None) != [0, 1, 2]:
         raise ModelError(f"The model's 'orientation' is '{codes}'; it must be three axis letters such as RAS or LPS.")
     return str(codes)
+
+
+def data_box(volume: Volume) -> tuple[slice, slice, slice]:
+    """The box of ``volume``'s voxels outside which every plane at the array's ends is exactly zero.
+
+    A registered or resampled image is padded with zeros where the scanner recorded nothing: such
+    planes lie outside the field of view, not in air (a scanner's air has noise). The whole grid when
+    nothing is zero-padded or everything is zero.
+    """
+    nonzero = np.asarray(volume.array) != 0
+    if not nonzero.any():
+        return (slice(0, volume.shape[0]), slice(0, volume.shape[1]), slice(0, volume.shape[2]))
+    box = []
+    for axis in range(3):
+        planes = np.nonzero(nonzero.any(axis=tuple(a for a in range(3) if a != axis)))[0]
+        box.append(slice(int(planes[0]), int(planes[-1]) + 1))
+    return (box[0], box[1], box[2])
+
+
+def crop(volume: Volume, box: tuple[slice, slice, slice]) -> Volume:
+    """The voxels of ``box`` (unit-step slices) with the matrix that keeps each of them where it is in the world."""
+    start = np.array([s.start for s in box], float)
+    ijk_to_ras = volume.ijk_to_ras.copy()
+    ijk_to_ras[:3, 3] = volume.ijk_to_ras[:3, :3] @ start + volume.ijk_to_ras[:3, 3]
+    return Volume(np.ascontiguousarray(np.asarray(volume.array)[box]), ijk_to_ras)

@@ -7,6 +7,8 @@ import pytest
 
 from DiffusionSynthLib.errors import ModelError
 from DiffusionSynthLib.geometry import (
+    crop,
+    data_box,
     from_canonical,
     grid_at_spacing,
     package_orientation,
@@ -93,3 +95,20 @@ def test_package_orientation_reads_model_json():
     for bad in ("RAR", "XYZ", "RA", 3):
         with pytest.raises(ModelError, match="orientation"):
             package_orientation({"orientation": bad})
+
+
+def test_data_box_cuts_zero_planes_at_the_ends_only_and_crop_keeps_each_voxel_in_place():
+    array = np.zeros((10, 12, 8), np.float32)
+    array[2:7, 3, 1] = 1.0
+    array[4, 9, 6] = 2.0
+    array[5, 5, 3] = 0.0  # a zero plane inside the data stays
+    volume = oblique(Volume(array, np.eye(4)))
+    box = data_box(volume)
+    assert box == (slice(2, 7), slice(3, 10), slice(1, 7))
+    cropped = crop(volume, box)
+    assert cropped.shape == (5, 7, 6) and cropped.array.sum() == array.sum()
+    corner = volume.ijk_to_ras @ np.array([2, 3, 1, 1.0])
+    np.testing.assert_allclose(cropped.ijk_to_ras @ np.array([0, 0, 0, 1.0]), corner)
+    np.testing.assert_allclose(cropped.ijk_to_ras[:3, :3], volume.ijk_to_ras[:3, :3])
+    empty = Volume(np.zeros((4, 5, 6), np.float32), np.eye(4))
+    assert data_box(empty) == (slice(0, 4), slice(0, 5), slice(0, 6))

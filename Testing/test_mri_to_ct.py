@@ -69,6 +69,23 @@ def test_the_same_head_stored_ras_or_pir_gives_the_same_pseudo_ct(small_mri, mod
     assert np.array_equal(stored_as(from_pir.ct.with_array(from_pir.head_mask), "RAS").array, from_ras.head_mask)
 
 
+def test_zero_padding_around_the_mr_is_outside_its_field_of_view_not_air(small_mri, model):
+    """An MR registered onto a larger grid is padded with zeros: the head inside gets exactly the unpadded pseudo-CT, the padding air."""
+    head = read_volume(small_mri)
+    before = mri_to_ct(head, model, seed=0).ct
+    pad = ((3, 2), (0, 4), (5, 6))
+    matrix = head.ijk_to_ras.copy()
+    matrix[:3, 3] -= matrix[:3, :3] @ np.array([p[0] for p in pad], float)
+    padded = Volume(np.pad(head.array, pad), matrix)
+    after = mri_to_ct(padded, model, seed=0).ct
+    assert after.same_grid(padded)
+    inside = tuple(slice(p[0], n + p[0]) for p, n in zip(pad, head.shape))
+    np.testing.assert_array_equal(after.array[inside], before.array)
+    outside = np.ones(padded.shape, bool)
+    outside[inside] = False
+    assert (after.array[outside] == -1000).all()
+
+
 @pytest.fixture(scope="module")
 def ddpm_model(tiny_model, tmp_path_factory):
     """The tiny package with a DDPM scheduler: stochastic at every step."""

@@ -43,9 +43,9 @@ def untiled_copy(package: Path, folder: Path) -> Path:
 
 
 def large_head(folder: Path) -> Path:
-    """The real head MR at 2 mm, zero-padded to 256 cubed (a 512 mm field of view)."""
+    """The real head MR at 2 mm in a 512 mm field of view (256 cubed) of noisy air (zero padding would be cut away)."""
     small = resample_to_spacing(read_volume(HEAD_MR), [2.0, 2.0, 2.0])
-    array = np.zeros((256, 256, 256), np.int16)
+    array = np.random.default_rng(0).integers(1, 4, (256, 256, 256)).astype(np.int16)
     array[: small.shape[0], : small.shape[1], : small.shape[2]] = np.clip(small.array, 0, 32767).astype(np.int16)
     return write_volume(Volume(array, small.ijk_to_ras), folder / "large head.nii.gz")
 

@@ -6,13 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from DiffusionSynthLib.geometry import resample_to_spacing, to_canonical
 from DiffusionSynthLib.intensity import head_mask_ct
 from DiffusionSynthLib.priors.head_ct import HeadCt
 from DiffusionSynthLib.train.mri_to_ct import CtExamples, synthetic_pairs
 from DiffusionSynthLib.train.patches import random_flip
-from DiffusionSynthLib.train.synthetic_mr import synthetic_mr, tissue_classes
+from DiffusionSynthLib.train.synthetic_mr import DENSE_BONE, FAT, MARROW, synthetic_mr, tissue_classes
 from DiffusionSynthLib.volume import read_volume
 
 from conftest import DATA
@@ -29,8 +30,10 @@ def head_ct() -> HeadCt:
 
 def test_tissue_classes_of_a_real_ct_put_the_skull_in_bone_and_the_outside_in_air(head_ct):
     classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
-    bone = head_ct.head & (head_ct.ct_hu > 700)
-    assert (classes[bone] == 4).mean() > 0.9
+    bone = head_ct.head & (head_ct.ct_hu > 900)
+    assert (classes[bone] == DENSE_BONE).mean() > 0.9
+    marrow = head_ct.head & (head_ct.ct_hu > 350) & (head_ct.ct_hu < 650)
+    assert (classes[marrow] == MARROW).mean() > 0.5  # the diploe, and the bone's partial-volume rim
     assert (classes[~head_ct.head] == 0).mean() > 0.95
     brain = head_ct.head & (np.abs(head_ct.ct_hu - 35) < 10)
     assert np.isin(classes[brain], (2, 3)).mean() > 0.9
@@ -48,6 +51,19 @@ def test_every_synthetic_contrast_keeps_air_and_bone_dark_and_orders_the_other_t
         assert np.median(mr[skull]) < np.median(mr[inside])
         fluid_brighter.append(np.median(mr[head_ct.head & (classes == 2)]) > np.median(mr[inside]))
     assert 0 < sum(fluid_brighter) < len(fluid_brighter)  # T2-like and T1-like both occur
+
+
+def test_the_skulls_marrow_ranges_from_dark_to_as_bright_as_fat_while_dense_bone_stays_dark(head_ct):
+    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
+    rng = np.random.default_rng(1)
+    marrow_share_of_fat = []
+    for _ in range(20):
+        mr = synthetic_mr(classes, head_ct.head, head_ct.spacing, rng)
+        deep = ndimage.binary_erosion(head_ct.head, iterations=2)  # the blur mixes the outline with the outside
+        fat, marrow, dense = (np.median(mr[deep & (classes == c)]) for c in (FAT, MARROW, DENSE_BONE))
+        assert dense < fat
+        marrow_share_of_fat.append(marrow / fat)
+    assert min(marrow_share_of_fat) < 0.5 < max(marrow_share_of_fat)  # dark in some contrasts, bright (T1's diploe) in others
 
 
 def test_synthetic_pairs_give_training_patches_and_no_validation_voxels(head_ct, tiny_model):

@@ -5,7 +5,8 @@ the pair's mask on the slices the model never saw (the held-out slab recorded in
 on its training slices, and on the whole head; each method in the same run:
 - water: 0 HU everywhere in the head;
 - bulk density: dark MR voxels inside the head -> one class, the rest -> another (class means in HU,
-  threshold chosen on the training slices);
+  threshold chosen on the training slices), once inside the pair's mask (the outline of the real CT)
+  and once inside the head the model found in the MR (the outline ours has);
 - intensity regression: a cubic polynomial from normalised MR intensity to HU (training slices);
 - a prior package's steps: its prior alone, prior + network (the default output), and + the mean of
   ``--samples`` residual diffusion samples; an older package: its samples (seeds 0..N-1).
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from DiffusionSynthLib.audit import COLIN27  # noqa: E402
 from DiffusionSynthLib.cards import fingerprint  # noqa: E402
 from DiffusionSynthLib.geometry import resample  # noqa: E402
-from DiffusionSynthLib.intensity import head_mask_mr, normalise_mr  # noqa: E402
+from DiffusionSynthLib.intensity import normalise_mr  # noqa: E402
 from DiffusionSynthLib.metrics import ct_metrics, ct_tissue_maes, head_ct_plausibility  # noqa: E402
 from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.registration import prepare_pair  # noqa: E402
@@ -98,15 +99,17 @@ def colin27_masks(colin: Volume) -> tuple[np.ndarray, np.ndarray]:
     return brain, ventricles
 
 
-def method_outputs(model, mr: Volume, samples: int) -> dict[str, np.ndarray]:
-    """The model's own steps on ``mr`` (HU on its grid)."""
+def method_outputs(model, mr: Volume, samples: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The model's own steps on ``mr`` (HU on its grid), and the head it found in the MR."""
     if "prior" in model.config:
         prior_only = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
-        out = {"prior": mri_to_ct(mr, prior_only, samples=0).ct.array, "prior + network": mri_to_ct(mr, model, samples=0).ct.array}
+        result = mri_to_ct(mr, model, samples=0)
+        out = {"prior": mri_to_ct(mr, prior_only, samples=0).ct.array, "prior + network": result.ct.array}
         if samples and {"autoencoder", "unet"} <= set(model.networks):
             out[f"prior + network + diffusion (mean of {samples})"] = mri_to_ct(mr, model, samples=samples).ct.array
-        return {k: v.astype(np.float32) for k, v in out.items()}
-    return {f"{model.id} (mean of {samples or 1} samples)": mri_to_ct(mr, model, samples=samples or 1).ct.array.astype(np.float32)}
+        return {k: v.astype(np.float32) for k, v in out.items()}, result.head_mask
+    result = mri_to_ct(mr, model, samples=samples or 1)
+    return {f"{model.id} (mean of {samples or 1} samples)": result.ct.array.astype(np.float32)}, result.head_mask
 
 
 def main() -> None:
@@ -123,11 +126,13 @@ def main() -> None:
     norm = normalise_mr(mr.array, head)
     bulk = BulkDensity.fit(norm, ct_hu, train)
     coefficients = np.polyfit(norm[train], ct_hu[train], deg=3)
+    ours, found = method_outputs(model, mr, args.samples)
     predictions = {
         "water": np.where(head, 0.0, -1000.0).astype(np.float32),
         "bulk density": bulk.predict(norm, head),
+        "bulk density, head found in the MR": bulk.predict(norm, found),  # the outline ours has; the row above is given the pair's
         "intensity regression (cubic)": np.where(head, np.polyval(coefficients, norm), -1000.0).astype(np.float32),
-        **method_outputs(model, mr, args.samples),
+        **ours,
     }
     rows = []
     for name, prediction in predictions.items():
@@ -152,12 +157,12 @@ def main() -> None:
     if COLIN27.is_file() and COLIN_BRAIN.is_file():
         colin = read_volume(COLIN27)
         brain, ventricles = colin27_masks(colin)
-        colin_head = head_mask_mr(colin)
+        colin_ours, colin_head = method_outputs(model, colin, args.samples)  # every method gets the head ours found
         colin_norm = normalise_mr(colin.array, colin_head)
         colin_outputs = {
             "water": np.where(colin_head, 0.0, -1000.0).astype(np.float32),
             "bulk density": bulk.predict(colin_norm, colin_head),
-            **method_outputs(model, colin, args.samples),
+            **colin_ours,
         }
         for name, hu in colin_outputs.items():
             plausibility.append({"method": f"Colin27: {name}", **head_ct_plausibility(colin.with_array(hu), brain, ventricles)})

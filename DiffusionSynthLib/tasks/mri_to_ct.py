@@ -1,8 +1,10 @@
-"""MRI -> pseudo-CT: axes into the model's order, resample to its spacing, head mask, percentile
-normalisation (prepare); the estimate (finish onto the MR's exact grid in int16 HU, air outside the
-head). A prior package (``model.json`` has ``prior``) estimates prior + network correction, plus
-the mean of K residual diffusion samples when asked; an older package samples conditional latent
-diffusion from noise. The same head stored in any voxel order gives the same pseudo-CT."""
+"""MRI -> pseudo-CT: axes into the model's order, zero-padded planes at the array's ends cut away
+(outside the MR's field of view, not air: a registered MR is padded so), resample to the model's
+spacing, head mask, percentile normalisation (prepare); the estimate (finish onto the MR's exact
+grid in int16 HU, air outside the head and in the padding). A prior package (``model.json`` has
+``prior``) estimates prior + network correction, plus the mean of K residual diffusion samples when
+asked; an older package samples conditional latent diffusion from noise. The same head stored in
+any voxel order gives the same pseudo-CT."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import numpy as np
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError
 from ..geometry import (
+    crop,
+    data_box,
     from_canonical,
     package_orientation,
     resample,
@@ -64,9 +68,11 @@ def mri_to_ct(
     run = TaskRun(model, "mri-to-ct", steps, seed, samples, device, progress, cancel)
 
     # prepare: the network sees the axes in the order it was trained in, whatever the file's order
-    oriented = to_canonical(mri, package_orientation(model.config))
+    whole = to_canonical(mri, package_orientation(model.config))
+    box = data_box(whole)
+    oriented = crop(whole, box)
     small = resample_to_spacing(oriented, model.config["spacing_mm"])
-    mask_small = head_mask_mr(small)
+    mask_small = mr_head(small)
     if mask_small.sum() < 100:
         raise InputError("No head could be found in the MR image (the foreground is too small); check the file.")
     condition = normalise_mr(small.array, mask_small)[None]
@@ -80,16 +86,34 @@ def mri_to_ct(
         hu_mean, hu_std = hu.mean(axis=0), (hu.std(axis=0) if run.samples > 1 else None)
 
     # finish: onto the MR's voxels in the model's order, air outside the head, then the MR's own axes
-    head = head_mask_mr(oriented)
+    head = mr_head(oriented)
     mean = resample(small.with_array(hu_mean), oriented.shape, oriented.ijk_to_ras, "linear", AIR_HU).array
-    ct = from_canonical(oriented.with_array(np.where(head, np.rint(mean), AIR_HU).astype(np.int16)), mri)
+
+    def onto_input(values: np.ndarray, outside: float, dtype: type) -> Volume:
+        full: np.ndarray = np.full(whole.shape, outside, dtype)
+        full[box] = values
+        return from_canonical(whole.with_array(full), mri)
+
+    ct = onto_input(np.where(head, np.rint(mean), AIR_HU), AIR_HU, np.int16)
     std_volume = None
     if hu_std is not None:
         std = resample(small.with_array(hu_std), oriented.shape, oriented.ijk_to_ras, "linear", 0.0).array
-        std_volume = from_canonical(oriented.with_array(np.where(head, std, 0.0).astype(np.float32)), mri)
+        std_volume = onto_input(np.where(head, std, 0.0), 0.0, np.float32)
     run.done()
-    head_mask = from_canonical(oriented.with_array(head), mri).array
+    head_mask = onto_input(head, False, bool).array
     return PseudoCt(ct=ct, std=std_volume, head_mask=head_mask, steps=run.steps, seed=seed, samples=run.samples)
+
+
+def mr_head(mr: Volume) -> np.ndarray:
+    """The head in the MR as the pseudo-CT sees it: smoothed by the finest voxel spacing, 0.45 of the Otsu threshold.
+
+    A voxel of head left as air costs about 1000 HU. Chosen on the real pair's training and
+    validation slices (the MR registered onto the CT grid, 1.4 x 1.4 x 5 mm), Dice with the CT's
+    head: 0.9634 here, 0.9625 at half the Otsu threshold, 0.956 at half and smoothed by the slice
+    thickness (5 mm, the default for other tasks). An MR whose signal fades towards the end of its
+    field of view (a receive coil's falloff) keeps more of its outline at the lower share.
+    """
+    return head_mask_mr(mr, float(np.min(mr.spacing)), otsu_share=0.45)
 
 
 def network_inputs(mr_norm: np.ndarray, prior_hu: np.ndarray) -> np.ndarray:

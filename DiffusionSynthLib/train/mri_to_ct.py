@@ -27,10 +27,10 @@ import torch
 from ..engine.device import resolve_device
 from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
-from ..geometry import resample_to_spacing, to_canonical
-from ..intensity import head_mask_ct, head_mask_mr, normalise_mr
+from ..geometry import crop, data_box, resample_to_spacing, to_canonical
+from ..intensity import head_mask_ct, normalise_mr
 from ..priors.head_ct import HU_PER_UNIT, HeadCt, HeadPair, fit_head_ct_prior, predict_head_ct
-from ..tasks.mri_to_ct import network_inputs
+from ..tasks.mri_to_ct import mr_head, network_inputs
 from ..volume import Volume, read_volume
 from .loop import LoopSettings
 from .patches import random_crop, random_flip, randomise_contrast
@@ -74,9 +74,8 @@ def slab_cuts(mask: np.ndarray, holdout_fraction: float, validation_fraction: fl
     return first, cut
 
 
-def _on_grid(volume: Volume, cut: int, spacing: list[float], interpolation: str = "linear") -> np.ndarray:
-    cropped = Volume(np.ascontiguousarray(volume.array[:, :, :cut]), volume.ijk_to_ras)
-    return resample_to_spacing(to_canonical(cropped), spacing, interpolation).array
+def _on_grid(volume: Volume, box: tuple[slice, slice, slice], spacing: list[float], interpolation: str = "linear") -> np.ndarray:
+    return resample_to_spacing(to_canonical(crop(volume, box)), spacing, interpolation).array
 
 
 def load_pair_cases(data: Path, spacing: list[float], holdout_fraction: float, validation_fraction: float) -> tuple[list[PairCase], dict, dict]:
@@ -97,16 +96,18 @@ def load_pair_cases(data: Path, spacing: list[float], holdout_fraction: float, v
         holdout[folder.name], validation[folder.name] = [cut, ct.shape[2]], [first, cut]
         part = np.ones(ct.shape, np.float32)
         part[:, :, first:] = 2.0
-        mr_small = resample_to_spacing(to_canonical(Volume(np.ascontiguousarray(mr.array[:, :, :cut]), mr.ijk_to_ras)), spacing)
-        head = head_mask_mr(mr_small)
-        inside = _on_grid(ct.with_array(mask.astype(np.float32)), cut, spacing) > 0.5
-        slab = np.rint(_on_grid(ct.with_array(part), cut, spacing, "nearest"))
+        below = crop(mr, (slice(0, mr.shape[0]), slice(0, mr.shape[1]), slice(0, cut)))
+        box = data_box(below)  # as inference cuts them: the MR's zero padding is outside its field of view
+        mr_small = resample_to_spacing(to_canonical(crop(below, box)), spacing)
+        head = mr_head(mr_small)
+        inside = _on_grid(ct.with_array(mask.astype(np.float32)), box, spacing) > 0.5
+        slab = np.rint(_on_grid(ct.with_array(part), box, spacing, "nearest"))
         cases.append(
             PairCase(
                 folder.name,
                 mr_small.array.astype(np.float32),
                 normalise_mr(mr_small.array, head),
-                _on_grid(ct, cut, spacing).astype(np.float32),
+                _on_grid(ct, box, spacing).astype(np.float32),
                 head,
                 inside & head & (slab == 1),
                 inside & head & (slab == 2),

@@ -229,7 +229,8 @@ def prior_card(config: dict[str, Any]) -> str:
     synthetic_line = (
         f"- Also trained on {synthetic['per_ct_scan']} synthetic MR contrasts of each CT without an MR "
         f"({', '.join(training.get('ct_scans', []))}; {synthetic['share_of_patches']:.0%} of the patches): tissue classes from HU "
-        "painted with random intensities (air and bone dark), blur, bias field and noise.\n"
+        "painted with random intensities (air and dense bone dark, the skull's marrow from dark to as bright as fat), "
+        "blur, bias field and noise.\n"
         if synthetic.get("per_ct_scan") and synthetic.get("share_of_patches")
         else ""
     )
@@ -250,6 +251,7 @@ prior, the package answers with the prior alone):
         if gate
         else ""
     )
+    gate_sentence = ", and where the network does not beat the prior's SSIM there the package answers with the prior alone" if gate else ""
     return f"""# Model card: {config["id"]}
 
 Task: {config["task"]}. {config["description"]}
@@ -260,7 +262,7 @@ Task: {config["task"]}. {config["description"]}
 2. Regression network (MONAI `BasicUNet`, residual over the prior, last layer zero-initialised, masked L1,
    {config["spacing_mm"][0]:g} mm patches of {"x".join(str(w) for w in config["refiner"]["window"])}, AdamW with a cosine decay of the
    learning rate over the time budget); the weights kept are the best on the validation case (selection metric
-   below), and where the network does not beat the prior's SSIM there the package answers with the prior alone.
+   below){gate_sentence}.
 3. Latent diffusion of what the first two miss (`--samples K`: the mean of K samples and their SD; default 0:
    the deterministic posterior-mean estimate).
 

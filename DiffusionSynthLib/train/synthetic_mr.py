@@ -1,12 +1,14 @@
 """Synthetic MR from a head CT: pairs for the heads that have no MR (domain randomisation).
 
 As SynthSeg and SynthSR do (Billot et al. 2023, Iglesias et al. 2023), a CT's tissue classes
-(from Hounsfield units: air, fat, fluid, brain and soft tissue, bone) are painted with random MR
-intensities, then blurred (partial volume), given a smooth random bias field and voxel noise. Air
-and bone stay dark, as in every clinical MR contrast; the other classes take any order, so T1-
-and T2-like images both occur. The regression network then sees the anatomy of every head CT
-(the crown of the head, which the one real pair never shows), under many contrasts, paired with
-the real CT.
+(from Hounsfield units: air, fat, fluid, brain and soft tissue, marrow, dense bone) are painted with
+random MR intensities, then blurred (partial volume), given a smooth random bias field and voxel
+noise. Air and dense (cortical) bone stay dark, as in every clinical MR contrast; the skull's
+marrow (the diploe, 300-700 HU, with the bone's partial-volume rim) is fatty, so it takes any
+brightness from dark to that of fat (bright between two dark tables in a T1, as in the Colin27
+head); the other classes take any order, so T1- and T2-like images both occur. The regression
+network then sees the anatomy of every head CT (the crown of the head, which the one real pair
+never shows), under many contrasts, paired with the real CT.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-CLASS_EDGES_HU = (-400.0, -30.0, 20.0, 300.0)  # air | fat | fluid | brain and soft tissue | bone
-DARK_CLASSES = (0, 4)  # air and bone: no MR signal in any contrast
+CLASS_EDGES_HU = (-400.0, -30.0, 20.0, 300.0, 700.0)  # air | fat | fluid | brain and soft tissue | marrow | dense bone
+AIR, FAT, MARROW, DENSE_BONE = 0, 1, 4, 5
+DARK_CLASSES = (AIR, DENSE_BONE)  # no MR signal in any contrast
 DARK_RANGE = (0.0, 0.12)
 BRIGHT_RANGE = (0.15, 1.0)
 
 
 def tissue_classes(ct_hu: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
-    """0 air, 1 fat, 2 fluid, 3 brain and soft tissue, 4 bone, from the CT lightly smoothed (1 mm) against its noise."""
+    """0 air, 1 fat, 2 fluid, 3 brain and soft tissue, 4 marrow, 5 dense bone, from the CT lightly smoothed (1 mm) against its noise."""
     sigma = [1.0 / float(s) for s in spacing]
     return np.digitize(ndimage.gaussian_filter(ct_hu.astype(np.float32), sigma), CLASS_EDGES_HU).astype(np.uint8)
 
@@ -38,7 +41,8 @@ def bias_field(shape: Sequence[int], rng: np.random.Generator, strength: float) 
 
 def synthetic_mr(classes: np.ndarray, head: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> np.ndarray:
     """One random MR contrast of the anatomy in ``classes`` (values roughly in [0, 1], zero outside ``head``)."""
-    means = np.array([rng.uniform(*(DARK_RANGE if c in DARK_CLASSES else BRIGHT_RANGE)) for c in range(5)], np.float32)
+    means = np.array([rng.uniform(*(DARK_RANGE if c in DARK_CLASSES else BRIGHT_RANGE)) for c in range(len(CLASS_EDGES_HU) + 1)], np.float32)
+    means[MARROW] = rng.uniform(DARK_RANGE[0], means[FAT])
     image = means[classes]
     image = image + rng.normal(0.0, rng.uniform(0.01, 0.04), size=image.shape).astype(np.float32)  # within-tissue texture
     blur = rng.uniform(0.5, 1.5)  # mm: partial volume of a scanner's point-spread function
