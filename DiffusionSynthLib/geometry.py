@@ -1,4 +1,4 @@
-"""Resampling between grids, and lossless reorientation. Every output grid is derived from an input grid; nothing is guessed.
+"""Resampling between grids, lossless reorientation, and boxes of voxels (bounding boxes, crops). Every output grid is derived from an input grid; nothing is guessed.
 
 Networks see voxels in one fixed axis order whatever order a file stores them in: ``to_canonical``
 permutes and flips the axes into the order closest to RAS (axis 0 runs towards the patient's
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from .errors import ModelError
 from .volume import Volume, from_sitk, to_sitk
@@ -123,6 +124,14 @@ def package_orientation(config: dict) -> str:
     return str(codes)
 
 
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
+    """The bounding box of ``mask``'s true voxels widened by ``margin`` voxels (inside the array); the whole array when none is."""
+    boxes = ndimage.find_objects(np.asarray(mask).astype(np.uint8))
+    if not boxes:
+        return tuple(slice(0, n) for n in mask.shape)
+    return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(boxes[0], mask.shape))
+
+
 def data_box(volume: Volume) -> tuple[slice, slice, slice]:
     """The box of ``volume``'s voxels outside which every plane at the array's ends is exactly zero.
 
@@ -130,13 +139,7 @@ def data_box(volume: Volume) -> tuple[slice, slice, slice]:
     planes lie outside the field of view, not in air (a scanner's air has noise). The whole grid when
     nothing is zero-padded or everything is zero.
     """
-    nonzero = np.asarray(volume.array) != 0
-    if not nonzero.any():
-        return (slice(0, volume.shape[0]), slice(0, volume.shape[1]), slice(0, volume.shape[2]))
-    box = []
-    for axis in range(3):
-        planes = np.nonzero(nonzero.any(axis=tuple(a for a in range(3) if a != axis)))[0]
-        box.append(slice(int(planes[0]), int(planes[-1]) + 1))
+    box = bounding_box(np.asarray(volume.array) != 0)
     return (box[0], box[1], box[2])
 
 

@@ -20,7 +20,7 @@ from scipy import ndimage
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..engine.refiner import flag_channels
 from ..errors import InputError, ModelError
-from ..geometry import from_canonical, package_orientation, resample, resample_like, resample_to_spacing, to_canonical
+from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_like, resample_to_spacing, to_canonical
 from ..intensity import brain_mask
 from ..models.package import ModelPackage
 from ..priors.regression import predict, subset_key, zscore
@@ -31,12 +31,6 @@ from .residual import Estimate, network_used, refined, with_residual_samples
 from .run import TaskRun
 
 BOX_MARGIN = 8  # voxels around the brain that the networks see
-
-
-def brain_box(brain: np.ndarray, margin: int) -> tuple[slice, ...]:
-    """The brain's bounding box widened by ``margin`` voxels (inside the array)."""
-    (box,) = ndimage.find_objects(brain.astype(np.uint8))
-    return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(box, brain.shape))
 
 
 @dataclass
@@ -113,7 +107,7 @@ def impute(
         raise InputError("The inputs have almost no foreground at the model's spacing; check the images.")
     images = {name: zscore(volume.array, brain) for name, volume in small.items()}
     priors = prior_estimates(model.config["prior"], images, given, brain, spacing)
-    box = brain_box(brain, BOX_MARGIN)  # the networks run on the brain's bounding box only
+    box = bounding_box(brain, BOX_MARGIN)  # the networks run on the brain's bounding box only
     net_input, estimate, flags = network_inputs({n: a[box] for n, a in images.items()}, given, {n: a[box] for n, a in priors.items()})
     run.prepared()
 

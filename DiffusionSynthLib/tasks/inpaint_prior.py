@@ -19,10 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from ..engine.refiner import flag_channels, refine
-from ..geometry import from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
+from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from ..models.package import ModelPackage
 from ..priors.glioma import glioma_prior, layout_subregions
@@ -80,11 +79,6 @@ def mode_prior(
     return glioma_prior(fill, placed, healthy, glioma, SEQUENCES, spacing)
 
 
-def region_box(region: np.ndarray, margin: int) -> tuple[slice, ...]:
-    (box,) = ndimage.find_objects(region.astype(np.uint8))
-    return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(box, region.shape))
-
-
 def _mode_estimate(model: ModelPackage, net_input: np.ndarray, prior: np.ndarray, run: TaskRun, mode: str) -> np.ndarray:
     """The prior plus the network's correction (the prior alone in a package without one, or whose network did not
     beat the prior in this mode on its validation case)."""
@@ -114,7 +108,7 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     brain_small = (onto_grid(brain) > 0.5) | region
     known = brain_small & ~region
     stats = {name: zscore_statistics(small[name].array[known].astype(np.float64)) for name in given}
-    box = region_box(region, CONTEXT_VOXELS)
+    box = bounding_box(region, CONTEXT_VOXELS)
     images = {name: np.where(brain_small[box], (small[name].array[box] - stats[name][0]) / stats[name][1], 0.0).astype(np.float32) for name in given}
     fill = harmonic_fills(images, given, region[box], brain_small[box])
     glioma = model.config["prior"].get("glioma")

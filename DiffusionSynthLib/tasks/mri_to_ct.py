@@ -109,8 +109,8 @@ def mr_head(mr: Volume) -> np.ndarray:
 
     A voxel of head left as air costs about 1000 HU. Chosen on the real pair's training and
     validation slices (the MR registered onto the CT grid, 1.4 x 1.4 x 5 mm), Dice with the CT's
-    head: 0.9634 here, 0.9625 at half the Otsu threshold, 0.956 at half and smoothed by the slice
-    thickness (5 mm, the default for other tasks). An MR whose signal fades towards the end of its
+    head: 0.9634 here, 0.9625 at half the Otsu threshold (both with the zero padding cut away), 0.956
+    at half and smoothed by the slice thickness (5 mm, the default for other tasks; padding kept). An MR whose signal fades towards the end of its
     field of view (a receive coil's falloff) keeps more of its outline at the lower share.
     """
     return head_mask_mr(mr, float(np.min(mr.spacing)), otsu_share=0.45)
