@@ -9,11 +9,12 @@ import pytest
 from scipy import ndimage
 
 from DiffusionSynthLib.geometry import resample_to_spacing, to_canonical
-from DiffusionSynthLib.intensity import head_mask_ct
+from DiffusionSynthLib.intensity import head_mask_ct, normalise_mr
 from DiffusionSynthLib.priors.head_ct import HeadCt
-from DiffusionSynthLib.train.mri_to_ct import CtExamples, synthetic_pairs
+from DiffusionSynthLib.train import mri_to_ct as train_mri_to_ct
+from DiffusionSynthLib.train.mri_to_ct import CtExamples, PairCase, synthetic_pairs
 from DiffusionSynthLib.train.patches import random_flip
-from DiffusionSynthLib.train.synthetic_mr import DENSE_BONE, FAT, MARROW, synthetic_mr, tissue_classes
+from DiffusionSynthLib.train.synthetic_mr import AIR, DENSE_BONE, FAT, FLUID, MARROW, SOFT, T1_SHARE, class_means, synthetic_mr, tissue_classes
 from DiffusionSynthLib.volume import read_volume
 
 from conftest import DATA
@@ -64,6 +65,34 @@ def test_the_skulls_marrow_ranges_from_dark_to_as_bright_as_fat_while_dense_bone
         assert dense < fat
         marrow_share_of_fat.append(marrow / fat)
     assert min(marrow_share_of_fat) < 0.5 < max(marrow_share_of_fat)  # dark in some contrasts, bright (T1's diploe) in others
+
+
+def test_half_of_the_contrasts_are_t1_weighted_with_the_diploe_bright_between_dark_tables():
+    rng = np.random.default_rng(3)
+    draws = [class_means(rng) for _ in range(400)]
+    t1 = [m for m in draws if m[FLUID] < m[SOFT] < m[MARROW] <= m[FAT] and m[FAT] >= 0.7]
+    assert abs(len(t1) / len(draws) - T1_SHARE) < 0.1
+    assert all(m[DENSE_BONE] < 0.15 and m[AIR] < 0.15 for m in draws)  # air and cortical bone dark in every contrast
+    assert any(m[FLUID] > m[SOFT] for m in draws)  # T2-like orders still occur
+
+
+def test_synthetic_contrasts_get_a_random_gamma_but_no_random_lookup_table_on_top(head_ct, monkeypatch):
+    monkeypatch.setattr(train_mri_to_ct, "SYNTHETIC_SHARE", 1.0)  # every patch from the synthetic pair
+    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
+    rng = np.random.default_rng(4)
+    deep = ndimage.binary_erosion(head_ct.head, iterations=2)
+    contrasts = (synthetic_mr(classes, head_ct.head, head_ct.spacing, rng) for _ in range(50))
+    mr = next(m for m in contrasts if np.median(m[deep & (classes == FAT)]) > 1.5 * np.median(m[deep & (classes == SOFT)]))  # fat clearly brighter
+    pair = PairCase(
+        "s", mr, normalise_mr(mr, head_ct.head), head_ct.ct_hu, head_ct.head, head_ct.head, np.zeros(mr.shape, bool), list(head_ct.spacing), head_ct.ct_hu
+    )
+    examples = CtExamples([], list(head_ct.head.shape), [pair])  # the whole head: the tissues' order can be read off the patch
+    for seed in range(12):
+        example = examples.random(np.random.default_rng(seed))
+        patch_classes = tissue_classes(example.truth[0] * 1000.0, head_ct.spacing)  # mirrored as the MR is
+        inside = ndimage.binary_erosion(example.inputs[0] > 0, iterations=2)
+        fat, soft = (np.median(example.inputs[0][inside & (patch_classes == c)]) for c in (FAT, SOFT))
+        assert fat > soft  # a gamma keeps the order; a random lookup table would swap it in some patches
 
 
 def test_synthetic_pairs_give_training_patches_and_no_validation_voxels(head_ct, tiny_model):

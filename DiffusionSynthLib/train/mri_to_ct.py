@@ -153,7 +153,8 @@ def synthetic_pairs(scans: Sequence[HeadCt], prior: dict, per_scan: int, seed: i
 class CtExamples:
     """Random training patches: contrast-randomised MR (so T1 and T2 look alike to the network), mirrored along every axis.
 
-    With ``synthetic`` pairs, ``SYNTHETIC_SHARE`` of the patches come from them.
+    With ``synthetic`` pairs, ``SYNTHETIC_SHARE`` of the patches come from them; their contrasts are random already and
+    get only a random gamma (a random lookup table would undo the T1-weighted order of half of them).
     """
 
     def __init__(self, cases: list[PairCase], patch: Sequence[int], synthetic: Sequence[PairCase] = ()) -> None:
@@ -161,13 +162,14 @@ class CtExamples:
 
     def random(self, rng: np.random.Generator, patch: Sequence[int] | None = None) -> CtExample:
         patch = list(patch or self.patch)
-        pool = self.synthetic if self.synthetic and rng.random() < SYNTHETIC_SHARE else self.cases
+        synthetic = bool(self.synthetic) and rng.random() < SYNTHETIC_SHARE
+        pool = self.synthetic if synthetic else self.cases
         case = pool[int(rng.integers(len(pool)))]
         assert case.prior is not None
         mr, prior, ct, weight, head = random_flip(
             random_crop([case.mr_norm, case.prior, case.ct, case.train, case.head], patch, rng, [0.0, -1000.0, -1000.0, False, False]), rng
         )
-        inputs = network_inputs(randomise_contrast(mr, head, rng), prior)
+        inputs = network_inputs(randomise_contrast(mr, head, rng, probability=0.0 if synthetic else 0.5), prior)  # a synthetic contrast is random already
         return CtExample(inputs, inputs[1:], (ct / HU_PER_UNIT)[None].astype(np.float32), weight[None].astype(np.float32), [])
 
 

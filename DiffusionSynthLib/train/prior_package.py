@@ -229,8 +229,8 @@ def prior_card(config: dict[str, Any]) -> str:
     synthetic_line = (
         f"- Also trained on {synthetic['per_ct_scan']} synthetic MR contrasts of each CT without an MR "
         f"({', '.join(training.get('ct_scans', []))}; {synthetic['share_of_patches']:.0%} of the patches): tissue classes from HU "
-        "painted with random intensities (air and dense bone dark, the skull's marrow from dark to as bright as fat), "
-        "blur, bias field and noise.\n"
+        "painted with random intensities (air and dense bone dark, the skull's marrow from dark to as bright as fat; half of "
+        "the contrasts in a T1-weighted order: fluid dark, fat brightest, marrow bright), blur, bias field and noise.\n"
         if synthetic.get("per_ct_scan") and synthetic.get("share_of_patches")
         else ""
     )

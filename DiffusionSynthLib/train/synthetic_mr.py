@@ -6,9 +6,11 @@ random MR intensities, then blurred (partial volume), given a smooth random bias
 noise. Air and dense (cortical) bone stay dark, as in every clinical MR contrast; the skull's
 marrow (the diploe, 300-700 HU, with the bone's partial-volume rim) is fatty, so it takes any
 brightness from dark to that of fat (bright between two dark tables in a T1, as in the Colin27
-head); the other classes take any order, so T1- and T2-like images both occur. The regression
-network then sees the anatomy of every head CT (the crown of the head, which the one real pair
-never shows), under many contrasts, paired with the real CT.
+head). Half of the contrasts are drawn T1-weighted (fluid darker than brain, fat brightest,
+marrow bright): the one real pair is a T2, and a random order alone makes a T1's bright diploe
+between two dark tables rare; in the other half the bright classes take any order, so T2-like
+and other images occur too. The regression network then sees the anatomy of every head CT (the crown of the
+head, which the one real pair never shows), under many contrasts, paired with the real CT.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ import numpy as np
 from scipy import ndimage
 
 CLASS_EDGES_HU = (-400.0, -30.0, 20.0, 300.0, 700.0)  # air | fat | fluid | brain and soft tissue | marrow | dense bone
-AIR, FAT, MARROW, DENSE_BONE = 0, 1, 4, 5
+AIR, FAT, FLUID, SOFT, MARROW, DENSE_BONE = 0, 1, 2, 3, 4, 5
 DARK_CLASSES = (AIR, DENSE_BONE)  # no MR signal in any contrast
 DARK_RANGE = (0.0, 0.12)
 BRIGHT_RANGE = (0.15, 1.0)
+T1_SHARE = 0.5  # of the contrasts: T1-weighted order (fluid < brain and soft tissue < marrow <= fat)
 
 
 def tissue_classes(ct_hu: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
@@ -39,10 +42,22 @@ def bias_field(shape: Sequence[int], rng: np.random.Generator, strength: float) 
     return np.exp(field).astype(np.float32)
 
 
+def class_means(rng: np.random.Generator) -> np.ndarray:
+    """Each tissue class's MR intensity: T1-weighted order with probability ``T1_SHARE``, else any order of the bright classes."""
+    means = np.array([rng.uniform(*(DARK_RANGE if c in DARK_CLASSES else BRIGHT_RANGE)) for c in range(len(CLASS_EDGES_HU) + 1)], np.float32)
+    if rng.random() < T1_SHARE:
+        means[FAT] = rng.uniform(0.7, 1.0)
+        means[SOFT] = rng.uniform(0.3, 0.6)
+        means[FLUID] = rng.uniform(DARK_RANGE[1], means[SOFT] - 0.1)
+        means[MARROW] = rng.uniform(means[SOFT], means[FAT])
+    else:
+        means[MARROW] = rng.uniform(DARK_RANGE[0], means[FAT])
+    return means
+
+
 def synthetic_mr(classes: np.ndarray, head: np.ndarray, spacing: Sequence[float], rng: np.random.Generator) -> np.ndarray:
     """One random MR contrast of the anatomy in ``classes`` (values roughly in [0, 1], zero outside ``head``)."""
-    means = np.array([rng.uniform(*(DARK_RANGE if c in DARK_CLASSES else BRIGHT_RANGE)) for c in range(len(CLASS_EDGES_HU) + 1)], np.float32)
-    means[MARROW] = rng.uniform(DARK_RANGE[0], means[FAT])
+    means = class_means(rng)
     image = means[classes]
     image = image + rng.normal(0.0, rng.uniform(0.01, 0.04), size=image.shape).astype(np.float32)  # within-tissue texture
     blur = rng.uniform(0.5, 1.5)  # mm: partial volume of a scanner's point-spread function
