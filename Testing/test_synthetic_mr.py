@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -29,8 +30,18 @@ def head_ct() -> HeadCt:
     return HeadCt(volume.array.astype(np.float32), head_mask_ct(volume), list(volume.spacing))
 
 
-def test_tissue_classes_of_a_real_ct_put_the_skull_in_bone_and_the_outside_in_air(head_ct):
-    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
+@pytest.fixture(scope="module")
+def classes(head_ct) -> np.ndarray:
+    return tissue_classes(head_ct.ct_hu, head_ct.spacing)
+
+
+def contrasts(head_ct: HeadCt, classes: np.ndarray, seed: int, count: int) -> Iterator[np.ndarray]:
+    """``count`` random synthetic MR contrasts of the head, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return (synthetic_mr(classes, head_ct.head, head_ct.spacing, rng) for _ in range(count))
+
+
+def test_tissue_classes_of_a_real_ct_put_the_skull_in_bone_and_the_outside_in_air(head_ct, classes):
     bone = head_ct.head & (head_ct.ct_hu > 900)
     assert (classes[bone] == DENSE_BONE).mean() > 0.9
     marrow = head_ct.head & (head_ct.ct_hu > 350) & (head_ct.ct_hu < 650)
@@ -40,27 +51,21 @@ def test_tissue_classes_of_a_real_ct_put_the_skull_in_bone_and_the_outside_in_ai
     assert np.isin(classes[brain], (2, 3)).mean() > 0.9
 
 
-def test_every_synthetic_contrast_keeps_air_and_bone_dark_and_orders_the_other_tissues_freely(head_ct):
-    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
-    rng = np.random.default_rng(0)
+def test_every_synthetic_contrast_keeps_air_and_bone_dark_and_orders_the_other_tissues_freely(head_ct, classes):
     fluid_brighter = []
-    for _ in range(12):
-        mr = synthetic_mr(classes, head_ct.head, head_ct.spacing, rng)
+    for mr in contrasts(head_ct, classes, seed=0, count=12):
         assert np.isfinite(mr).all() and (mr[~head_ct.head] == 0).all()
-        inside = head_ct.head & (classes == 3)
+        inside = head_ct.head & (classes == SOFT)
         skull = head_ct.head & (head_ct.ct_hu > 700)
         assert np.median(mr[skull]) < np.median(mr[inside])
-        fluid_brighter.append(np.median(mr[head_ct.head & (classes == 2)]) > np.median(mr[inside]))
+        fluid_brighter.append(np.median(mr[head_ct.head & (classes == FLUID)]) > np.median(mr[inside]))
     assert 0 < sum(fluid_brighter) < len(fluid_brighter)  # T2-like and T1-like both occur
 
 
-def test_the_skulls_marrow_ranges_from_dark_to_as_bright_as_fat_while_dense_bone_stays_dark(head_ct):
-    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
-    rng = np.random.default_rng(1)
+def test_the_skulls_marrow_ranges_from_dark_to_as_bright_as_fat_while_dense_bone_stays_dark(head_ct, classes):
+    deep = ndimage.binary_erosion(head_ct.head, iterations=2)  # the blur mixes the outline with the outside
     marrow_share_of_fat = []
-    for _ in range(20):
-        mr = synthetic_mr(classes, head_ct.head, head_ct.spacing, rng)
-        deep = ndimage.binary_erosion(head_ct.head, iterations=2)  # the blur mixes the outline with the outside
+    for mr in contrasts(head_ct, classes, seed=1, count=20):
         fat, marrow, dense = (np.median(mr[deep & (classes == c)]) for c in (FAT, MARROW, DENSE_BONE))
         assert dense < fat
         marrow_share_of_fat.append(marrow / fat)
@@ -76,13 +81,12 @@ def test_half_of_the_contrasts_are_t1_weighted_with_the_diploe_bright_between_da
     assert any(m[FLUID] > m[SOFT] for m in draws)  # T2-like orders still occur
 
 
-def test_synthetic_contrasts_get_a_random_gamma_but_no_random_lookup_table_on_top(head_ct, monkeypatch):
+def test_synthetic_contrasts_get_a_random_gamma_but_no_random_lookup_table_on_top(head_ct, classes, monkeypatch):
     monkeypatch.setattr(train_mri_to_ct, "SYNTHETIC_SHARE", 1.0)  # every patch from the synthetic pair
-    classes = tissue_classes(head_ct.ct_hu, head_ct.spacing)
-    rng = np.random.default_rng(4)
     deep = ndimage.binary_erosion(head_ct.head, iterations=2)
-    contrasts = (synthetic_mr(classes, head_ct.head, head_ct.spacing, rng) for _ in range(50))
-    mr = next(m for m in contrasts if np.median(m[deep & (classes == FAT)]) > 1.5 * np.median(m[deep & (classes == SOFT)]))  # fat clearly brighter
+    mr = next(
+        m for m in contrasts(head_ct, classes, seed=4, count=50) if np.median(m[deep & (classes == FAT)]) > 1.5 * np.median(m[deep & (classes == SOFT)])
+    )  # fat clearly brighter
     pair = PairCase(
         "s", mr, normalise_mr(mr, head_ct.head), head_ct.ct_hu, head_ct.head, head_ct.head, np.zeros(mr.shape, bool), list(head_ct.spacing), head_ct.ct_hu
     )

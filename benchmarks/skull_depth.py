@@ -16,23 +16,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mri_to_ct_quality import REAL_CTS  # noqa: E402
+
 from DiffusionSynthLib.audit import COLIN27  # noqa: E402
 from DiffusionSynthLib.intensity import head_mask_ct  # noqa: E402
 from DiffusionSynthLib.metrics import SKULL_BONE_HU  # noqa: E402
+from DiffusionSynthLib.priors.head_ct import depth_below_surface  # noqa: E402
 from DiffusionSynthLib.tasks.mri_to_ct import mr_head  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
-
-from mri_to_ct_quality import REAL_CTS  # noqa: E402
 
 DARKEST_SHARE = 20  # percent of the head's MR voxels
 
 
 def share_by_depth(selected: np.ndarray, head: np.ndarray, spacing, depths: range) -> list[float]:
     """The share of ``selected`` among the head's voxels at each whole millimetre of depth under its surface."""
-    depth = ndimage.distance_transform_edt(head, sampling=[float(s) for s in spacing])
+    depth = depth_below_surface(head, spacing)
     return [float(np.mean(selected[head & (depth >= d) & (depth < d + 1)])) for d in depths]
 
 

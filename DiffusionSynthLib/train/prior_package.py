@@ -26,6 +26,7 @@ from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, 
 from .loop import LoopResult, LoopSettings, train_latent_diffusion
 from .record import command_line, inference_settings
 from .refiner_loop import RefinerBatch, RefinerResult, RefinerSettings, Validate, train_refiner
+from .synthetic_mr import T1_SHARE
 
 LATENT_CHANNELS = 4
 DEFAULT_STEPS = 10
@@ -229,8 +230,8 @@ def prior_card(config: dict[str, Any]) -> str:
     synthetic_line = (
         f"- Also trained on {synthetic['per_ct_scan']} synthetic MR contrasts of each CT without an MR "
         f"({', '.join(training.get('ct_scans', []))}; {synthetic['share_of_patches']:.0%} of the patches): tissue classes from HU "
-        "painted with random intensities (air and dense bone dark, the skull's marrow from dark to as bright as fat; half of "
-        "the contrasts in a T1-weighted order: fluid dark, fat brightest, marrow bright), blur, bias field and noise.\n"
+        "painted with random intensities (air and dense bone dark, the skull's marrow from dark to as bright as fat; "
+        f"{T1_SHARE:.0%} of the contrasts in a T1-weighted order: fluid dark, fat brightest, marrow bright), blur, bias field and noise.\n"
         if synthetic.get("per_ct_scan") and synthetic.get("share_of_patches")
         else ""
     )
