@@ -375,7 +375,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .train.impute import train_impute
         from .train.inpaint import train_inpaint
 
+        if args.tumour_weight != 1.0 and args.task != "impute":
+            raise InputError(f"--tumour-weight is for --task impute; --task {args.task} was given.")
         trainer = train_impute if args.task == "impute" else train_inpaint
+        extra = {"tumour_weight": args.tumour_weight} if args.task == "impute" else {}
         path = trainer(
             folders,
             Path(args.output),
@@ -391,6 +394,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             device=args.device,
             log=log,
+            **extra,
         )
     elif args.task == "forecast":
         from .train.forecast import train_forecast
@@ -608,6 +612,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=6,
         help="mri-to-ct: random MR contrasts painted on each --ct-data head to train the network on (0: the real pairs only)",
+    )
+    p.add_argument(
+        "--tumour-weight",
+        type=float,
+        default=1.0,
+        help="impute: weight of the voxels inside a case's tumour segmentation in the network's loss and validation (default 1: no extra weight)",
     )
     p.add_argument("--autoencoder-fraction", type=float, default=0.35, help="share of the time budget for the autoencoder")
     p.add_argument("--scheduler", choices=["RFlowScheduler", "DDIMScheduler"], default="RFlowScheduler")

@@ -150,11 +150,42 @@ def test_a_package_trained_without_diffusion_time_loads_and_imputes(brain_cases,
         (folder / case).symlink_to(brain_cases / case)
     output = tmp_path / "no-diffusion"
     args = ["train", "--task", "impute", "--data", *map(str, folders), "--output", str(output), "--preset", "tiny", "--max-steps", "2"]
-    assert main([*args, "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", "--refiner-fraction", "1"]) == 0
+    assert main([*args, "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", "--refiner-fraction", "1", "--tumour-weight", "3"]) == 0
     assert "2 case(s): BraTS-GLI-00001-000" in capsys.readouterr().err  # one case from each folder
     package = load_model(output, "impute")
+    assert package.config["training"]["tumour_weight"] == 3.0
     assert set(package.networks) == {"refiner"} and "scheduler" not in package.config
     result = impute({"t1c": volumes["t1c"], "t2f": volumes["t2f"]}, package, samples=0)
     assert sorted(result.outputs) == ["t1n", "t2w"] and all(np.isfinite(v.array).all() for v in result.outputs.values())
     with pytest.raises(ModelError, match="no diffusion networks"):
         impute({"t1c": volumes["t1c"], "t2f": volumes["t2f"]}, package, samples=2)
+
+
+def test_the_tumour_weight_multiplies_the_loss_inside_the_tumour_only(brain_cases):
+    from DiffusionSynthLib.priors.regression import fit_all
+    from DiffusionSynthLib.train.brain_cases import load_brain_cases
+    from DiffusionSynthLib.train.impute import ImputeExamples, centred_box
+
+    spacing = [3.0, 3.0, 3.0]
+    cases = load_brain_cases(brain_cases, spacing, log=lambda message: None)
+    prior = fit_all({c.name: (c.images, c.brain) for c in cases}, spacing, log=lambda message: None)
+    with_tumour = next(c for c in cases if c.tumour is not None)  # TCGA-DU-7294; BraTS-GLI-00001-000 has no segmentation
+    without = next(c for c in cases if c.tumour is None)
+    given = ["t1n", "t1c", "t2w"]
+    for case in (with_tumour, without):
+        centre = np.argwhere(case.tumour > 0 if case.tumour is not None else case.brain).mean(axis=0).astype(int)
+        box = centred_box(case.brain.shape, centre, [32, 32, 32])
+        plain = ImputeExamples(cases, prior, spacing, [32, 32, 32]).example(case, given, box)
+        weighted = ImputeExamples(cases, prior, spacing, [32, 32, 32], tumour_weight=4.0).example(case, given, box)
+        tumour = case.tumour[box] > 0 if case.tumour is not None else np.zeros(case.brain[box].shape, bool)
+        assert np.array_equal(weighted.weight, plain.weight * np.where(tumour, 4.0, 1.0))
+        assert (weighted.weight == 4.0).any() == (case is with_tumour)  # the tumour's brain voxels of the missing FLAIR
+
+
+def test_a_tumour_weight_below_one_or_for_another_task_is_refused(brain_cases, tmp_path, capsys):
+    args = ["train", "--data", str(brain_cases), "--preset", "tiny", "--max-steps", "1"]
+    assert main([*args, "--task", "inpaint", "--output", str(tmp_path / "a"), "--tumour-weight", "4"]) == 2
+    assert main([*args, "--task", "impute", "--output", str(tmp_path / "b"), "--tumour-weight", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--tumour-weight is for --task impute" in err and "must be 1 (no extra weight) or more; 0.5" in err
+    assert "Traceback" not in err and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

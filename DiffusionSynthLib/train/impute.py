@@ -5,7 +5,9 @@ Cases are brain MR folders with any two or more of ``t1n``, ``t1c``, ``t2w``, ``
 validation: it chooses the prior's feature sets, scores the network every few minutes (the best
 weights ship; step 0 is the prior itself), and its figures go in the card.
 Budget: ``refiner_fraction`` of the minutes for the network, the rest for the residual diffusion
-(autoencoder then UNet, as in ``loop.py``).
+(autoencoder then UNet, as in ``loop.py``). ``tumour_weight`` multiplies the loss (and the validation
+error) inside a case's tumour segmentation: a lesion is a few percent of the brain, and an
+unweighted L1 leaves it dimmer than it is (a trade against the rest of the brain: benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -51,15 +53,15 @@ class ImputeExample:
     inputs: np.ndarray  # (12, X, Y, Z) network input
     estimate: np.ndarray  # (4, ...) given images and missing priors
     truth: np.ndarray  # (4, ...) the case's images (0 where it lacks one)
-    weight: np.ndarray  # (4, ...) 1 on brain voxels of missing sequences the case has
+    weight: np.ndarray  # (4, ...) on brain voxels of missing sequences the case has: 1, or the tumour weight inside its tumour
     flags: list[float]
 
 
 class ImputeExamples:
     """Random training patches and fixed validation crops, priors computed on the fly inside each box."""
 
-    def __init__(self, cases: list[BrainCase], prior: dict, spacing: list[float], patch: Sequence[int]) -> None:
-        self.cases, self.prior, self.spacing, self.patch = cases, prior, spacing, list(patch)
+    def __init__(self, cases: list[BrainCase], prior: dict, spacing: list[float], patch: Sequence[int], tumour_weight: float = 1.0) -> None:
+        self.cases, self.prior, self.spacing, self.patch, self.tumour_weight = cases, prior, spacing, list(patch), float(tumour_weight)
         self.features = {c.name: CaseFeatures(c.images, c.brain, spacing) for c in cases}
         self.brain_points = {c.name: np.argwhere(c.brain) for c in cases}
         self.tumour_points = {c.name: np.argwhere(c.tumour > 0) for c in cases if c.tumour is not None and (c.tumour > 0).any()}
@@ -78,6 +80,8 @@ class ImputeExamples:
         brain = case.brain[box]
         truth = np.stack([images.get(n, np.zeros(brain.shape, np.float32)) for n in SEQUENCES])
         weight = np.stack([brain & (n in case.images) & (n not in given) for n in SEQUENCES]).astype(np.float32)
+        if case.tumour is not None and self.tumour_weight != 1.0:
+            weight *= np.where(case.tumour[box] > 0, self.tumour_weight, 1.0).astype(np.float32)
         return ImputeExample(inputs, estimate, truth, weight, flags)
 
     def random(self, rng: np.random.Generator, patch: Sequence[int] | None = None) -> ImputeExample:
@@ -136,8 +140,11 @@ def train_impute(
     resume: bool = False,
     scheduler: str = "RFlowScheduler",
     device: str = "auto",
+    tumour_weight: float = 1.0,
     log=print,
 ) -> Path:
+    if not tumour_weight >= 1.0:
+        raise InputError(f"--tumour-weight must be 1 (no extra weight) or more; {tumour_weight} was given.")
     settings = settings or LoopSettings()
     spacing_mm = [float(spacing)] * 3
     cases = load_brain_cases(data, spacing_mm, exclude, minimum=2, log=log)
@@ -147,8 +154,8 @@ def train_impute(
     training = [c for c in cases if c is not held]
     log(f"validation case: {held.name}; training cases: {', '.join(c.name for c in training)}")
     prior = fit_all({c.name: (c.images, c.brain) for c in training}, spacing_mm, validation=(held.images, held.brain), log=log)
-    examples = ImputeExamples(training, prior, spacing_mm, patch)
-    held_examples = ImputeExamples([held], prior, spacing_mm, patch)
+    examples = ImputeExamples(training, prior, spacing_mm, patch, tumour_weight)
+    held_examples = ImputeExamples([held], prior, spacing_mm, patch, tumour_weight)
     validation = validation_examples(held_examples, held)
     dev = resolve_device(device)
 
@@ -160,13 +167,14 @@ def train_impute(
         return inputs.astype(np.float32), target.astype(np.float32), weight
 
     def scores(network: torch.nn.Module | None) -> dict[str, float]:
-        """Mean absolute error (z units) in the brain of the validation box, per configuration."""
+        """Mean absolute error (z units) in the brain of the validation box, per configuration (tumour voxels weighted as in training)."""
         out = {}
         for given, example in validation.items():
             estimate = example.estimate if network is None else example.estimate + refine(network, example.inputs, patch, dev)
             for target in (n for n in SEQUENCES if example.weight[SEQUENCES.index(n)].any()):
-                channel, mask = SEQUENCES.index(target), example.weight[SEQUENCES.index(target)] > 0
-                out[f"{given}->{target}"] = float(np.abs(estimate[channel][mask] - example.truth[channel][mask]).mean())
+                channel = SEQUENCES.index(target)
+                error = np.abs(estimate[channel] - example.truth[channel])
+                out[f"{given}->{target}"] = float((example.weight[channel] * error).sum() / example.weight[channel].sum())
         return out
 
     def validate(network: torch.nn.Module) -> float:
@@ -210,7 +218,12 @@ def train_impute(
             "outputs": list(SEQUENCES),
             "intensity": {"input": "z-score inside the brain", "typical": typical_stats(cases)},
         },
-        data_record={"cases": [f"{c.name} ({'+'.join(c.images)})" for c in training], "validation_case": held.name, "excluded": exclude or []},
+        data_record={
+            "cases": [f"{c.name} ({'+'.join(c.images)})" for c in training],
+            "validation_case": held.name,
+            "excluded": exclude or [],
+            "tumour_weight": float(tumour_weight),
+        },
     )
     return train_prior_package(
         plan,
