@@ -189,3 +189,27 @@ def test_a_tumour_weight_below_one_or_for_another_task_is_refused(brain_cases, t
     err = capsys.readouterr().err
     assert "--tumour-weight is for --task impute" in err and "must be 1 (no extra weight) or more; 0.5" in err
     assert "Traceback" not in err and not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_where_the_network_answers_is_decided_on_the_validation_case_s_whole_brain(tiny_impute_model, brain_cases):
+    """The per-configuration check scores what the benchmarks score: the whole brain, not the validation box around
+    the tumour (there, a network that loses to the prior over the whole brain can win)."""
+    from DiffusionSynthLib.geometry import bounding_box
+    from DiffusionSynthLib.metrics import mri_metrics
+    from DiffusionSynthLib.sequences import SEQUENCES
+    from DiffusionSynthLib.tasks.impute import BOX_MARGIN
+    from DiffusionSynthLib.train.brain_cases import load_brain_cases
+    from DiffusionSynthLib.train.impute import ImputeExamples
+
+    config = json.loads((tiny_impute_model / "model.json").read_text())
+    gate = config["training"]["validation"]["network per key"]
+    assert gate["metric"] == "SSIM in the whole brain of the validation case"
+    spacing = config["spacing_mm"]
+    held = next(c for c in load_brain_cases(brain_cases, spacing, log=lambda message: None) if c.name == config["training"]["validation_case"])
+    examples = ImputeExamples([held], config["prior"], spacing, config["refiner"]["window"])
+    given, target = ["t1n", "t1c", "t2w"], "t2f"
+    whole = examples.example(held, given, bounding_box(held.brain, BOX_MARGIN))
+    channel = SEQUENCES.index(target)
+    expected = mri_metrics(whole.truth[channel], whole.estimate[channel], whole.weight[channel] > 0)["ssim"]
+    assert gate["prior"]["t1n,t1c,t2w->t2f"] == pytest.approx(expected, abs=1e-6)
+    assert sorted(gate["prior"]) == sorted(config["training"]["validation"]["prior"])  # every configuration scored
