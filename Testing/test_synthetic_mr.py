@@ -48,7 +48,7 @@ def test_tissue_classes_of_a_real_ct_put_the_skull_in_bone_and_the_outside_in_ai
     assert (classes[marrow] == MARROW).mean() > 0.5  # the diploe, and the bone's partial-volume rim
     assert (classes[~head_ct.head] == 0).mean() > 0.95
     brain = head_ct.head & (np.abs(head_ct.ct_hu - 35) < 10)
-    assert np.isin(classes[brain], (2, 3)).mean() > 0.9
+    assert np.isin(classes[brain], (FLUID, SOFT)).mean() > 0.9
 
 
 def test_every_synthetic_contrast_keeps_air_and_bone_dark_and_orders_the_other_tissues_freely(head_ct, classes):

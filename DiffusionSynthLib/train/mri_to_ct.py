@@ -169,7 +169,7 @@ class CtExamples:
         mr, prior, ct, weight, head = random_flip(
             random_crop([case.mr_norm, case.prior, case.ct, case.train, case.head], patch, rng, [0.0, -1000.0, -1000.0, False, False]), rng
         )
-        inputs = network_inputs(randomise_contrast(mr, head, rng, probability=0.0 if synthetic else 0.5), prior)  # a synthetic contrast is random already
+        inputs = network_inputs(randomise_contrast(mr, head, rng, probability=0.0 if synthetic else 0.5), prior)
         return CtExample(inputs, inputs[1:], (ct / HU_PER_UNIT)[None].astype(np.float32), weight[None].astype(np.float32), [])
 
 
