@@ -34,11 +34,13 @@ TERMS_BLOCK = "licence"
 
 
 def fingerprint(config: dict[str, Any]) -> dict[str, str]:
-    """What a result was measured on: each network's weights sha256, the keys answered by the prior alone, and a digest
-    of calibrated growth parameters."""
+    """What a result was measured on: each network's weights sha256, the keys answered by the prior alone, those whose
+    quantiles are matched, and a digest of calibrated growth parameters."""
     prints = {name: str(spec.get("sha256")) for name, spec in config.get("networks", {}).items()}
     if config.get("refiner", {}).get("prior_only"):
         prints["prior only"] = ", ".join(config["refiner"]["prior_only"])
+    if config.get("calibration", {}).get("used"):
+        prints["quantile matching"] = ", ".join(config["calibration"]["used"])
     if "growth" in config:
         prints["growth"] = hashlib.sha256(json.dumps(config["growth"], sort_keys=True).encode()).hexdigest()
     return prints

@@ -213,3 +213,65 @@ def test_where_the_network_answers_is_decided_on_the_validation_case_s_whole_bra
     expected = mri_metrics(whole.truth[channel], whole.estimate[channel], whole.weight[channel] > 0)["ssim"]
     assert gate["prior"]["t1n,t1c,t2w->t2f"] == pytest.approx(expected, abs=1e-6)
     assert sorted(gate["prior"]) == sorted(config["training"]["validation"]["prior"])  # every configuration scored
+
+
+def test_training_records_where_the_quantiles_are_matched_and_the_card_shows_it(tiny_impute_model, brain_cases):
+    """Per configuration, the final estimate's whole-brain SSIM on the validation case without and with matching to the
+    training cases' quantiles; matching is used where it scored higher. Recomputed here for FLAIR from the other three."""
+    from DiffusionSynthLib.geometry import bounding_box
+    from DiffusionSynthLib.metrics import mri_metrics
+    from DiffusionSynthLib.priors.quantile_matching import LEVELS, match_quantiles, reference_quantiles
+    from DiffusionSynthLib.sequences import SEQUENCES
+    from DiffusionSynthLib.tasks.impute import BOX_MARGIN
+    from DiffusionSynthLib.train.brain_cases import load_brain_cases
+    from DiffusionSynthLib.train.impute import ImputeExamples
+
+    config = json.loads((tiny_impute_model / "model.json").read_text())
+    calibration = config["calibration"]
+    assert calibration["kind"] == "quantile matching" and set(calibration["quantiles"]) == set(SEQUENCES)
+    assert all(len(q) == LEVELS and np.all(np.diff(q) >= 0) for q in calibration["quantiles"].values())
+    scores = calibration["validation"]
+    assert calibration["used"] == sorted(k for k in scores["without"] if scores["with"][k] > scores["without"][k])
+    spacing = config["spacing_mm"]
+    cases = {c.name: c for c in load_brain_cases(brain_cases, spacing, log=lambda message: None)}
+    held = cases.pop(config["training"]["validation_case"])
+    (training,) = cases.values()
+    assert calibration["quantiles"]["t2f"] == reference_quantiles([training.images["t2f"][training.brain]])  # the training case's, not the held one's
+    key = "t1n,t1c,t2w->t2f"
+    assert key in config["training"]["validation"]["network per key"]["prior only"]  # two steps: the network kept step 0
+    whole = ImputeExamples([held], config["prior"], spacing, config["refiner"]["window"]).example(
+        held, ["t1n", "t1c", "t2w"], bounding_box(held.brain, BOX_MARGIN)
+    )
+    channel, brain = SEQUENCES.index("t2f"), whole.weight[SEQUENCES.index("t2f")] > 0
+    estimate, truth = whole.estimate[channel], whole.truth[channel]
+    assert scores["without"][key] == pytest.approx(mri_metrics(truth, estimate, brain)["ssim"], abs=1e-6)
+    matched = match_quantiles(estimate, brain, calibration["quantiles"]["t2f"])
+    assert scores["with"][key] == pytest.approx(mri_metrics(truth, matched, brain)["ssim"], abs=1e-6)
+    card = (tiny_impute_model / "MODEL_CARD.md").read_text()
+    assert "| configuration | without | matched | matching used |" in card and f"| {key} | {scores['without'][key]:.3f} |" in card
+
+
+def test_a_configuration_with_matching_answers_with_the_reference_quantiles(volumes, model):
+    """Where the package matches (``calibration.used``), the output's brain values, back in z units, take the stored
+    quantiles; other configurations are untouched. Inputs at the model's spacing: no resampling blurs the comparison."""
+    import dataclasses
+
+    from DiffusionSynthLib.geometry import resample_to_spacing
+
+    spacing = model.config["spacing_mm"]
+    small = {name: resample_to_spacing(volume, spacing) for name, volume in volumes.items()}
+    inputs = {"t1n": small["t1n"], "t1c": small["t1c"], "t2w": small["t2w"], "t2f": None}
+    calibration = {**model.config["calibration"], "used": ["t1n,t1c,t2w->t2f"]}
+    plain = dataclasses.replace(model, config={k: v for k, v in model.config.items() if k != "calibration"})
+    matching = dataclasses.replace(model, config={**model.config, "calibration": calibration})
+    out, unmatched = impute(inputs, matching).outputs["t2f"].array, impute(inputs, plain).outputs["t2f"].array
+    brain = out != 0
+    mean, sd = model.config["intensity"]["typical"]["t2f"]
+    levels = np.linspace(0.02, 0.98, 49)
+    stored = np.interp(levels, np.linspace(0.0, 1.0, len(calibration["quantiles"]["t2f"])), calibration["quantiles"]["t2f"])
+    np.testing.assert_allclose(np.quantile((out[brain] - mean) / sd, levels), stored, atol=0.05)
+    assert not np.allclose(out, unmatched)
+    np.testing.assert_array_equal(
+        impute({**inputs, "t2f": small["t2f"], "t2w": None}, matching).outputs["t2w"].array,
+        impute({**inputs, "t2f": small["t2f"], "t2w": None}, plain).outputs["t2w"].array,
+    )

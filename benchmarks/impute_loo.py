@@ -10,8 +10,11 @@ case's own grid, scored by ``mri_metrics`` (BraSyn normalisation, inside the bra
 - quadratic regression: per-voxel quadratic regression from the given sequences, fitted on all the
   other cases (the issue's baseline);
 - prior: the fold package's own regression alone (feature set chosen on its validation case);
-- prior + network: the package's default, deterministic output;
-- prior + network + diffusion: the mean of ``--samples`` residual samples (when the fold has diffusion).
+- prior + network: the prior plus the regression network's correction (where training kept it);
+- prior + network + matching: the package's default, deterministic output: the above with its quantiles in
+  the brain matched to the training cases' where training kept that (``priors/quantile_matching.py``);
+- prior + network + diffusion: the mean of ``--samples`` residual samples, matched as the default (when the fold
+  has diffusion).
 For FLAIR targets of cases with a tumour segmentation the tumour's contrast (its mean in brain SDs
 above the brain's mean) is reported for the truth and each method.
 
@@ -41,7 +44,7 @@ from DiffusionSynthLib.volume import read_volume  # noqa: E402
 
 from _common import DATA, case_brain, check_held_out, markdown_table, result_envelope, train_fold, write_result  # noqa: E402
 
-METHODS = ("most similar", "quadratic regression", "prior", "prior + network", "prior + network + diffusion")
+METHODS = ("most similar", "quadratic regression", "prior", "prior + network", "prior + network + matching", "prior + network + diffusion")
 MEAN_COLUMNS = [
     ["given", "given"],
     ["target", "missing"],
@@ -120,7 +123,8 @@ def main() -> None:
         package = resolve_model(args.package or str(train_fold("impute", case, workdir, args.fold_minutes, args.data)), "impute")
         check_held_out(package.config, case)
         models[package.id] = fingerprint(package.config)
-        prior_only = dataclasses.replace(package, networks={k: v for k, v in package.networks.items() if k != "refiner"})
+        unmatched = dataclasses.replace(package, config={k: v for k, v in package.config.items() if k != "calibration"})
+        prior_only = dataclasses.replace(unmatched, networks={k: v for k, v in package.networks.items() if k != "refiner"})
         others = load_brain_cases(args.data, [1.0, 1.0, 1.0], exclude=[case], minimum=2, log=lambda message: None)
         baseline = fit_all({c.name: (c.images, c.brain) for c in others}, [1.0] * 3, kinds=("quadratic",), log=lambda message: None)
         volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()}
@@ -141,7 +145,8 @@ def main() -> None:
                 "prior": impute(inputs, prior_only, samples=0).outputs[target].array,
             }
             has_network = "refiner" in package.networks  # a prior-only fold (--fold-minutes 0) has none: the same output
-            predictions["prior + network"] = impute(inputs, package, samples=0).outputs[target].array if has_network else predictions["prior"]
+            predictions["prior + network"] = impute(inputs, unmatched, samples=0).outputs[target].array if has_network else predictions["prior"]
+            predictions["prior + network + matching"] = impute(inputs, package, samples=0).outputs[target].array
             if args.samples > 0 and {"autoencoder", "unet"} <= set(package.networks):
                 predictions["prior + network + diffusion"] = impute(inputs, package, samples=args.samples, steps=args.steps).outputs[target].array
             truth = volumes[target].array.astype(np.float32)

@@ -20,6 +20,7 @@ REQUIREMENTS: dict[str, str] = {  # import name -> pip requirement (the library'
     "scipy": "scipy>=1.10",
     "nrrd": "pynrrd>=1.0",
     "highdicom": "highdicom>=0.28",  # DICOM series, DICOM-SEG and the CT series out (Slicer ships pydicom)
+    "skimage": "scikit-image>=0.22",  # quantile matching of imputed sequences
 }
 
 

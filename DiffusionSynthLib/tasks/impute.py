@@ -4,7 +4,10 @@ prepare: inputs onto the grid of the first given (order t1n, t1c, t2w, t2f), axe
 order, the model's spacing; brain mask; each sequence z-scored inside the brain.
 estimate: the package's per-voxel polynomial regression of each missing sequence from the given
 ones (the prior), plus its regression network's correction (the posterior-mean estimate);
-with ``samples`` K >= 1, K samples of the residual drawn by latent diffusion are added and averaged.
+with ``samples`` K >= 1, K samples of the residual drawn by latent diffusion are added and averaged;
+then, in the configurations where training kept it, the estimate's quantiles inside the brain are
+matched to the sequence's in real brains (``priors/quantile_matching.py``; the ``_std`` map is the
+samples' spread before matching).
 finish: each output put on the typical intensity scale of its sequence (brain mean and SD of the
 training cases), zero outside the brain, back onto the first input's own grid.
 """
@@ -23,6 +26,7 @@ from ..errors import InputError, ModelError
 from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_like, resample_to_spacing, to_canonical
 from ..intensity import brain_mask
 from ..models.package import ModelPackage
+from ..priors.quantile_matching import calibration_used, match_quantiles
 from ..priors.regression import predict, subset_key, zscore
 from ..sequences import SEQUENCES, given_sequences
 from ..volume import Volume
@@ -125,6 +129,10 @@ def impute(
     result.mean[(slice(None),) + box] = in_box.mean
     if in_box.std is not None and result.std is not None:
         result.std[(slice(None),) + box] = in_box.std
+    for name in missing:
+        if calibration_used(model.config, subset_key(given, name)):
+            channel = SEQUENCES.index(name)
+            result.mean[channel] = match_quantiles(result.mean[channel], brain, model.config["calibration"]["quantiles"][name])
 
     brain_full = ndimage.binary_fill_holes(brain_mask([volume.array for volume in on_grid.values()]))
     typical = model.config["intensity"]["typical"]

@@ -8,11 +8,13 @@ Budget: ``refiner_fraction`` of the minutes for the network, the rest for the re
 (autoencoder then UNet, as in ``loop.py``). ``tumour_weight`` multiplies the loss (and the validation
 error) inside a case's tumour segmentation: a lesion is a few percent of the brain, and an
 unweighted L1 leaves it dimmer than it is (a trade against the rest of the brain: benchmarks/README.md).
+Last, per configuration, whether the final estimate's quantiles are matched to the training cases'
+(``priors/quantile_matching.py``): kept where it raises the validation case's whole-brain SSIM.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +26,15 @@ from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
 from ..geometry import bounding_box
 from ..metrics import mri_metrics
+from ..priors.quantile_matching import calibration_entry, match_quantiles, reference_quantiles
 from ..priors.regression import CaseFeatures, fit_all, predict_box, subset_key
 from ..sequences import SEQUENCES
 from ..tasks.impute import BOX_MARGIN, network_inputs
 from .brain_cases import BrainCase, describe_data, load_brain_cases, typical_stats
 from .loop import LoopSettings
 from .prior_package import PriorPackagePlan, train_prior_package
+
+GATE_METRIC = "SSIM in the whole brain of the validation case"
 
 
 def proper_subsets(available: Sequence[str]) -> list[list[str]]:
@@ -181,19 +186,38 @@ def train_impute(
     def validate(network: torch.nn.Module) -> float:
         return float(np.mean(list(scores(network).values())))
 
+    brain_box = bounding_box(held.brain, BOX_MARGIN)
+    quantiles = {t: reference_quantiles([c.images[t][c.brain] for c in training if t in c.images]) for t in SEQUENCES if any(t in c.images for c in training)}
+
+    def whole_brain(network: torch.nn.Module | None, prior_only: Sequence[str] = ()) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+        """(configuration, estimate, truth, brain) for each configuration of the validation case over its whole brain,
+        the network's correction added except in ``prior_only``. One configuration's inputs at a time: a whole
+        brain's are hundreds of MB."""
+        for given in validation:
+            example = held_examples.example(held, given.split(","), brain_box)
+            correction = None if network is None else refine(network, example.inputs, patch, dev)
+            for target in (n for n in SEQUENCES if example.weight[SEQUENCES.index(n)].any()):
+                key, channel = f"{given}->{target}", SEQUENCES.index(target)
+                estimate = example.estimate[channel] if correction is None or key in prior_only else example.estimate[channel] + correction[channel]
+                yield key, estimate, example.truth[channel], example.weight[channel] > 0
+
     def ssim_scores(network: torch.nn.Module | None) -> dict[str, float]:
         """SSIM (as the benchmarks score it) in the validation case's whole brain, per configuration: where the network
         answers is decided on what the benchmarks score (the box around the tumour can prefer a network that loses to
-        the prior over the whole brain). One configuration's inputs at a time: a whole brain's are hundreds of MB."""
-        out = {}
-        brain_box = bounding_box(held.brain, BOX_MARGIN)
-        for given in validation:
-            example = held_examples.example(held, given.split(","), brain_box)
-            estimate = example.estimate if network is None else example.estimate + refine(network, example.inputs, patch, dev)
-            for target in (n for n in SEQUENCES if example.weight[SEQUENCES.index(n)].any()):
-                channel = SEQUENCES.index(target)
-                out[f"{given}->{target}"] = mri_metrics(example.truth[channel], estimate[channel], example.weight[channel] > 0)["ssim"]
-        return out
+        the prior over the whole brain)."""
+        return {key: mri_metrics(truth, estimate, brain)["ssim"] for key, estimate, truth, brain in whole_brain(network)}
+
+    def calibration(network: torch.nn.Module | None, prior_only: Sequence[str]) -> dict:
+        """Per configuration, the final estimate's whole-brain SSIM without and with quantile matching: where it is used."""
+        scores: dict[str, dict[str, float]] = {"without": {}, "with": {}}
+        for key, estimate, truth, brain in whole_brain(network, prior_only):
+            target = key.split("->")[1]
+            if target not in quantiles:  # no training case has it: nothing to match to
+                continue
+            matched = match_quantiles(estimate, brain, quantiles[target])
+            scores["without"][key] = mri_metrics(truth, estimate, brain)["ssim"]
+            scores["with"][key] = mri_metrics(truth, matched, brain)["ssim"]
+        return {"calibration": calibration_entry(quantiles, scores, GATE_METRIC)}
 
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> ImputeExample:
         example = examples.random(rng, settings_patch)
@@ -213,7 +237,8 @@ def train_impute(
         validate=validate,
         validation_scores=scores,
         gate_scores=ssim_scores,
-        gate_metric="SSIM in the whole brain of the validation case",
+        gate_metric=GATE_METRIC,
+        finish=calibration,
         residual_example=refined_example,
         residual_channels=len(SEQUENCES),
         flag_count=len(SEQUENCES),

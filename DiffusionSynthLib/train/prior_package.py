@@ -54,6 +54,10 @@ class PriorPackagePlan:
     # prior on the validation case, the package answers that key with the prior alone
     gate_scores: Callable[[torch.nn.Module | None], dict[str, float]] | None = None
     gate_metric: str = "SSIM"
+    # model.json entries decided last, on the final estimate (the network, the prior where the gate chose it): the
+    # imputation's quantile matching; called with the network (None when its correction is zero) and the gate's
+    # prior-only keys
+    finish: Callable[[torch.nn.Module | None, list[str]], dict[str, Any]] | None = None
     data_record: dict[str, Any] = field(default_factory=dict)
 
 
@@ -129,11 +133,13 @@ def _train_diffusion(
     return specs, downsample, result
 
 
-def _gate(plan: PriorPackagePlan, network: torch.nn.Module) -> dict[str, Any] | None:
-    """Each key's score with the prior alone and with the network; the keys where the network is not better."""
+def _gate(plan: PriorPackagePlan, network: torch.nn.Module | None) -> dict[str, Any] | None:
+    """Each key's score with the prior alone and with the network (None: a network whose correction is exactly zero);
+    the keys where the network is not better."""
     if plan.gate_scores is None:
         return None
-    prior, model = plan.gate_scores(None), plan.gate_scores(network)
+    prior = plan.gate_scores(None)
+    model = prior if network is None else plan.gate_scores(network)
     return {"metric": plan.gate_metric, "prior": prior, "prior + network": model, "prior only": sorted(k for k in prior if not model[k] > prior[k])}
 
 
@@ -157,9 +163,14 @@ def train_prior_package(
     refiner: RefinerResult = train_refiner(plan.refiner, plan.refiner_batch, plan.validate, refiner_settings, workdir / "refiner.pt", resume, log, device)
     prior_scores, model_scores = plan.validation_scores(None), plan.validation_scores(refiner.network)
     log(json.dumps({"validation": {"prior": prior_scores, "prior + network": model_scores}}))
-    gate = _gate(plan, refiner.network)
+    # best at step 0: the zero-initialised network, whose correction is exactly zero (a prior-only fold): not run again
+    scored_network = None if refiner.best_step == 0 else refiner.network
+    gate = _gate(plan, scored_network)
     if gate is not None:
         log(json.dumps({"network per key": gate}))
+    finished = {} if plan.finish is None else plan.finish(scored_network, [] if gate is None else gate["prior only"])
+    if finished:
+        log(json.dumps({key: value.get("validation", value) for key, value in finished.items()}))
     networks: dict[str, torch.nn.Module] = {"refiner": refiner.network}
     specs: dict[str, dict] = {"refiner": plan.refiner}
     config: dict[str, Any] = {}
@@ -189,6 +200,7 @@ def train_prior_package(
         "prior": plan.prior,
         "refiner": {"window": plan.refiner_window, "prior_only": [] if gate is None else gate["prior only"]},
         **config,
+        **finished,
         "inference": inference,
         **plan.extra_config,
         "training": {
@@ -252,6 +264,32 @@ prior, the package answers with the prior alone):
         if gate
         else ""
     )
+    calibration = config.get("calibration")
+    calibration_block = (
+        f"""
+Where the estimate's quantiles in the brain are matched to the training cases' ({calibration["metric"]}; higher is
+better; used where matching scores higher):
+
+| configuration | without | matched | matching used |
+|---|---|---|---|
+"""
+        + "\n".join(
+            f"| {key} | {calibration['validation']['without'][key]:.3f} | {calibration['validation']['with'][key]:.3f} | "
+            f"{'yes' if key in calibration['used'] else 'no'} |"
+            for key in sorted(calibration["validation"]["without"])
+        )
+        + "\n"
+        if calibration
+        else ""
+    )
+    calibration_step = (
+        """4. Quantile matching, where validation kept it: the estimate's intensities inside the brain given, rank for rank,
+   the mean quantiles of the training cases' real images of that sequence (a monotone map: the spread a regression
+   loses, not new structure).
+"""
+        if calibration
+        else ""
+    )
     gate_sentence = ", and where the network does not beat the prior's SSIM there the package answers with the prior alone" if gate else ""
     return f"""# Model card: {config["id"]}
 
@@ -266,7 +304,7 @@ Task: {config["task"]}. {config["description"]}
    below){gate_sentence}.
 3. Latent diffusion of what the first two miss (`--samples K`: the mean of K samples and their SD; default 0:
    the deterministic posterior-mean estimate).
-
+{calibration_step}
 ## Training
 - Command: `{training["command"]}`
 - Training cases: {", ".join(training.get("cases", []))}
@@ -278,4 +316,4 @@ Task: {config["task"]}. {config["description"]}
 | configuration | prior | prior + network |
 |---|---|---|
 {rows}
-{gate_block}"""
+{gate_block}{calibration_block}"""
