@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch
 from DiffusionSynthLib.engine.networks import build_network
 from DiffusionSynthLib.engine.refiner import refine, refiner_spec, zero_last_layer
 from DiffusionSynthLib.priors.harmonic import harmonic_fill
-from DiffusionSynthLib.priors.regression import fit_all, predict, subset_key, zscore
+from DiffusionSynthLib.priors.regression import MAP_BINS, candidate_name, fit_all, predict, subset_key, zscore
 from DiffusionSynthLib.train.refiner_loop import FINAL_RATE_SHARE, RefinerSettings, learning_rate, train_refiner
 
 
@@ -68,8 +70,64 @@ def test_polynomial_regression_recovers_a_quadratic_relation_and_chooses_by_vali
     estimate = predict(held[0], ["t1n", "t1c"], held[1], fit, [1.0, 1.0, 1.0])
     assert np.abs(estimate[held[1]] - held[0]["t2w"][held[1]]).max() < 0.02  # exact but for the small ridge shrinkage
     assert fit["features"] == "quadratic"  # the smoothed features add nothing here, and validation sees it
-    assert set(fit["validation_mae"]) == {"quadratic", "multiscale"}
+    assert set(fit["validation_mae"]) == {"quadratic", "multiscale", "texture", "quadratic+map", "multiscale+map", "texture+map"}
     assert subset_key(["t2w"], "t1n") in prior["fits"] and subset_key(["t2f"], "t1n") not in prior["fits"]  # no case has FLAIR
+
+
+def test_the_intensity_map_bends_where_the_polynomial_cannot_and_is_chosen_by_validation():
+    """A target that is a step in the given sequence (0 below z = 1, 3 above: a lesion bright in one sequence, a
+    relation no quadratic follows): the map's table recovers the step away from the smoothed edge, and validation
+    picks it; the tables round-trip through JSON (model.json)."""
+    rng = np.random.default_rng(3)
+
+    def case() -> tuple[dict[str, np.ndarray], np.ndarray]:
+        shape = (30, 30, 30)
+        brain = np.zeros(shape, bool)
+        brain[2:28, 2:28, 2:28] = True
+        t1c = rng.normal(size=shape).astype(np.float32) * 1.5
+        return {"t1c": t1c, "t2f": np.where(t1c > 1.0, 3.0, 0.0).astype(np.float32)}, brain
+
+    cases = {f"c{i}": case() for i in range(3)}
+    held = case()
+    prior = json.loads(json.dumps(fit_all(cases, [1.0, 1.0, 1.0], validation=held, log=lambda message: None)))
+    fit = prior["fits"][subset_key(["t1c"], "t2f")]
+    assert candidate_name(fit).endswith("+map")
+    assert fit["validation_mae"][candidate_name(fit)] < 0.5 * fit["validation_mae"]["quadratic"]
+    estimate = predict(held[0], ["t1c"], held[1], fit, [1.0, 1.0, 1.0])
+    away = held[1] & (np.abs(held[0]["t1c"] - 1.0) > 0.8)  # the table is smoothed over about a bin around the step
+    assert np.abs(estimate[away] - held[0]["t2f"][away]).mean() < 0.15
+    without = predict(held[0], ["t1c"], held[1], {k: v for k, v in fit.items() if k != "map"}, [1.0, 1.0, 1.0])
+    assert np.abs(without[away] - held[0]["t2f"][away]).mean() > 0.25  # the polynomial alone: 0.30
+    assert np.array(fit["map"]["table"]).shape == (MAP_BINS[1],)
+
+
+def test_texture_features_tell_a_smooth_bright_region_from_a_busy_one_of_the_same_brightness():
+    """Two regions with the same values in the given sequence, one smooth (an oedema), one busy (cortex and sulci);
+    the target is bright only in the smooth one. Per-voxel values cannot tell them apart, the local standard
+    deviation can: validation picks ``texture`` and its estimate separates the two regions."""
+    rng = np.random.default_rng(4)
+
+    def case() -> tuple[dict[str, np.ndarray], np.ndarray]:
+        shape = (40, 40, 40)
+        brain = np.zeros(shape, bool)
+        brain[2:38, 2:38, 2:38] = True
+        smooth, busy = np.zeros(shape, bool), np.zeros(shape, bool)
+        smooth[2:20, 2:38, 2:38], busy[20:38, 2:38, 2:38] = True, True
+        ramp = np.broadcast_to(np.linspace(-1.5, 1.5, 36, dtype=np.float32), (18, 36, 36))  # smooth: a slow ramp
+        t2w = rng.normal(scale=0.1, size=shape).astype(np.float32)
+        t2w[smooth] += ramp.ravel()
+        t2w[busy] += rng.permutation(ramp.ravel())  # busy: the same values, shuffled
+        return {"t2w": t2w, "t2f": np.where(smooth, 2.0, 0.0).astype(np.float32)}, brain
+
+    cases = {f"c{i}": case() for i in range(2)}
+    held = case()
+    fit = fit_all(cases, [1.0, 1.0, 1.0], validation=held, log=lambda message: None)["fits"][subset_key(["t2w"], "t2f")]
+    assert fit["features"] == "texture"
+    assert fit["validation_mae"][candidate_name(fit)] < 0.5 * min(fit["validation_mae"][k] for k in ("quadratic", "multiscale"))
+    estimate = predict(held[0], ["t2w"], held[1], fit, [1.0, 1.0, 1.0])
+    inner = np.zeros(held[1].shape, bool)
+    inner[2:14, 8:32, 8:32] = True  # the smooth region away from the boundary between the two
+    assert estimate[inner].mean() > 1.5 and estimate[np.roll(inner, 24, axis=0)].mean() < 0.5
 
 
 def test_zscore_is_zero_outside_the_mask():

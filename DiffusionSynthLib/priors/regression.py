@@ -3,9 +3,14 @@
 Every image is z-scored inside the brain. For each subset of given sequences and each target,
 ridge least squares fits the target from the given sequences' values, their squares and pairwise
 products (``quadratic``), optionally with each sequence smoothed at a few scales
-(``multiscale``: local context, which helps most targets and hurts some, so the feature set is
-chosen per target on a validation case). Fitted in seconds on the training cases; the
-coefficients live in ``model.json``.
+(``multiscale``: local context, which helps most targets and hurts some), optionally with each
+sequence's local standard deviation at two scales (``texture``: oedema is bright but smooth, cortex and
+sulci bright and busy: what lets a FLAIR regression find a tumour), optionally followed by an
+intensity map (``+map``): the polynomial's remaining error tabulated as a function of the given
+sequences' values (a binned, smoothed conditional mean: Nadaraya-Watson on a grid), which a
+polynomial cannot bend into, e.g. a T1c's long bright tail mapped to a FLAIR. The candidate is
+chosen per target on a validation case. Fitted in seconds on the training cases; the coefficients
+and tables live in ``model.json``.
 """
 
 from __future__ import annotations
@@ -18,8 +23,15 @@ from scipy import ndimage
 
 from ..sequences import SEQUENCES
 
-FEATURE_SETS = ("quadratic", "multiscale")
+FEATURE_SETS = ("quadratic", "multiscale", "texture")
+MAP = "+map"  # a candidate's suffix: the polynomial followed by the intensity map of its residual
+CANDIDATES = (*FEATURE_SETS, *(kind + MAP for kind in FEATURE_SETS))
 SCALES_MM = (2.0, 5.0)
+TEXTURE_SCALES_MM = (3.0, 8.0)  # local standard deviation (``texture`` adds it to ``multiscale``)
+MAP_RANGE = (-4.0, 6.0)  # z units tabulated (values beyond are clipped): brain tissue, bright lesions and vessels
+MAP_BINS = {1: 32, 2: 32, 3: 20}  # bins per axis by the number of given sequences (20**3 = 8,000 values)
+MAP_SMOOTHING = 1.0  # Gaussian SD of the table's smoothing, in bins
+MAP_PRIOR_COUNT = 5.0  # a bin with few samples is shrunk towards no correction
 RIDGE = 1e-3
 VOXELS_PER_CASE = 150_000
 TRUNCATE = 3.0  # Gaussian kernels cut at 3 SD
@@ -66,16 +78,28 @@ class CaseFeatures:
             self._smoothed[name, scale] = smoothed(self.images[name], self.mask, sigma, self._smoothed["mask", scale])
         return self._smoothed[name, scale]
 
+    def local_sd(self, name: str, scale: float) -> np.ndarray:
+        """The standard deviation of ``name`` in a Gaussian neighbourhood of SD ``scale`` mm, inside the mask."""
+        key = (f"{name} sd", scale)
+        if key not in self._smoothed:
+            mean = self.smoothed(name, scale)
+            square = smoothed(self.images[name] ** 2, self.mask, [scale / s for s in self.spacing], self._smoothed["mask", scale])
+            self._smoothed[key] = np.where(self.mask, np.sqrt(np.maximum(square - mean**2, 0.0)), 0.0).astype(np.float32)
+        return self._smoothed[key]
+
     def design(self, given: Sequence[str], kind: str, where: np.ndarray | None = None) -> np.ndarray:
-        """(voxels, features) at ``where`` (default: the mask): 1, each given value, their products, smoothed values."""
+        """(voxels, features) at ``where`` (default: the mask): 1, each given value, their products, smoothed values,
+        local standard deviations."""
         where = self.mask if where is None else where
         ordered = [name for name in SEQUENCES if name in given]
         values = [self.images[name][where].astype(np.float32) for name in ordered]
         columns = [np.ones_like(values[0])] + values
         columns += [values[i] * values[j] for i, j in combinations_with_replacement(range(len(values)), 2)]
-        if kind == "multiscale":
+        if kind in ("multiscale", "texture"):
             columns += [self.smoothed(name, scale)[where] for scale in SCALES_MM for name in ordered]
-        elif kind != "quadratic":
+        if kind == "texture":
+            columns += [self.local_sd(name, scale)[where] for scale in TEXTURE_SCALES_MM for name in ordered]
+        elif kind not in ("quadratic", "multiscale"):
             raise ValueError(f"unknown feature set {kind}")
         return np.stack(columns, axis=1)
 
@@ -90,6 +114,45 @@ def fit_coefficients(rows: list[np.ndarray], targets: list[np.ndarray]) -> np.nd
     return np.linalg.solve(gram, x.T @ y)
 
 
+def _map_coordinates(values: np.ndarray, bins: int) -> np.ndarray:
+    """(voxels, given) values -> fractional bin coordinates (bin centres at integers), clipped to the table."""
+    low, high = MAP_RANGE
+    return (np.clip(values, low, high) - low) / (high - low) * bins - 0.5
+
+
+def fit_map(values: np.ndarray, residuals: np.ndarray) -> dict:
+    """The intensity map of ``residuals`` over the given sequences' ``values`` (voxels, given): per bin the smoothed
+    mean residual, shrunk towards 0 where samples are few."""
+    bins = MAP_BINS[values.shape[1]]
+    low, high = MAP_RANGE
+    edges = [np.linspace(low, high, bins + 1)] * values.shape[1]
+    clipped = np.clip(values, low, np.nextafter(high, low))
+    total, _ = np.histogramdd(clipped, bins=edges, weights=residuals.astype(np.float64))
+    count, _ = np.histogramdd(clipped, bins=edges)
+    total, count = ndimage.gaussian_filter(total, MAP_SMOOTHING), ndimage.gaussian_filter(count, MAP_SMOOTHING)
+    table = total / (count + MAP_PRIOR_COUNT)
+    return {"range": list(MAP_RANGE), "bins": bins, "table": np.round(table, 4).tolist()}
+
+
+def apply_map(values: np.ndarray, table: Mapping) -> np.ndarray:
+    """The map's correction at (voxels, given) values (multilinear between bin centres)."""
+    grid = np.asarray(table["table"], np.float32)
+    coordinates = _map_coordinates(values, int(table["bins"]))
+    return ndimage.map_coordinates(grid, coordinates.T, order=1, mode="nearest").astype(np.float32)
+
+
+def _given_values(features: CaseFeatures, given: Sequence[str], where: np.ndarray) -> np.ndarray:
+    return np.stack([features.images[name][where] for name in SEQUENCES if name in given], axis=1)
+
+
+def _estimate(features: CaseFeatures, given: Sequence[str], fit: Mapping, where: np.ndarray) -> np.ndarray:
+    """The fit's estimate at the voxels ``where``: polynomial, then the intensity map where the fit has one."""
+    values = features.design(given, fit["features"], where) @ np.asarray(fit["coefficients"], np.float32)
+    if "map" in fit:
+        values = values + apply_map(_given_values(features, given, where), fit["map"])
+    return values
+
+
 def predict(images: Mapping[str, np.ndarray], given: Sequence[str], mask: np.ndarray, fit: Mapping, spacing: Sequence[float]) -> np.ndarray:
     """The target's z-scored estimate inside ``mask`` (0 outside), from one stored fit."""
     return predict_features(CaseFeatures(images, mask, spacing), given, fit)
@@ -101,7 +164,7 @@ def predict_box(features: CaseFeatures, given: Sequence[str], fit: Mapping, box:
     where[box] = features.mask[box]
     out = np.zeros(features.mask.shape, np.float32)[box]
     if where.any():
-        out[where[box]] = features.design(given, fit["features"], where) @ np.asarray(fit["coefficients"], np.float32)
+        out[where[box]] = _estimate(features, given, fit, where)
     return out
 
 
@@ -109,7 +172,7 @@ def predict_features(features: CaseFeatures, given: Sequence[str], fit: Mapping)
     """``predict`` on precomputed case features."""
     out = np.zeros(features.mask.shape, np.float32)
     if features.mask.any():
-        out[features.mask] = features.design(given, fit["features"]) @ np.asarray(fit["coefficients"], np.float32)
+        out[features.mask] = _estimate(features, given, fit, features.mask)
     return out
 
 
@@ -127,9 +190,10 @@ def fit_all(
     validation: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None,
     seed: int = 0,
     log=print,
-    kinds: Sequence[str] = FEATURE_SETS,
+    kinds: Sequence[str] = CANDIDATES,
 ) -> dict:
-    """Fit every (given subset -> target) pair that some case can teach; the feature set chosen on ``validation``.
+    """Fit every (given subset -> target) pair that some case can teach; the candidate (feature set, with or without
+    the intensity map) chosen on ``validation`` by mean absolute error.
 
     ``cases``: name -> (z-scored images by sequence (any subset of the four), brain mask).
     Returns the ``prior`` entry of ``model.json``.
@@ -149,10 +213,17 @@ def fit_all(
                 if not teach:
                     continue
                 candidates = {}
-                for kind in kinds:
+                truths = [cases[n][0][target][samples[n]] for n in teach]
+                for kind in dict.fromkeys(k.removesuffix(MAP) for k in kinds):
                     rows = [features[n].design(given, kind, samples[n]) for n in teach]
-                    coefficients = fit_coefficients(rows, [cases[n][0][target][samples[n]] for n in teach])
-                    candidates[kind] = {"features": kind, "coefficients": [float(c) for c in coefficients], "cases": len(teach)}
+                    coefficients = fit_coefficients(rows, truths)
+                    polynomial = {"features": kind, "coefficients": [float(c) for c in coefficients], "cases": len(teach)}
+                    if kind in kinds:
+                        candidates[kind] = polynomial
+                    if kind + MAP in kinds:
+                        residuals = np.concatenate(truths) - np.concatenate(rows) @ coefficients
+                        values = np.concatenate([_given_values(features[n], given, samples[n]) for n in teach])
+                        candidates[kind + MAP] = {**polynomial, "map": fit_map(values, residuals)}
                 chosen, scores = kinds[0], {}
                 if held is not None and all(s in held.images for s in [*given, target]):
                     for kind, fit in candidates.items():
@@ -160,5 +231,17 @@ def fit_all(
                         scores[kind] = float(np.abs(error).mean())
                     chosen = min(scores, key=lambda kind: scores[kind])
                 fits[subset_key(given, target)] = {**candidates[chosen], "validation_mae": scores}
-    log(f"prior: {len(fits)} regressions fitted ({sum(f['features'] == 'multiscale' for f in fits.values())} chose multiscale features)")
-    return {"kind": "polynomial-regression", "space": "z-score inside the brain", "scales_mm": list(SCALES_MM), "fits": fits}
+    chose = {kind: sum(candidate_name(f) == kind for f in fits.values()) for kind in kinds}
+    log(f"prior: {len(fits)} regressions fitted (" + ", ".join(f"{n} chose {kind}" for kind, n in chose.items() if n) + ")")
+    return {
+        "kind": "polynomial-regression",
+        "space": "z-score inside the brain",
+        "scales_mm": list(SCALES_MM),
+        "texture_scales_mm": list(TEXTURE_SCALES_MM),
+        "fits": fits,
+    }
+
+
+def candidate_name(fit: Mapping) -> str:
+    """``"multiscale+map"``: the feature set, with the suffix where the fit carries an intensity map."""
+    return str(fit["features"]) + (MAP if "map" in fit else "")
