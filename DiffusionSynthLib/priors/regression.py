@@ -114,9 +114,8 @@ def fit_coefficients(rows: list[np.ndarray], targets: list[np.ndarray]) -> np.nd
     return np.linalg.solve(gram, x.T @ y)
 
 
-def _map_coordinates(values: np.ndarray, bins: int) -> np.ndarray:
+def _map_coordinates(values: np.ndarray, bins: int, low: float, high: float) -> np.ndarray:
     """(voxels, given) values -> fractional bin coordinates (bin centres at integers), clipped to the table."""
-    low, high = MAP_RANGE
     return (np.clip(values, low, high) - low) / (high - low) * bins - 0.5
 
 
@@ -137,7 +136,7 @@ def fit_map(values: np.ndarray, residuals: np.ndarray) -> dict:
 def apply_map(values: np.ndarray, table: Mapping) -> np.ndarray:
     """The map's correction at (voxels, given) values (multilinear between bin centres)."""
     grid = np.asarray(table["table"], np.float32)
-    coordinates = _map_coordinates(values, int(table["bins"]))
+    coordinates = _map_coordinates(values, int(table["bins"]), *table["range"])  # the stored range, not today's
     return ndimage.map_coordinates(grid, coordinates.T, order=1, mode="nearest").astype(np.float32)
 
 
