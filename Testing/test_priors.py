@@ -130,6 +130,23 @@ def test_texture_features_tell_a_smooth_bright_region_from_a_busy_one_of_the_sam
     assert estimate[inner].mean() > 1.5 and estimate[np.roll(inner, 24, axis=0)].mean() < 0.5
 
 
+def test_prediction_smooths_at_the_scales_the_prior_was_fitted_with():
+    """A stored prior's ``scales_mm`` and ``texture_scales_mm`` are what prediction uses (not this release's defaults):
+    the same fit read with other scales gives another estimate."""
+    rng = np.random.default_rng(5)
+    brain = np.zeros((24, 24, 24), bool)
+    brain[2:22, 2:22, 2:22] = True
+    images = {"t2w": rng.normal(size=brain.shape).astype(np.float32)}
+    n = 1 + 1 + 1 + 2 + 2  # 1, value, square, two smoothed, two local SDs
+    fit = {"features": "texture", "coefficients": [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]}
+    assert len(fit["coefficients"]) == n
+    stored = {"scales_mm": [2.0, 5.0], "texture_scales_mm": [3.0, 8.0]}
+    other = {"scales_mm": [1.0, 3.0], "texture_scales_mm": [2.0, 4.0]}
+    as_stored = predict(images, ["t2w"], brain, fit, [1.0, 1.0, 1.0], stored)
+    assert np.array_equal(as_stored, predict(images, ["t2w"], brain, fit, [1.0, 1.0, 1.0]))  # today's defaults are these
+    assert np.abs(as_stored - predict(images, ["t2w"], brain, fit, [1.0, 1.0, 1.0], other))[brain].mean() > 0.05
+
+
 def test_zscore_is_zero_outside_the_mask():
     array = np.arange(1000, dtype=np.float32).reshape(10, 10, 10)
     mask = array > 500

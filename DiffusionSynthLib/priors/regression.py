@@ -64,10 +64,16 @@ def smoothed(image: np.ndarray, mask: np.ndarray, sigma_voxels: Sequence[float],
 
 
 class CaseFeatures:
-    """One case's z-scored images and brain mask, with each smoothed image computed once."""
+    """One case's z-scored images and brain mask, with each smoothed image computed once.
 
-    def __init__(self, images: Mapping[str, np.ndarray], mask: np.ndarray, spacing: Sequence[float]) -> None:
+    ``scales``: a fitted prior (``model.json``'s entry), whose smoothing scales are used; default: this module's.
+    """
+
+    def __init__(self, images: Mapping[str, np.ndarray], mask: np.ndarray, spacing: Sequence[float], scales: Mapping | None = None) -> None:
         self.images, self.mask, self.spacing = images, mask, [float(s) for s in spacing]
+        scales = scales or {}
+        self.scales_mm = [float(s) for s in scales.get("scales_mm", SCALES_MM)]
+        self.texture_scales_mm = [float(s) for s in scales.get("texture_scales_mm", TEXTURE_SCALES_MM)]
         self._smoothed: dict[tuple[str, float], np.ndarray] = {}
 
     def smoothed(self, name: str, scale: float) -> np.ndarray:
@@ -96,9 +102,9 @@ class CaseFeatures:
         columns = [np.ones_like(values[0])] + values
         columns += [values[i] * values[j] for i, j in combinations_with_replacement(range(len(values)), 2)]
         if kind in ("multiscale", "texture"):
-            columns += [self.smoothed(name, scale)[where] for scale in SCALES_MM for name in ordered]
+            columns += [self.smoothed(name, scale)[where] for scale in self.scales_mm for name in ordered]
         if kind == "texture":
-            columns += [self.local_sd(name, scale)[where] for scale in TEXTURE_SCALES_MM for name in ordered]
+            columns += [self.local_sd(name, scale)[where] for scale in self.texture_scales_mm for name in ordered]
         elif kind not in ("quadratic", "multiscale"):
             raise ValueError(f"unknown feature set {kind}")
         return np.stack(columns, axis=1)
@@ -152,9 +158,11 @@ def _estimate(features: CaseFeatures, given: Sequence[str], fit: Mapping, where:
     return values
 
 
-def predict(images: Mapping[str, np.ndarray], given: Sequence[str], mask: np.ndarray, fit: Mapping, spacing: Sequence[float]) -> np.ndarray:
-    """The target's z-scored estimate inside ``mask`` (0 outside), from one stored fit."""
-    return predict_features(CaseFeatures(images, mask, spacing), given, fit)
+def predict(
+    images: Mapping[str, np.ndarray], given: Sequence[str], mask: np.ndarray, fit: Mapping, spacing: Sequence[float], prior: Mapping | None = None
+) -> np.ndarray:
+    """The target's z-scored estimate inside ``mask`` (0 outside), from one stored fit of ``prior`` (its scales)."""
+    return predict_features(CaseFeatures(images, mask, spacing, prior), given, fit)
 
 
 def predict_box(features: CaseFeatures, given: Sequence[str], fit: Mapping, box: tuple[slice, ...]) -> np.ndarray:

@@ -65,7 +65,7 @@ def prior_estimates(
         fit = prior["fits"].get(subset_key(given, target))
         if fit is None:
             raise ModelError(f"The model has no regression of {target} from {'+'.join(given)} (no training case had them together); give other sequences.")
-        out[target] = predict(images, given, brain, fit, spacing)
+        out[target] = predict(images, given, brain, fit, spacing, prior)
     return out
 
 

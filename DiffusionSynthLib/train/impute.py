@@ -68,7 +68,7 @@ class ImputeExamples:
 
     def __init__(self, cases: list[BrainCase], prior: dict, spacing: list[float], patch: Sequence[int], tumour_weight: float = 1.0) -> None:
         self.cases, self.prior, self.spacing, self.patch, self.tumour_weight = cases, prior, spacing, list(patch), float(tumour_weight)
-        self.features = {c.name: CaseFeatures(c.images, c.brain, spacing) for c in cases}
+        self.features = {c.name: CaseFeatures(c.images, c.brain, spacing, prior) for c in cases}
         self.brain_points = {c.name: np.argwhere(c.brain) for c in cases}
         self.tumour_points = {c.name: np.argwhere(c.tumour > 0) for c in cases if c.tumour is not None and (c.tumour > 0).any()}
 
