@@ -31,6 +31,7 @@ from typing import Any
 RESULT_PREFIX = "benchmark-"
 RESULT_KEYS = ("benchmark", "title", "command", "date", "machine", "models", "tables")
 TERMS_BLOCK = "licence"
+PRIOR_BLOCK = "prior"
 
 
 def fingerprint(config: dict[str, Any]) -> dict[str, str]:
@@ -64,6 +65,35 @@ def terms_section(config: dict[str, Any]) -> str:
         f"- Terms of the training data, which apply to what the package learned from it: {terms}\n"
         "- The code: Apache-2.0 (`LICENSE` at the repository root)."
     )
+
+
+def prior_section(prior: dict[str, Any]) -> str:
+    """The regression prior's candidates per configuration: each one's validation error and the one chosen."""
+    fits = prior["fits"]
+    kinds = list(dict.fromkeys(kind for fit in fits.values() for kind in fit.get("validation_mae", {})))
+    smoothing = " and ".join(f"{s:g}" for s in prior.get("scales_mm", []))
+    sd = " and ".join(f"{s:g}" for s in prior.get("texture_scales_mm", []))
+    meaning = {
+        "quadratic": "`quadratic`: the given values and their products",
+        "multiscale": f"`multiscale`: those and each given image smoothed at {smoothing} mm",
+        "texture": f"`texture`: the values, products, images smoothed at {smoothing} mm, and each image's local SD at {sd} mm",
+    }
+    named = [text for kind, text in meaning.items() if kind in kinds]
+    if any(kind.endswith("+map") for kind in kinds):
+        named.append("`+map`: plus a table of the polynomial's residual over the given values")
+    lines = [
+        "## Prior: the candidate chosen for each configuration",
+        "Mean absolute error (z units) in the validation case's brain of each candidate fitted on the training cases "
+        "(lower is better); the lowest is kept. " + "; ".join(named) + ".",
+        "| configuration | training cases | chosen | " + " | ".join(kinds) + " |",
+        "|" + "---|" * (3 + len(kinds)),
+    ]
+    for key, fit in sorted(fits.items()):
+        scores = fit.get("validation_mae", {})
+        chosen = str(fit["features"]) + ("+map" if "map" in fit else "")
+        cells = [f"**{scores[k]:.3f}**" if k == chosen else f"{scores[k]:.3f}" if k in scores else "-" for k in kinds]
+        lines.append(f"| {key} | {fit.get('cases', '-')} | {chosen} | " + " | ".join(cells) + " |")
+    return "\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])
 
 
 def _cell(value: Any, spec: str | None) -> str:
@@ -151,6 +181,8 @@ def render_card(package: Path) -> Path:
     card_path = package / "MODEL_CARD.md"
     card = card_path.read_text() if card_path.is_file() else f"# Model card: {config['id']}\n"
     card = set_block(card, TERMS_BLOCK, terms_section(config))
+    if config.get("prior", {}).get("kind") == "polynomial-regression":
+        card = set_block(card, PRIOR_BLOCK, prior_section(config["prior"]))
     for name, result in sorted(stored_results(package).items()):
         card = set_block(card, f"{RESULT_PREFIX}{name}", result_section(result, config))
     _write(card_path, card)

@@ -140,3 +140,20 @@ def test_builtin_cards_are_rendered_from_their_stored_results(tmp_path):
         shutil.copytree(row["path"], copy)
         cards.render_card(copy)
         assert (copy / "MODEL_CARD.md").read_text() == Path(row["card"]).read_text(), row["id"]
+
+
+def test_the_card_shows_each_prior_candidates_validation_error_and_the_one_chosen():
+    """From a fitted ``model.json`` prior: a row per configuration, the chosen candidate in bold, the scales named."""
+    prior = {
+        "kind": "polynomial-regression",
+        "scales_mm": [2.0, 5.0],
+        "texture_scales_mm": [3.0, 8.0],
+        "fits": {
+            "t1c->t2f": {"features": "texture", "map": {}, "cases": 7, "validation_mae": {"quadratic": 0.61, "texture": 0.55, "texture+map": 0.52}},
+            "t2f->t1c": {"features": "quadratic", "cases": 7, "validation_mae": {"quadratic": 0.70, "texture": 0.71, "texture+map": 0.72}},
+        },
+    }
+    section = cards.prior_section(prior)
+    assert "| t1c->t2f | 7 | texture+map | 0.610 | 0.550 | **0.520** |" in section
+    assert "| t2f->t1c | 7 | quadratic | **0.700** | 0.710 | 0.720 |" in section
+    assert "local SD at 3 and 8 mm" in section and "`+map`" in section and "multiscale" not in section
