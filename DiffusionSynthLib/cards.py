@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .priors.regression import MAP, candidate_name
+
 RESULT_PREFIX = "benchmark-"
 RESULT_KEYS = ("benchmark", "title", "command", "date", "machine", "models", "tables")
 TERMS_BLOCK = "licence"
@@ -79,21 +81,18 @@ def prior_section(prior: dict[str, Any]) -> str:
         "texture": f"`texture`: the values, products, images smoothed at {smoothing} mm, and each image's local SD at {sd} mm",
     }
     named = [text for kind, text in meaning.items() if kind in kinds]
-    if any(kind.endswith("+map") for kind in kinds):
-        named.append("`+map`: plus a table of the polynomial's residual over the given values")
-    lines = [
-        "## Prior: the candidate chosen for each configuration",
-        "Mean absolute error (z units) in the validation case's brain of each candidate fitted on the training cases "
-        "(lower is better); the lowest is kept. " + "; ".join(named) + ".",
-        "| configuration | training cases | chosen | " + " | ".join(kinds) + " |",
-        "|" + "---|" * (3 + len(kinds)),
-    ]
+    if any(kind.endswith(MAP) for kind in kinds):
+        named.append(f"`{MAP}`: plus a table of the polynomial's residual over the given values")
+    lines = ["| configuration | training cases | chosen | " + " | ".join(kinds) + " |", "|" + "---|" * (3 + len(kinds))]
     for key, fit in sorted(fits.items()):
-        scores = fit.get("validation_mae", {})
-        chosen = str(fit["features"]) + ("+map" if "map" in fit else "")
+        scores, chosen = fit.get("validation_mae", {}), candidate_name(fit)
         cells = [f"**{scores[k]:.3f}**" if k == chosen else f"{scores[k]:.3f}" if k in scores else "-" for k in kinds]
         lines.append(f"| {key} | {fit.get('cases', '-')} | {chosen} | " + " | ".join(cells) + " |")
-    return "\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:])
+    explanation = (
+        "Mean absolute error (z units) in the validation case's brain of each candidate fitted on the training cases "
+        "(lower is better); the lowest is kept. " + "; ".join(named) + "."
+    )
+    return "\n\n".join(["## Prior: the candidate chosen for each configuration", explanation, "\n".join(lines)])
 
 
 def _cell(value: Any, spec: str | None) -> str:
