@@ -4,14 +4,14 @@ The library never imports Slicer, VTK or Qt; heavy modules (torch, MONAI) are im
 modules that need them, so ``import DiffusionSynthLib`` stays cheap.
 """
 
-__version__ = "0.1.0"
-GENERATOR_NAME = "DiffusionSynth"
+from .version import GENERATOR_NAME as GENERATOR_NAME
+from .version import __version__ as __version__
 
 
 def __getattr__(name: str):
-    """``from DiffusionSynthLib import Pipeline`` without importing torch at ``import DiffusionSynthLib``."""
-    if name == "Pipeline":
-        from .pipeline import Pipeline
+    """``from DiffusionSynthLib import Pipeline`` (and the task pipelines) without importing torch at ``import DiffusionSynthLib``."""
+    if name in ("Pipeline", "MriToCtPipeline", "ImputePipeline", "InpaintPipeline", "ForecastPipeline"):
+        from . import pipelines
 
-        return Pipeline
+        return getattr(pipelines, name)
     raise AttributeError(f"module 'DiffusionSynthLib' has no attribute {name!r}")

@@ -38,7 +38,7 @@ PRIOR_BLOCK = "prior"
 
 def fingerprint(config: dict[str, Any]) -> dict[str, str]:
     """What a result was measured on: each network's weights sha256, the keys answered by the prior alone, those whose
-    quantiles are matched, and a digest of calibrated growth parameters."""
+    quantiles are matched, a digest of calibrated growth parameters and one of the classical prior's parameters."""
     prints = {name: str(spec.get("sha256")) for name, spec in config.get("networks", {}).items()}
     if config.get("refiner", {}).get("prior_only"):
         prints["prior only"] = ", ".join(config["refiner"]["prior_only"])
@@ -46,6 +46,8 @@ def fingerprint(config: dict[str, Any]) -> dict[str, str]:
         prints["quantile matching"] = ", ".join(config["calibration"]["used"])
     if "growth" in config:
         prints["growth"] = hashlib.sha256(json.dumps(config["growth"], sort_keys=True).encode()).hexdigest()
+    if "prior" in config:  # the classical prior's fitted parameters: a changed prior changes every output
+        prints["prior"] = hashlib.sha256(json.dumps(config["prior"], sort_keys=True).encode()).hexdigest()[:16]
     return prints
 
 
@@ -126,6 +128,8 @@ def result_section(result: dict[str, Any], config: dict[str, Any]) -> str:
         status = f"**Not measured on `{package_id}`** (the result names {', '.join(result['models']) or 'no model'})."
     elif measured == fingerprint(config):
         status = "Measured on these weights."
+    elif "prior" not in measured and measured == {k: v for k, v in fingerprint(config).items() if k != "prior"}:
+        status = "Measured on these networks (recorded before the fingerprint covered the prior, so the prior is not checked)."
     else:
         status = (
             f"**Measured on earlier weights** (fingerprint {json.dumps(measured)}): the package was retrained since; run the command again and render the card."

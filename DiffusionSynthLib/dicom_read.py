@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .volume import LPS_TO_RAS, Volume
+from .image import LPS_TO_RAS, Volume
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")

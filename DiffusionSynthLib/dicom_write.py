@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import GENERATOR_NAME, __version__
 from .errors import OutputError
+from .version import GENERATOR_NAME, __version__
 from .volume import LPS_TO_RAS, Volume
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -69,7 +69,7 @@ def write_ct_series(ct: Volume, folder: str | os.PathLike, provenance: dict, ref
 
 def _write_slices(ct: Volume, staging: Path, provenance: dict, reference) -> list[Path]:
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     axis, row_axis, column_axis = slice_axes(reference)
     lps = LPS_TO_RAS @ ct.ijk_to_ras
@@ -123,7 +123,7 @@ def _write_slices(ct: Volume, staging: Path, provenance: dict, reference) -> lis
         position = (lps @ [*voxel, 1])[:3]
         frame = np.moveaxis(stored, (row_axis, column_axis, axis), (0, 1, 2))[:, :, index]
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, meta.TransferSyntaxUID = CT_IMAGE_STORAGE, generate_uid(), ExplicitVRLittleEndian
+        meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, meta.TransferSyntaxUID = UID(CT_IMAGE_STORAGE), generate_uid(), ExplicitVRLittleEndian
         name = f"CT{index + 1:04d}.dcm"
         ds = FileDataset(name, {}, file_meta=meta, preamble=b"\0" * 128)
         ds.SpecificCharacterSet = "ISO_IR 192"

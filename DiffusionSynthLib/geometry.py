@@ -23,14 +23,14 @@ CANONICAL = "RAS"
 
 def grid_at_spacing(volume: Volume, spacing: Sequence[float]) -> tuple[tuple[int, int, int], np.ndarray]:
     """Shape and IJK->RAS of a grid covering the same box as ``volume`` with new ``spacing``, same axes."""
-    spacing = np.asarray(spacing, dtype=np.float64)
+    new_spacing = np.asarray(spacing, dtype=np.float64)
     old_spacing = volume.spacing
     extent = np.array(volume.shape) * old_spacing
-    shape = tuple(int(max(1, round(e / s))) for e, s in zip(extent, spacing))
+    shape = tuple(int(max(1, round(e / s))) for e, s in zip(extent, new_spacing))
     matrix = np.eye(4)
-    matrix[:3, :3] = volume.direction * spacing
+    matrix[:3, :3] = volume.direction * new_spacing
     # keep the outer corner of the box fixed: voxel centres move by half the change in spacing
-    matrix[:3, 3] = volume.origin + volume.direction @ ((spacing - old_spacing) / 2)
+    matrix[:3, 3] = volume.origin + volume.direction @ ((new_spacing - old_spacing) / 2)
     return shape, matrix  # type: ignore[return-value]
 
 

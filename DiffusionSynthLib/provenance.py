@@ -6,8 +6,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from . import GENERATOR_NAME, __version__
 from .models.package import ModelPackage, sha256_file
+from .version import GENERATOR_NAME, __version__
 
 
 def make_provenance(

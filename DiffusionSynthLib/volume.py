@@ -12,66 +12,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import Cancelled, InputError, OutputError
+from .image import LPS_TO_RAS as LPS_TO_RAS  # re-exported: the readers and writers' public names
+from .image import Volume as Volume
 
-LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 SUPPORTED_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 OUTPUT_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # single-file formats, so a rename is atomic
 MAX_VOXELS = 1024**3  # refuse headers that declare absurd sizes before reading any data
 PROVENANCE_KEY = "DiffusionSynth_provenance"
 SYNTHETIC_MARKER = "SYNTHETIC"
 _FORMATS_HINT = "Give a 3D image as NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd), or DICOM (a folder of one series, or one file of it)."
-
-
-@dataclass
-class Volume:
-    """A 3D scalar image: ``array[i, j, k]`` and the matrix mapping ``(i, j, k, 1)`` to RAS millimetres."""
-
-    array: np.ndarray
-    ijk_to_ras: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.ijk_to_ras = np.asarray(self.ijk_to_ras, dtype=np.float64).reshape(4, 4)
-        if self.array.ndim != 3:
-            raise ValueError(f"Volume arrays are 3D, got shape {self.array.shape}")
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(int(s) for s in self.array.shape)  # type: ignore[return-value]
-
-    @property
-    def spacing(self) -> np.ndarray:
-        return np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
-
-    @property
-    def direction(self) -> np.ndarray:
-        """3x3 RAS direction cosines, one column per array axis."""
-        return self.ijk_to_ras[:3, :3] / self.spacing
-
-    @property
-    def origin(self) -> np.ndarray:
-        """RAS position of voxel (0, 0, 0)."""
-        return self.ijk_to_ras[:3, 3].copy()
-
-    def with_array(self, array: np.ndarray) -> Volume:
-        """Same grid, new voxels."""
-        if array.shape != self.array.shape:
-            raise ValueError(f"shape {array.shape} does not match the grid {self.array.shape}")
-        return Volume(array, self.ijk_to_ras.copy())
-
-    def same_grid(self, other: Volume, tolerance_mm: float = 1e-3) -> bool:
-        """True when both volumes have the same size and the same voxel positions."""
-        return self.shape == other.shape and bool(np.allclose(self.ijk_to_ras, other.ijk_to_ras, atol=tolerance_mm))
-
-    def describe_grid(self) -> str:
-        sp = "x".join(f"{s:g}" for s in np.round(self.spacing, 4))
-        return f"{'x'.join(map(str, self.shape))} voxels at {sp} mm"
 
 
 # --------------------------------------------------------------------------------------------- SimpleITK
@@ -324,7 +279,9 @@ def _probe_folder(folder: Path) -> None:
 
 
 def write_volume(volume: Volume, path: str | os.PathLike, provenance: dict | None = None) -> Path:
-    """Write atomically (temporary file, then rename) with an optional provenance record."""
+    """Write atomically (temporary file, then rename) with a provenance record: ``provenance``, else the volume's own
+    (a pipeline's output carries one, so a file written from the Python API is marked synthetic as the command line's)."""
+    provenance = volume.provenance if provenance is None else provenance
     path = check_writable(path)
     suffix = _suffix(path)
     created = make_output_folder(path.parent)

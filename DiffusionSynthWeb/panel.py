@@ -95,7 +95,7 @@ class SynthesisPanel(VCard):
                 VCombobox(label="Model (one of the list; empty: default)", v_model=("ds_model",), items=("ds_models",), id="ds-model", **FIELD)
                 VTextField(label="Steps (empty: the model's)", v_model=("ds_steps",), id="ds-steps", **FIELD)
                 VTextField(label="Seed", v_model=("ds_seed",), id="ds-seed", **FIELD)
-                VTextField(label="Samples (0: model default)", v_model=("ds_samples",), id="ds-samples", **FIELD)
+                VTextField(label="Samples (0: deterministic estimate)", v_model=("ds_samples",), id="ds-samples", **FIELD)
                 VSelect(label="Device", v_model=("ds_device",), items=("['auto', 'cpu', 'cuda']",), id="ds-device", **FIELD)
                 VTextField(label="Output name (optional)", v_model=("ds_output_name",), id="ds-output-name", **FIELD)
 

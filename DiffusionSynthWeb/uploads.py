@@ -18,6 +18,7 @@ from trame.app.file_upload import ClientFile
 UPLOAD_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")  # one file each; detached headers (.nhdr, .mhd) are not
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 HEADER_BYTES = 65536
+MAX_UPLOAD_BYTES = 1 << 30  # a 1 mm head in float32 is about 30 MB; a file over 1 GiB is refused, not written
 
 
 @dataclass
@@ -71,8 +72,9 @@ def unique_path(folder: Path, name: str) -> Path:
     return path
 
 
-def write_uploads(files: list[dict], folder: str | Path) -> Written:
-    """Write the browser's files (trame ``ClientFile`` dicts) into ``folder``, which must exist."""
+def write_uploads(files: list[dict], folder: str | Path, max_bytes: int = MAX_UPLOAD_BYTES) -> Written:
+    """Write the browser's files (trame ``ClientFile`` dicts) into ``folder``, which must exist; a file over
+    ``max_bytes`` is refused (named in ``refused`` with the limit)."""
     folder = Path(folder).resolve()
     written = Written()
     for entry in files:
@@ -84,6 +86,9 @@ def write_uploads(files: list[dict], folder: str | Path) -> Written:
         name = safe_name(client.name)
         if name is None or not isinstance(client.content, bytes | bytearray):
             written.refused.append(shown(client.name))
+            continue
+        if len(client.content) > max_bytes:
+            written.refused.append(f"{shown(client.name)} (over {max_bytes / 2**20:.0f} MB)")
             continue
         path = unique_path(folder, name)
         if path.parent != folder:  # cannot happen with a sanitised name; never write elsewhere

@@ -20,6 +20,24 @@ HEAD_MR = DATA / "head_mr_ct" / "cmtk-pat002" / "mr_t2.nii.gz"
 HEAD_CT = DATA / "head_mr_ct" / "cmtk-pat002" / "ct.nii.gz"
 
 
+DATA_SKIP_MARK = "not found at"  # every skip for missing real data says where it looked
+_data_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember the tests skipped for missing real data (reported to the controller under xdist too)."""
+    if report.skipped and DATA_SKIP_MARK in str(report.longrepr):
+        _data_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test skipped for missing real data although ``DATA`` is there: a broken path or a renamed
+    file must not turn into a quietly smaller suite."""
+    if _data_skips and DATA.is_dir() and not os.environ.get("PYTEST_XDIST_WORKER") and session.exitstatus == 0:
+        print(f"\nerror: {len(_data_skips)} test(s) skipped for missing data although {DATA} exists: " + ", ".join(_data_skips[:5]), flush=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def rotation(axis: int, degrees: float) -> np.ndarray:
     c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
     i, j = [a for a in range(3) if a != axis]

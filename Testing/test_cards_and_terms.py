@@ -122,6 +122,32 @@ def test_results_render_into_the_card_and_survive_retraining(tiny_model, small_m
     assert json.loads((package / "model.json").read_text())["licence"] == "Apache-2.0"
 
 
+def test_a_changed_prior_marks_a_result_as_measured_on_other_weights(tiny_model, tmp_path):
+    """The fingerprint covers the classical prior's parameters: a result measured before the prior was changed (networks
+    untouched) is no longer 'measured on these weights'; one recorded before the fingerprint had the prior says so."""
+    package = tmp_path / "tiny-copy"
+    shutil.copytree(tiny_model, package)
+    config = json.loads((package / "model.json").read_text())
+    result = {
+        "benchmark": "prior-check",
+        "title": "A check",
+        "command": "Testing/test_cards_and_terms.py",
+        "date": "today",
+        "machine": "this one",
+        "models": {config["id"]: cards.fingerprint(config)},
+        "tables": [],
+    }
+    assert "prior" in result["models"][config["id"]]
+    cards.store_results(package, [result])
+    assert "Measured on these weights." in cards.render_card(package).read_text()
+    config["prior"]["changed by hand"] = 1
+    (package / "model.json").write_text(json.dumps(config))
+    assert "Measured on earlier weights" in cards.render_card(package).read_text()
+    older = {k: v for k, v in cards.fingerprint(config).items() if k != "prior"}
+    cards.store_results(package, [{**result, "models": {config["id"]: older}}])
+    assert "recorded before the fingerprint covered the prior" in cards.render_card(package).read_text()
+
+
 def test_the_renderer_refuses_what_is_not_a_result(tiny_model, tmp_path, capsys):
     package = tmp_path / "tiny-copy"
     shutil.copytree(tiny_model, package)

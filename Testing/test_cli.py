@@ -67,6 +67,31 @@ def test_bad_arguments(tmp_path, capsys, small_mri, tiny_model):
     assert not (tmp_path / "ct.nii.gz").exists()
 
 
+def test_a_dicom_output_named_like_a_file_is_refused(tmp_path, capsys, small_mri, tiny_model):
+    """--output-format dicom writes a folder of slices: an --output that names a file is refused (it made a folder
+    called x.nii.gz before), nothing is written."""
+    for name in ("ct.nii.gz", "ct.dcm", "CT.NRRD"):
+        code = main(["mri-to-ct", "--mri", str(small_mri), "--output", str(tmp_path / name), "--output-format", "dicom", "--model", str(tiny_model)])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert code == 4 and len(lines) == 1 and "is a file name; give a folder" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["impute", "--flair", "x.nii.gz", "--output-dir", "o"], "FLAIR is --t2f"),
+        (["inpaint", "--t1ce=x.nii.gz", "--mask", "m", "--mode", "add", "--output-dir", "o"], "T1 post-contrast is --t1c"),
+        (["impute", "--t2", "x.nii.gz", "--output-dir", "o"], "T2 is --t2w"),
+    ],
+)
+def test_a_flag_users_reach_for_gets_the_right_spelling(argv, hint, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and hint in err.strip().splitlines()[-1] and "Traceback" not in err
+
+
 def test_real_subprocess_run_with_json_progress_and_provenance(tmp_path, small_mri, tiny_model):
     output = tmp_path / "pseudo ct ü.nii.gz"  # spaces and unicode in the path
     before = _digest(small_mri)

@@ -268,6 +268,8 @@ def test_command_writes_every_day_with_images_and_probability(files, tiny_inpain
     )
     err = capsys.readouterr().err
     assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "forecast --samples is deprecated" in notes[0] and "--growth-runs 2" in notes[0]  # still two growth runs
     expected = {f"{name}_{day}.nii.gz" for name in ("tumour_mask", "t1c", "tumour_probability") for day in ("day007", "day090")}
     assert {p.name for p in out.iterdir()} == expected
     progress = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
@@ -285,6 +287,7 @@ def test_command_writes_every_day_with_images_and_probability(files, tiny_inpain
         assert record["task"] == "forecast" and record["day"] == int(day[3:]) and record["physics_spacing_mm"] == [0.86, 0.86, 5.0]
         assert record["inpaint_model"] == "tiny-inpaint" and record["synthetic"] is True
         assert record["tumour_mask"] == "Pre_Mask.nii.gz" and str(PROGRESSION) not in json.dumps(record)  # file names, never paths
+        assert record["steps"] == 0  # the images are the inpainting's deterministic estimate: no denoising step ran (--steps 1 notwithstanding)
     assert read_volume(out / "t1c_day090.nii.gz").array[(read_volume(out / "tumour_mask_day090.nii.gz").array > 0) & ~baseline].size > 0
 
 
@@ -297,7 +300,7 @@ BAD = {
     "mask on another grid": (["--tumour-mask", "{other grid}", "--days", "30"], "another grid"),
     "mask not an image": (["--tumour-mask", "{garbage}", "--days", "30"], "could not be read as an image"),
     "bad spacing": (["--tumour-mask", "{mask}", "--days", "30", "--assume-spacing", "1", "0", "x"], "--assume-spacing"),
-    "too many samples": (["--tumour-mask", "{mask}", "--days", "30", "--samples", "65"], "at most 64"),
+    "too many growth runs": (["--tumour-mask", "{mask}", "--days", "30", "--growth-runs", "65"], "between 1 and 64"),
 }
 
 

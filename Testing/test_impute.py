@@ -88,6 +88,33 @@ def test_a_configuration_whose_network_lost_to_the_prior_is_answered_by_the_prio
     np.testing.assert_array_equal(gate["t2f"].array, full["t2f"].array)
 
 
+def test_the_network_is_not_run_for_a_configuration_answered_by_the_prior_alone(volumes, model):
+    """Where every missing sequence is answered by the prior, the network never runs (it costs most of the time)."""
+    inputs = {"t1n": volumes["t1n"], "t1c": volumes["t1c"], "t2w": None, "t2f": None}
+    _, gated, _ = gated_variants(model, ["t1n,t1c->t2w", "t1n,t1c->t2f"])
+    _, half, _ = gated_variants(model, ["t1n,t1c->t2w"])
+    for package, expected in ((gated, 0), (half, 1)):
+        calls = []
+        hook = package.networks["refiner"].register_forward_hook(lambda *_, calls=calls: calls.append(1))
+        try:
+            impute(inputs, package)
+        finally:
+            hook.remove()
+        assert (len(calls) > 0) == bool(expected)
+
+
+def test_the_diffusion_networks_are_loaded_only_when_a_sample_is_drawn(volumes, tiny_impute_model):
+    """Loading checks every weights file's checksum but builds only the regression network; the autoencoder and UNet
+    are built when the first diffusion sample is asked for."""
+    package = load_model(tiny_impute_model, "impute")
+    assert package.networks.loaded() == {"refiner"} and {"autoencoder", "unet"} <= set(package.networks)
+    inputs = {"t1n": volumes["t1n"], "t2w": volumes["t2w"]}
+    impute(inputs, package, samples=0)
+    assert package.networks.loaded() == {"refiner"}
+    impute(inputs, package, samples=1, steps=1)
+    assert package.networks.loaded() == {"refiner", "autoencoder", "unet"}
+
+
 def test_the_same_head_in_another_voxel_order_gives_the_same_imputation(volumes, model):
     """Stored RAS or PIR, the networks see the same array: the outputs agree within 1% on each input's own grid."""
     from DiffusionSynthLib.geometry import to_canonical
@@ -139,6 +166,47 @@ def test_impute_command_writes_the_missing_files_with_provenance(brain_cases, ti
     assert main(all_four) == 2
     assert "nothing to impute" in capsys.readouterr().err
     assert json.loads(json.dumps(record))["synthetic"] is True
+    assert record["steps"] == 1 and record["samples"] == 2
+
+
+def test_a_folder_that_holds_files_is_refused_unless_overwrite_which_leaves_no_stale_output(brain_cases, tiny_impute_model, tmp_path, capsys):
+    """A second run into a folder with outputs is refused (exit 4, one line, nothing touched); with --overwrite its files
+    replace the old ones and the earlier run's outputs it does not write again (here the _std maps) are removed, while
+    files that are not this task's synthetic outputs stay."""
+    import shutil
+
+    out = tmp_path / "out"
+    base = ["impute", "--t1c", str(brain_cases / CASE / "t1c.nii.gz"), "--model", str(tiny_impute_model), "--progress", "none", "--output-dir", str(out)]
+    assert main([*base, "--samples", "2", "--steps", "1"]) == 0
+    assert "t1n_std.nii.gz" in {p.name for p in out.iterdir()}
+    (out / "notes.txt").write_text("mine")
+    shutil.copy(brain_cases / CASE / "t2w.nii.gz", out / "real_t2w.nii.gz")  # a real image: no provenance
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    capsys.readouterr()
+    assert main(base) == 4
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "already holds files" in lines[0] and "--overwrite" in lines[0], lines
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert main([*base, "--overwrite"]) == 0
+    names = {p.name for p in out.iterdir()}
+    assert names == {"t1n.nii.gz", "t2w.nii.gz", "t2f.nii.gz", "notes.txt", "real_t2w.nii.gz"}, names
+    assert read_provenance(out / "t1n.nii.gz")["samples"] == 0
+
+
+def test_steps_and_seed_without_a_sample_say_they_changed_nothing_and_provenance_records_what_ran(brain_cases, tiny_impute_model, tmp_path, capsys):
+    """The default draws no diffusion sample: --steps and --seed then have no effect, and the command says so in one
+    line; the files record 0 steps and 0 samples (what ran), and the output equals a run without the flags."""
+    base = ["impute", "--t1c", str(brain_cases / CASE / "t1c.nii.gz"), "--model", str(tiny_impute_model), "--progress", "none"]
+    assert main([*base, "--output-dir", str(tmp_path / "plain")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main([*base, "--output-dir", str(tmp_path / "flags"), "--steps", "7", "--seed", "3"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "--steps and --seed only shape diffusion samples" in notes[0]
+    record = read_provenance(tmp_path / "flags" / "t2f.nii.gz")
+    assert record["steps"] == 0 and record["samples"] == 0
+    assert np.array_equal(read_volume(tmp_path / "flags" / "t2f.nii.gz").array, read_volume(tmp_path / "plain" / "t2f.nii.gz").array)
+    assert main([*base, "--output-dir", str(tmp_path / "sampled"), "--steps", "1", "--seed", "3", "--samples", "1"]) == 0
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_a_package_trained_without_diffusion_time_loads_and_imputes(brain_cases, tmp_path, volumes, capsys):
@@ -159,6 +227,80 @@ def test_a_package_trained_without_diffusion_time_loads_and_imputes(brain_cases,
     assert sorted(result.outputs) == ["t1n", "t2w"] and all(np.isfinite(v.array).all() for v in result.outputs.values())
     with pytest.raises(ModelError, match="no diffusion networks"):
         impute({"t1c": volumes["t1c"], "t2f": volumes["t2f"]}, package, samples=2)
+
+
+def test_a_split_keeps_its_test_cases_unread_and_averages_every_choice_over_its_validation_cases(brain_cases, tmp_path, capsys):
+    """``train --split``: the test cases are never read (here their files are broken: reading one would fail), the
+    split is recorded in the package; the validation cases are several, and the gate's score per configuration is the
+    mean of each validation case's whole-brain SSIM."""
+    from DiffusionSynthLib.geometry import bounding_box
+    from DiffusionSynthLib.metrics import mri_metrics
+    from DiffusionSynthLib.sequences import SEQUENCES
+    from DiffusionSynthLib.tasks.impute import BOX_MARGIN
+    from DiffusionSynthLib.train.brain_cases import load_brain_cases
+    from DiffusionSynthLib.train.impute import ImputeExamples
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for case in ("BraTS-GLI-00001-000", "TCGA-DU-7294"):
+        (data / case).symlink_to(brain_cases / case)
+    (data / "TCGA-twin").mkdir()
+    for name in SEQUENCE_NAMES:
+        (data / "TCGA-twin" / f"{name}.nii.gz").symlink_to(brain_cases / "TCGA-DU-7294" / f"{name}.nii.gz")
+    (data / "unseen").mkdir()
+    for name in SEQUENCE_NAMES:
+        (data / "unseen" / f"{name}.nii.gz").write_bytes(b"not an image")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"validation": ["BraTS-GLI-00001-000", "TCGA-twin"], "test": {"elsewhere": ["unseen"]}}))
+    output = tmp_path / "split-package"
+    args = ["train", "--task", "impute", "--data", str(data), "--output", str(output), "--preset", "tiny", "--max-steps", "2", "--split", str(split)]
+    assert main([*args, "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", "--refiner-fraction", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "test cases (never loaded): unseen" in err and "training cases (1): TCGA-DU-7294" in err
+    training = json.loads((output / "model.json").read_text())["training"]
+    assert training["split"] == {"validation": ["BraTS-GLI-00001-000", "TCGA-twin"], "test": {"elsewhere": ["unseen"]}}
+    assert training["validation_cases"] == ["BraTS-GLI-00001-000", "TCGA-twin"] and [c.split(" (")[0] for c in training["cases"]] == ["TCGA-DU-7294"]
+    config = json.loads((output / "model.json").read_text())
+    spacing = config["spacing_mm"]
+    cases = {c.name: c for c in load_brain_cases(data, spacing, exclude=["unseen"], log=lambda m: None)}
+    channel, ssims = SEQUENCES.index("t2f"), []
+    for name in training["validation_cases"]:
+        held = cases[name]
+        whole = ImputeExamples([held], config["prior"], spacing, config["refiner"]["window"]).example(
+            held, ["t1n", "t1c", "t2w"], bounding_box(held.brain, BOX_MARGIN)
+        )
+        ssims.append(mri_metrics(whole.truth[channel], whole.estimate[channel], whole.weight[channel] > 0)["ssim"])
+    gate = training["validation"]["network per key"]
+    assert gate["prior"]["t1n,t1c,t2w->t2f"] == pytest.approx(float(np.mean(ssims)), abs=1e-6)
+    assert main(["train", "--task", "inpaint", "--data", str(data), "--output", str(tmp_path / "x"), "--split", str(split)]) == 2
+    split.write_text(json.dumps({"validation": ["unseen"], "test": ["unseen"]}))
+    assert main([*args[:5], "--output", str(tmp_path / "y"), "--split", str(split)]) == 2
+    err = capsys.readouterr().err
+    assert "--split is for --task impute" in err and "in both the validation and the test cases" in err and "Traceback" not in err
+
+
+def test_a_ct_given_as_an_mr_sequence_is_refused_by_every_mr_task(shared_data, volumes, model, tiny_impute_model, tmp_path, capsys):
+    """A head CT passed as the T1c: imputation, inpainting and forecasting refuse it as mri-to-ct refuses a CT (one line,
+    exit 2, nothing written); the real MR passes."""
+    from DiffusionSynthLib.models import resolve_model
+    from DiffusionSynthLib.tasks.forecast import forecast
+    from DiffusionSynthLib.tasks.inpaint import inpaint
+
+    path = shared_data / "head_mr_ct" / "cmtk-pat002" / "ct.nii.gz"
+    ct = read_volume(path)
+    with pytest.raises(InputError, match="looks like a CT in Hounsfield units"):
+        impute({"t1c": ct}, model)
+    out = tmp_path / "out"
+    assert main(["impute", "--t1c", str(path), "--output-dir", str(out), "--model", str(tiny_impute_model)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "looks like a CT" in lines[0] and "imputation synthesises missing MR sequences" in lines[0], lines
+    assert not out.exists()
+    mask = ct.with_array((np.indices(ct.shape)[0] == 60).astype(np.uint8))
+    with pytest.raises(InputError, match="inpainting edits MR images"):
+        inpaint({"t1c": ct}, mask, "remove", model)
+    with pytest.raises(InputError, match="forecasting grows a tumour in MR images"):
+        forecast({"t1c": ct}, mask, [30], resolve_model(None, "forecast"))
+    assert set(impute({"t1c": volumes["t1c"], "t2f": volumes["t2f"]}, model, samples=0).outputs) == {"t1n", "t2w"}
 
 
 def test_the_tumour_weight_multiplies_the_loss_inside_the_tumour_only(brain_cases):
@@ -203,7 +345,7 @@ def test_where_the_network_answers_is_decided_on_the_validation_case_s_whole_bra
 
     config = json.loads((tiny_impute_model / "model.json").read_text())
     gate = config["training"]["validation"]["network per key"]
-    assert gate["metric"] == "SSIM in the whole brain of the validation case"
+    assert gate["metric"] == "SSIM in the whole brain, the mean over the validation cases"
     spacing = config["spacing_mm"]
     held = next(c for c in load_brain_cases(brain_cases, spacing, log=lambda message: None) if c.name == config["training"]["validation_case"])
     examples = ImputeExamples([held], config["prior"], spacing, config["refiner"]["window"])

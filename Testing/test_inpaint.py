@@ -10,8 +10,6 @@ import torch
 from scipy import ndimage
 
 from DiffusionSynthLib.cli import main
-from DiffusionSynthLib.engine.latent import latent_mask
-from DiffusionSynthLib.engine.sampling import denoise
 from DiffusionSynthLib.errors import InputError
 from DiffusionSynthLib.masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from DiffusionSynthLib.models import load_model
@@ -39,35 +37,6 @@ def brain_centre(volume: Volume) -> tuple[int, int, int]:
 
 
 # ------------------------------------------------------------------------------ engine pieces
-
-
-def test_reinjection_hook_keeps_the_known_region_exactly():
-    """The RePaint hook runs after every step and the last step ends on the known latent itself."""
-    from monai.networks.schedulers import RFlowScheduler
-
-    scheduler = RFlowScheduler(num_train_timesteps=1000, use_discrete_timesteps=True)
-    known = torch.randn(1, 2, 4, 4, 4)
-    free = torch.zeros(1, 1, 4, 4, 4)
-    free[..., :2] = 1.0
-    seen = []
-
-    def after_step(z, t_next):
-        seen.append(int(t_next))
-        level = known if int(t_next) == 0 else scheduler.add_noise(known, torch.randn_like(z), t_next.reshape(1))
-        return free * z + (1 - free) * level
-
-    z = denoise(lambda z, t: torch.ones_like(z), torch.randn(1, 2, 4, 4, 4), scheduler, 5, lambda *_: None, after_step=after_step)
-    assert len(seen) == 5 and seen[-1] == 0
-    assert torch.equal(z[..., 2:], known[..., 2:])
-    assert not torch.allclose(z[..., :2], known[..., :2])
-
-
-def test_latent_mask_marks_every_latent_voxel_touched_by_the_mask():
-    mask = np.zeros((16, 16, 16), bool)
-    mask[5, 9, 2] = True
-    pooled = latent_mask(mask, 4, dilation=0)[0, 0].numpy()
-    assert pooled.shape == (4, 4, 4) and pooled.sum() == 1 and pooled[1, 2, 0] == 1
-    assert latent_mask(mask, 4, dilation=1)[0, 0].numpy().sum() == 3 * 3 * 2
 
 
 def test_blend_weights_reach_zero_beyond_the_margin_and_composite_keeps_dtype():
@@ -113,7 +82,6 @@ def test_any_subset_of_sequences_is_inpainted_and_only_those(brain_cases, tiny_i
 def test_same_seed_same_result_other_seed_differs_and_strength_matters(brain_cases, tiny_inpaint_model):
     """Seeds fix the diffusion samples; strength interpolates the add and remove estimates (their network corrections are
     made to differ here: the tiny package may ship its prior, whose correction is zero in both modes)."""
-    import torch
 
     volumes = case_volumes(brain_cases)
     mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
@@ -232,6 +200,21 @@ def test_bad_masks_give_one_clear_error_and_no_output(brain_cases, tiny_inpaint_
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert error.startswith("error: ") and message in error, (name, error)
         assert not output.exists() or not any(output.iterdir()), name
+
+
+def test_a_package_without_a_prior_is_refused_as_an_older_format(brain_cases, tiny_inpaint_model):
+    """The from-noise path of older packages is gone: such a package gets one ModelError naming the retraining."""
+    import dataclasses
+
+    from DiffusionSynthLib.errors import ModelError
+    from DiffusionSynthLib.models import load_model
+
+    model = load_model(tiny_inpaint_model, "inpaint")
+    older = dataclasses.replace(model, config={k: v for k, v in model.config.items() if k != "prior"})
+    volumes = case_volumes(brain_cases)
+    mask = volumes["t1c"].with_array((np.indices(volumes["t1c"].shape)[0] == 40).astype(np.uint8))
+    with pytest.raises(ModelError, match="has no prior \\(an older package format\\); retrain it"):
+        inpaint(volumes, mask, "remove", older)
 
 
 def test_bad_mode_and_strength_are_refused(brain_cases, tiny_inpaint_model, tmp_path, capsys):

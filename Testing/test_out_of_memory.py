@@ -75,4 +75,5 @@ def test_out_of_memory_exits_5_with_one_line_and_no_output(shared_data, tiny_mod
     lines = process.stderr.strip().splitlines()
     assert process.returncode == 5, process.stderr[-2000:]
     assert "Traceback" not in process.stderr and len(lines) == 1 and lines[0].startswith("error: out of memory"), process.stderr[-2000:]
+    assert "--samples 0" in lines[0] and "--samples 1" not in lines[0]  # one sample needs more memory than none, the default
     assert list(output.parent.iterdir()) == []

@@ -82,3 +82,26 @@ def test_training_resumes_from_a_committed_package_without_its_checkpoints(tiny_
     rescored = after["history"][len(before["history"]) : len(before["history"]) + 2]  # the prior and the best so far, scored again
     assert [entry["note"] for entry in rescored] == ["resumed: the prior", f"resumed: the best weights so far (step {before['best_step']})"]
     assert rescored[0]["validation"] == pytest.approx(before["history"][0]["validation"], rel=1e-5)  # same prior, same case: same score
+
+
+def test_one_typed_pipeline_per_task_and_files_written_from_the_api_are_marked_synthetic(
+    tiny_impute_model, tiny_inpaint_model, tiny_model, small_mri, volumes, tmp_path, capsys
+):
+    """``Pipeline.from_package`` gives the package's task class; a task class refuses another task's package; every
+    result and output Volume carries the provenance record, so ``write_volume`` without a record marks the file and
+    ``diffusionsynth provenance`` reads it (it called such files unmarked before)."""
+    from DiffusionSynthLib import ImputePipeline, InpaintPipeline, MriToCtPipeline
+    from DiffusionSynthLib.volume import read_provenance, write_volume
+
+    pipe = Pipeline.from_package(tiny_impute_model)
+    assert type(pipe) is ImputePipeline and type(Pipeline.from_package(tiny_inpaint_model)) is InpaintPipeline
+    with pytest.raises(ModelError, match="is for the task 'inpaint', not 'impute'"):
+        ImputePipeline.from_package(tiny_inpaint_model)
+    result = pipe({"t1n": volumes["t1n"], "t2w": volumes["t2w"]})
+    assert result.provenance["synthetic"] is True and result.provenance["task"] == "impute" and result.provenance["samples"] == 0
+    path = write_volume(result.outputs["t2f"], tmp_path / "t2f.nii.gz")
+    assert read_provenance(path)["model_id"] == "tiny-impute"
+    assert main(["provenance", str(path)]) == 0 and '"synthetic": true' in capsys.readouterr().out
+    assert volumes["t1n"].provenance is None and read_provenance(write_volume(volumes["t1n"], tmp_path / "real.nii.gz")) is None  # inputs stay unmarked
+    ct = MriToCtPipeline.from_package(tiny_model)(read_volume(small_mri))
+    assert ct.ct.provenance["task"] == "mri-to-ct" and read_provenance(write_volume(ct.ct, tmp_path / "ct.nii.gz"))["synthetic"] is True

@@ -145,6 +145,53 @@ def test_prediction_smooths_at_the_scales_the_prior_was_fitted_with():
     assert np.abs(as_stored - predict(images, ["t2w"], brain, fit, [1.0, 1.0, 1.0], other))[brain].mean() > 0.05
 
 
+def test_features_sampled_at_voxels_and_a_case_cropped_to_its_brain_equal_the_whole_case():
+    """Fitting over fifty cases keeps each case's features at its sampled voxels only (``CaseFeatures.at``), and training
+    crops each case to its brain's box: both must give exactly the design the whole case gives (smoothing sees zeros
+    beyond the array, not a mirror of the brain)."""
+    from DiffusionSynthLib.priors.regression import CaseFeatures
+
+    rng = np.random.default_rng(3)
+    shape = (40, 36, 30)
+    brain = np.zeros(shape, bool)
+    brain[2:38, 4:34, 1:29] = True  # reaches within a voxel or two of the array's faces
+    images = {name: zscore(rng.normal(size=shape).astype(np.float32), brain) for name in ("t1n", "t2f")}
+    spacing = [1.0, 1.2, 1.5]
+    whole = CaseFeatures(images, brain, spacing)
+    where = brain & (rng.random(shape) < 0.05)
+    for kind in ("quadratic", "multiscale", "texture"):
+        expected = whole.design(["t1n", "t2f"], kind, where)
+        assert np.allclose(whole.at(where, [kind]).design(["t1n", "t2f"], kind), expected, atol=1e-6)
+    padded_brain = np.pad(brain, 12)
+    padded = CaseFeatures({n: np.pad(v, 12) for n, v in images.items()}, padded_brain, spacing)
+    inner = (slice(12, -12),) * 3
+    for kind in ("multiscale", "texture"):
+        assert np.allclose(padded.design(["t1n", "t2f"], kind, np.pad(where, 12)), whole.design(["t1n", "t2f"], kind, where), atol=1e-5)
+    assert np.array_equal(padded.mask[inner], brain)
+
+
+def test_the_prior_is_chosen_on_the_mean_error_over_several_validation_cases():
+    """With two validation cases, each candidate's score is the mean of its brain MAE on each case that has the
+    sequences."""
+    rng = np.random.default_rng(5)
+    shape = (20, 20, 20)
+    mask = np.ones(shape, bool)
+
+    def case(bend: float) -> tuple[dict, np.ndarray]:
+        a = rng.normal(size=shape).astype(np.float32)
+        return {"t1n": a, "t2w": (a + bend * a**2).astype(np.float32)}, mask
+
+    training = {"a": case(0.5), "b": case(0.5)}
+    held = [case(0.5), case(0.0)]
+    prior = fit_all(training, [1.0] * 3, validation=held, kinds=("quadratic", "multiscale"), log=lambda m: None)
+    fit = prior["fits"]["t1n->t2w"]
+    for kind, score in fit["validation_mae"].items():
+        candidate = fit_all(training, [1.0] * 3, kinds=(kind,), log=lambda m: None)["fits"]["t1n->t2w"]
+        errors = [np.abs(predict(images, ["t1n"], m, candidate, [1.0] * 3)[m] - images["t2w"][m]).mean() for images, m in held]
+        assert score == pytest.approx(float(np.mean(errors)), rel=1e-5)
+    assert fit["features"] == min(fit["validation_mae"], key=fit["validation_mae"].get)
+
+
 def test_zscore_is_zero_outside_the_mask():
     array = np.arange(1000, dtype=np.float32).reshape(10, 10, 10)
     mask = array > 500
@@ -186,3 +233,38 @@ def test_the_learning_rate_decays_over_the_time_budget_and_a_larger_budget_resum
     assert learning_rate(settings, 600) == learning_rate(settings, 650) == pytest.approx(FINAL_RATE_SHARE * 1e-3)
     assert learning_rate(settings, 300) == pytest.approx((FINAL_RATE_SHARE + 1) / 2 * 1e-3)  # half way: half way down
     assert learning_rate(RefinerSettings(minutes=20, learning_rate=1e-3), 600) > learning_rate(settings, 600)
+
+
+def test_a_split_file_is_read_and_a_case_in_both_parts_or_a_bad_file_is_one_clear_error(tmp_path):
+    from DiffusionSynthLib.errors import InputError
+    from DiffusionSynthLib.train.split import read_split
+
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps({"validation": ["a", "b"], "test": {"one": ["c"], "other": ["d", "e"]}}))
+    split = read_split(path)
+    assert split.validation == ["a", "b"] and split.test == ["c", "d", "e"] and split.record()["test"] == {"one": ["c"], "other": ["d", "e"]}
+    path.write_text(json.dumps({"validation": ["a"], "test": ["a"]}))
+    with pytest.raises(InputError, match="in both the validation and the test cases"):
+        read_split(path)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="could not be read as JSON"):
+        read_split(path)
+    with pytest.raises(InputError, match="does not exist"):
+        read_split(tmp_path / "missing.json")
+    path.write_text(json.dumps({"validation": "a", "test": {}}))
+    with pytest.raises(InputError, match="is not"):
+        read_split(path)
+
+
+def test_the_committed_fifty_glioma_split_keeps_the_twin_patients_together_and_eight_four_sequence_cases_for_test():
+    """benchmarks/splits/brats50.json: at least 8 BraTS 2018 (four-sequence) test cases; Brats18_2013_3_1 and
+    brats_2013_pat0003 (probably one patient) never on two sides; no case both validation and test."""
+    from pathlib import Path
+
+    from DiffusionSynthLib.train.split import read_split
+
+    split = read_split(Path(__file__).resolve().parents[1] / "benchmarks" / "splits" / "brats50.json")
+    assert len(split.test_groups["BraTS 2018"]) >= 8
+    twins = {"Brats18_2013_3_1", "brats_2013_pat0003"}
+    assert not twins & set(split.test) and not twins & set(split.validation)
+    assert not set(split.test) & set(split.validation)

@@ -177,6 +177,18 @@ def test_cancel_from_another_thread_leaves_nothing(scene, mr_node, tiny_model, l
     assert logic.job is None
 
 
+def test_zero_samples_in_the_module_is_the_command_line_s_zero(scene, mr_node, tmp_path):
+    """The module's 0 samples is passed as ``--samples 0`` (the deterministic estimate), never left to a package's
+    default."""
+    logic = SynthesisLogic(ProcessRunner(python=sys.executable), temp_root=tmp_path)
+    for samples, expected in ((0, "0"), (3, "3")):
+        request = SynthesisRequest(mri=mr_node, samples=samples)
+        workdir = tmp_path / f"mri-{samples}"
+        workdir.mkdir()
+        args = logic._write_inputs(request, logic.check_inputs(request), workdir)
+        assert args[args.index("--samples") + 1] == expected and "--growth-runs" not in args
+
+
 def test_cli_error_line_becomes_a_value_error(scene, mr_node, logic, temp_root):
     with pytest.raises(ValueError, match="No model folder or built-in model named") as caught:
         logic.run(SynthesisRequest(mri=mr_node, model=str(temp_root / "no-such-model")), timeout=120)

@@ -74,6 +74,19 @@ def test_a_checkpoint_holding_more_than_plain_data_is_refused_never_run(tiny_mod
     assert not (tmp_path / "model").exists()
 
 
+def test_a_damaged_refiner_checkpoint_gives_one_line_not_a_traceback(tiny_model, tmp_path, capsys):
+    """A truncated ``refiner.pt`` (a disk filled mid-save, a copy cut short) with --resume: one line and exit 3."""
+    workdir = tmp_path / ".model.training"
+    workdir.mkdir()
+    (workdir / "refiner.pt").write_bytes(b"PK\x03\x04 truncated")
+    args = ["train", "--task", "mri-to-ct", "--data", str(tiny_model.parent / "pairs"), "--output", str(tmp_path / "model")]
+    code = main([*args, "--preset", "tiny", "--patch", "32", "32", "32", "--batch", "1", "--max-steps", "1", "--resume"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 3 and len(lines) == 1 and "refiner.pt' is damaged" in lines[0] and "Traceback" not in err, err
+    assert not (tmp_path / "model").exists()
+
+
 def test_prepare_pairs_writes_a_synthrad_case_on_the_ct_grid(tiny_model):
     case = tiny_model.parent / "pairs" / "pat002"
     ct, mr, mask = (read_volume(case / f"{name}.nii.gz") for name in ("ct", "mr", "mask"))

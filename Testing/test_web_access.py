@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from DiffusionSynthLib.cli import main
+from DiffusionSynthWeb.cli import main as serve_main
 
 from web_browser import serve
 
@@ -143,12 +143,12 @@ def test_on_every_interface_a_given_token_guards_the_page_and_the_websocket(tmp_
 
 @pytest.mark.parametrize("token", ["short", "x" * 31, "y" * 40 + "/", "z" * 40 + " "])
 def test_a_weak_or_unsafe_token_is_one_error_line(token, capsys):
-    assert main(["serve", "--token", token]) == 2
+    assert serve_main(["--token", token]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "token" in err[0]
 
 
 def test_a_short_token_from_the_environment_is_refused_too(monkeypatch, capsys):
     monkeypatch.setenv("DIFFUSIONSYNTH_TOKEN", "too-short")
-    assert main(["serve"]) == 2
+    assert serve_main([]) == 2
     assert "at least 32 characters" in capsys.readouterr().err

@@ -213,3 +213,13 @@ def test_an_upload_whose_header_names_another_file_is_refused(app, tmp_path):
     upload(app, [{"name": "scan.nrrd", "content": header}, {"name": "scan.mha", "content": mha}])
     state = app.server.state
     assert state.ds_volumes == [] and "scan.nrrd" in state.ds_load_message and "scan.mha" in state.ds_load_message
+
+
+def test_an_upload_over_the_size_limit_is_refused_and_not_written(tmp_path):
+    """``write_uploads`` refuses a file larger than its limit (named with the limit) and writes the others."""
+    from DiffusionSynthWeb.uploads import write_uploads
+
+    small, large = b"x" * 100, b"y" * 5000
+    written = write_uploads([{"name": "a.nii.gz", "content": small}, {"name": "b.nii.gz", "content": large}], tmp_path, max_bytes=1000)
+    assert [p.name for p in written.paths] == ["a.nii.gz"] and len(written.refused) == 1 and written.refused[0].startswith("b.nii.gz (over")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz"]

@@ -67,14 +67,26 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
+# what a benchmark measures besides the code: a retrained package's weights and results (identified by their fingerprint
+# in the result), its card, the results themselves, the prose
+NOT_CODE = ("DiffusionSynthLib/models/builtin/", "benchmarks/results/", "benchmarks/pictures/")
+
+
+def changed_code() -> list[str]:
+    """Tracked code files that differ from the commit (``NOT_CODE`` and Markdown aside)."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    paths = [line[3:].strip() for line in status.splitlines() if line.strip()]
+    return [p for p in paths if not p.startswith(NOT_CODE) and not p.endswith(".md")]
+
+
 def code_version() -> str:
-    """The commit measured, and whether the working tree differed from it."""
+    """The commit measured, and whether its code differed from it (a retrained package's files do not count)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        changed = changed_code()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return commit + (" with uncommitted changes" if dirty else "")
+    return commit + (" with uncommitted changes" if changed else "")
 
 
 def result_envelope(name: str, title: str, command: str, models: dict[str, dict], tables: list[dict], notes: list[str], **extra) -> dict:
@@ -146,8 +158,35 @@ def check_held_out(config: dict, case: str) -> None:
         raise SystemExit(f"{config['id']} trained on {case}; score it only on cases it never saw (its validation case, or new ones).")
 
 
+def test_groups(config: dict) -> dict[str, list[str]]:
+    """The package's test split as its training recorded it (group -> cases); empty for a package without one."""
+    return {str(g): list(names) for g, names in (config.get("training", {}).get("split") or {}).get("test", {}).items()}
+
+
+def check_test_case(config: dict, case: str) -> None:
+    """Stop unless ``case`` is in the package's recorded test split: only such a case was kept from every choice."""
+    if case not in {name for names in test_groups(config).values() for name in names}:
+        raise SystemExit(f"{config['id']} does not list {case} in its test split; figures called held-out come from its test cases only.")
+
+
+def high_pass_rms(image: np.ndarray, brain: np.ndarray, sigma: float = 2.0) -> float:
+    """Texture: the RMS inside ``brain`` of the image (z-scored inside the brain) minus its Gaussian blur at ``sigma``
+    voxels, both computed inside the brain only (normalised convolution: the background does not make an edge)."""
+    from scipy import ndimage
+
+    from DiffusionSynthLib.priors.regression import smoothed, zscore
+
+    z = zscore(image, brain)
+    inner = ndimage.binary_erosion(brain, iterations=2)
+    return float(np.sqrt(np.mean((z - smoothed(z, brain, [sigma] * 3))[inner] ** 2)))
+
+
 def write_result(path: str | Path, result: dict) -> None:
-    """Write a benchmark result (JSON) to ``path``, making its folder, and say so."""
+    """Write a benchmark result (JSON) to ``path``, making its folder, and say so. A result measured on code that is not
+    committed is refused (a shipped figure must be reproducible from a commit); DIFFUSIONSYNTH_ALLOW_DIRTY=1 writes it
+    anyway, marked so, for trials."""
+    if str(result.get("code", "")).endswith("with uncommitted changes") and os.environ.get("DIFFUSIONSYNTH_ALLOW_DIRTY") != "1":
+        raise SystemExit(f"error: not writing {path}: the code measured has uncommitted changes ({', '.join(changed_code()[:5])}); commit, then run again.")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")

@@ -42,7 +42,7 @@ def use_regression_network(model) -> None:
     out_channels = int(model.config["networks"]["autoencoder"]["args"]["out_channels"])
     width = matched_width(out_channels, target)
 
-    def regress(self: TaskRun, condition: np.ndarray, flags=None, known=None, guidance=None) -> np.ndarray:
+    def regress(self: TaskRun, condition: np.ndarray, flags=None) -> np.ndarray:
         started, cpu = time.perf_counter(), time.process_time()
         channels = condition.shape[0] + (len(flags) if flags is not None else 0)
         network = BasicUNet(spatial_dims=3, in_channels=channels, out_channels=out_channels, features=features(width)).eval()

@@ -5,8 +5,7 @@ same scheduler (a fresh one from ``model.json``, its timesteps set exactly as ou
 the same number of steps, the same seeded noise and the same conditioning (the condition folded
 onto the latent grid with its flags, as ``LatentGenerator`` builds it), then one untiled decode.
 The rest of each task (preparation, finishing) is unchanged, so the outputs of the two paths can be
-compared voxel for voxel. The inferer has no RePaint re-injection and no guidance: where a task uses
-them (inpainting with all four sequences) the outputs differ by design.
+compared voxel for voxel.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ def use_stock_sampler() -> None:
     from DiffusionSynthLib.engine.sampling import sample_noise, timesteps
     from DiffusionSynthLib.tasks.run import TaskRun
 
-    def stock_sample(self: TaskRun, condition: np.ndarray, flags=None, known=None, guidance=None) -> np.ndarray:
+    def stock_sample(self: TaskRun, condition: np.ndarray, flags=None) -> np.ndarray:
         generator = self.generator
         padded, shape = pad_to_multiple(condition, generator.multiple)
         outputs = []

@@ -75,10 +75,13 @@ def sphere_on(volume: Volume, brain: np.ndarray) -> np.ndarray:
     return (np.linalg.norm(ras - centre, axis=1) <= SPHERE_MM).reshape(volume.shape) & brain
 
 
-def training_cases(data: list[Path]) -> dict[str, dict[str, Volume]]:
-    """Every brain case's sequences in the data folders (case name -> sequence -> volume, brain zeroed outside)."""
+def training_cases(data: list[Path], names: set[str] | None = None) -> dict[str, dict[str, Volume]]:
+    """The brain cases' sequences in the data folders (case name -> sequence -> volume, brain zeroed outside); only
+    ``names`` where given (the cases a package learned from: its test cases are not what it could copy)."""
     out = {}
     for folder in find_cases(data, minimum=1):
+        if names is not None and folder.name not in names:
+            continue
         volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()}
         if (folder / "brain_mask.nii.gz").is_file():
             brain = read_volume(folder / "brain_mask.nii.gz").array > 0
@@ -99,7 +102,9 @@ def main() -> None:
     model = resolve_model(args.model, None)
     if model.task not in ("impute", "inpaint"):
         raise SystemExit(f"{model.id} is a {model.task} model; this audit is for impute and inpaint models.")
-    cases = training_cases(args.data)
+    record = model.config.get("training", {})
+    learned = {str(entry).split(" (")[0] for entry in record.get("cases", [])} | set(record.get("validation_cases", []))
+    cases = training_cases(args.data, learned or None)  # a package that records its cases: those; else every case found
     colin = read_volume(COLIN_BRAIN, "Colin27 brain")
     region = sphere_on_cube() if model.task == "inpaint" else None
     if model.task == "impute":

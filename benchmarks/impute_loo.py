@@ -42,17 +42,31 @@ from DiffusionSynthLib.tasks.impute import impute  # noqa: E402
 from DiffusionSynthLib.train.brain_cases import TUMOUR_FILES, find_cases, load_brain_cases  # noqa: E402
 from DiffusionSynthLib.volume import read_volume  # noqa: E402
 
-from _common import DATA, case_brain, check_held_out, markdown_table, result_envelope, train_fold, write_result  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    case_brain,
+    check_held_out,
+    check_test_case,
+    high_pass_rms,
+    markdown_table,
+    result_envelope,
+    test_groups,
+    train_fold,
+    write_result,
+)
 
 METHODS = ("most similar", "quadratic regression", "prior", "prior + network", "prior + network + matching", "prior + network + diffusion")
 MEAN_COLUMNS = [
+    ["group", "test group"],
     ["given", "given"],
     ["target", "missing"],
     ["method", "method"],
     ["cases", "cases"],
     ["ssim", "SSIM", ".3f"],
     ["beats regression", "SSIM above regression"],
+    ["beats most similar", "SSIM above most similar"],
     ["psnr", "PSNR (dB)", ".2f"],
+    ["texture", "texture / real", ".2f"],
     ["tumour contrast", "tumour (brain SDs)", ".2f"],
     ["real tumour contrast", "real", ".2f"],
 ]
@@ -73,11 +87,13 @@ def tumour_contrast(image: np.ndarray, tumour: np.ndarray | None, brain: np.ndar
     return float(zscore(image, brain)[tumour].mean())
 
 
-def summarise(rows: list[dict]) -> list[dict]:
+def summarise(rows: list[dict], group: str | None = None) -> list[dict]:
     """Mean over held-out cases per (given, target, method), with the cases where the method's SSIM beats the
-    quadratic regression's on the same case (a mean can hide one case where the baseline collapses)."""
+    quadratic regression's and the most similar sequence's on the same case (a mean can hide one case where a baseline
+    collapses)."""
     summary = []
     baseline = {(r["case"], r["given"], r["target"]): r["ssim"] for r in rows if r["method"] == "quadratic regression"}
+    copied = {(r["case"], r["given"], r["target"]): r["ssim"] for r in rows if r["method"] == "most similar"}
     for given_target in sorted({(r["given"], r["target"]) for r in rows}):
         chosen = [r for r in rows if (r["given"], r["target"]) == given_target]
         for method in METHODS:
@@ -85,6 +101,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             if not scored:
                 continue
             entry = {
+                **({"group": group} if group else {}),
                 "given": given_target[0],
                 "target": given_target[1],
                 "method": method,
@@ -95,6 +112,11 @@ def summarise(rows: list[dict]) -> list[dict]:
             if method != "quadratic regression":
                 wins = sum(r["ssim"] > baseline[r["case"], r["given"], r["target"]] for r in scored if (r["case"], r["given"], r["target"]) in baseline)
                 entry["beats regression"] = f"{wins} of {len(scored)}"
+            if method != "most similar":
+                wins = sum(r["ssim"] > copied[r["case"], r["given"], r["target"]] for r in scored if (r["case"], r["given"], r["target"]) in copied)
+                entry["beats most similar"] = f"{wins} of {len(scored)}"
+            if all("texture" in r for r in scored):
+                entry["texture"] = float(np.mean([r["texture"] for r in scored]))
             contrasts = [(r["tumour contrast"], r["real tumour contrast"]) for r in scored if r.get("tumour contrast") is not None]
             if contrasts:
                 entry["tumour contrast"] = float(np.mean([c[0] for c in contrasts]))
@@ -103,30 +125,70 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
+def trained_case_names(config: dict) -> list[str]:
+    """The cases a package's prior and network learned from (``training.cases``, 'name (t1n+t1c)' entries)."""
+    return [str(entry).split(" (")[0] for entry in config.get("training", {}).get("cases", [])]
+
+
+def baselines_for(cases: list) -> tuple[dict, dict]:
+    """The quadratic regression fitted on ``cases`` and, per (given, target), the correlation of each sequence with
+    the target on them (the 'most similar' copy takes the best correlated given sequence)."""
+    baseline = fit_all({c.name: (c.images, c.brain) for c in cases}, [1.0] * 3, kinds=("quadratic",), log=lambda message: None)
+    correlations: dict[tuple[str, str], float] = {}
+    for g in SEQUENCES:
+        for t in SEQUENCES:
+            pairs = [np.corrcoef(c.images[g][c.brain], c.images[t][c.brain])[0, 1] for c in cases if g in c.images and t in c.images and g != t]
+            if pairs:
+                correlations[g, t] = float(np.mean(pairs))
+    return baseline, correlations
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fold-minutes", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=4, help="diffusion samples averaged for the last method (0 skips it)")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--workdir", default="runs/impute-loo")
-    parser.add_argument("--cases", nargs="+", help="folds to run (default: every case)")
+    parser.add_argument("--cases", nargs="+", help="cases to score (default: every case; with --package, its recorded test split)")
     parser.add_argument("--data", nargs="+", type=Path, default=[DATA], help="data folders, as train --data takes them (default: the shared data)")
-    parser.add_argument("--package", help="score this package (built-in id or folder) on --cases it never trained on, instead of training folds")
+    parser.add_argument(
+        "--package", help="score this package (built-in id or folder) on its recorded test split (or --cases from it), instead of training folds"
+    )
+    parser.add_argument("--no-ablation", action="store_true", help="skip the prior alone and prior + network rows (each a whole imputation more)")
+    parser.add_argument("--sample-cases", type=int, help="draw the diffusion samples on the first N scored cases only (each sample is a whole imputation more)")
     parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
     args = parser.parse_args()
     folders = {p.name: p for p in find_cases(args.data, minimum=2)}
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     rows, models = [], {}
-    for case in args.cases or sorted(folders):
+    fixed = resolve_model(args.package, "impute") if args.package else None
+    groups = test_groups(fixed.config) if fixed is not None else {}
+    group_of = {case: group for group, names in groups.items() for case in names}
+    chosen = args.cases or ([c for c in group_of if c in folders] if fixed is not None else sorted(folders))
+    missing = [c for c in (args.cases or group_of) if c not in folders]
+    if missing:
+        print(f"not found in the data folders, not scored: {', '.join(missing)}", file=sys.stderr)
+    shared = None
+    if fixed is not None:  # the baselines refitted once on the package's own training cases
+        trained = set(trained_case_names(fixed.config))
+        others = load_brain_cases(args.data, [1.0] * 3, exclude=[n for n in folders if n not in trained], minimum=2, log=lambda m: None, crop=True)
+        shared = baselines_for(others)
+    for case in chosen:
         folder = folders[case]
-        package = resolve_model(args.package or str(train_fold("impute", case, workdir, args.fold_minutes, args.data)), "impute")
-        check_held_out(package.config, case)
+        package = fixed if fixed is not None else resolve_model(str(train_fold("impute", case, workdir, args.fold_minutes, args.data)), "impute")
+        if fixed is not None:
+            check_test_case(package.config, case)
+        else:
+            check_held_out(package.config, case)
         models[package.id] = fingerprint(package.config)
         unmatched = dataclasses.replace(package, config={k: v for k, v in package.config.items() if k != "calibration"})
         prior_only = dataclasses.replace(unmatched, networks={k: v for k, v in package.networks.items() if k != "refiner"})
-        others = load_brain_cases(args.data, [1.0, 1.0, 1.0], exclude=[case], minimum=2, log=lambda message: None)
-        baseline = fit_all({c.name: (c.images, c.brain) for c in others}, [1.0] * 3, kinds=("quadratic",), log=lambda message: None)
+        if shared is None:
+            others = load_brain_cases(args.data, [1.0, 1.0, 1.0], exclude=[case], minimum=2, log=lambda message: None, crop=True)
+            baseline, correlations = baselines_for(others)
+        else:
+            baseline, correlations = shared
         volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()}
         brain = case_brain(folder, volumes)
         tumour_file = next((folder / f for f in TUMOUR_FILES if (folder / f).is_file()), None)
@@ -134,42 +196,62 @@ def main() -> None:
         z = {s: zscore(v.array, brain) for s, v in volumes.items()}
         for given, target in configurations(list(volumes)):
             inputs = {s: volumes[s] for s in given}
-            correlations = {
-                g: np.mean([np.corrcoef(c.images[g][c.brain], c.images[target][c.brain])[0, 1] for c in others if g in c.images and target in c.images])
-                for g in given
-            }
-            similar = max(given, key=lambda g: correlations[g])
+            similar = max(given, key=lambda g: correlations.get((g, target), -1.0))
             predictions = {
                 "most similar": z[similar],
                 "quadratic regression": predict(z, given, brain, baseline["fits"][subset_key(given, target)], [1.0] * 3),
-                "prior": impute(inputs, prior_only, samples=0).outputs[target].array,
             }
-            has_network = "refiner" in package.networks  # a prior-only fold (--fold-minutes 0) has none: the same output
-            predictions["prior + network"] = impute(inputs, unmatched, samples=0).outputs[target].array if has_network else predictions["prior"]
+            if not args.no_ablation:
+                predictions["prior"] = impute(inputs, prior_only, samples=0).outputs[target].array
+                has_network = "refiner" in package.networks  # a prior-only fold (--fold-minutes 0) has none: the same output
+                predictions["prior + network"] = impute(inputs, unmatched, samples=0).outputs[target].array if has_network else predictions["prior"]
             predictions["prior + network + matching"] = impute(inputs, package, samples=0).outputs[target].array
-            if args.samples > 0 and {"autoencoder", "unet"} <= set(package.networks):
+            sampled = args.sample_cases is None or chosen.index(case) < args.sample_cases
+            if args.samples > 0 and sampled and {"autoencoder", "unet"} <= set(package.networks):
                 predictions["prior + network + diffusion"] = impute(inputs, package, samples=args.samples, steps=args.steps).outputs[target].array
             truth = volumes[target].array.astype(np.float32)
+            real_texture = high_pass_rms(truth, brain)
             for method, prediction in predictions.items():
                 scores = mri_metrics(truth, prediction, brain)
                 row = {"case": case, "given": "+".join(given), "target": target, "method": method, **{k: round(float(v), 4) for k, v in scores.items()}}
+                row["texture"] = round(high_pass_rms(prediction, brain) / real_texture, 4)
+                if case in group_of:
+                    row["group"] = group_of[case]
                 if target == "t2f":
                     row["tumour contrast"] = tumour_contrast(prediction, tumour, brain)
                     row["real tumour contrast"] = tumour_contrast(truth, tumour, brain)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    summary = summarise(rows)
-    print(markdown_table(summary, ["given", "target", "method", "cases", "ssim", "beats regression", "psnr", "tumour contrast", "real tumour contrast"]))
+    summary = [entry for group in dict.fromkeys(r.get("group") for r in rows) for entry in summarise([r for r in rows if r.get("group") == group], group)]
+    print(
+        markdown_table(
+            summary,
+            [
+                "group",
+                "given",
+                "target",
+                "method",
+                "cases",
+                "ssim",
+                "beats regression",
+                "beats most similar",
+                "psnr",
+                "texture",
+                "tumour contrast",
+                "real tumour contrast",
+            ],
+        )
+    )
     if args.json:
         command = "python benchmarks/impute_loo.py " + " ".join(sys.argv[1:])
         result = result_envelope(
             "impute-heldout" if args.package else "impute-loo",
-            f"Imputation by {args.package} on cases it never saw" if args.package else "Leave-one-case-out imputation (every brain case)",
+            f"Imputation by {args.package} on its test split (cases no choice saw)" if args.package else "Leave-one-case-out imputation (every brain case)",
             command,
             models,
             [
                 {
-                    "title": "Mean over held-out cases",
+                    "title": "Mean over test cases, per group" if args.package else "Mean over held-out cases",
                     "columns": MEAN_COLUMNS,
                     "rows": summary,
                 },
@@ -182,6 +264,7 @@ def main() -> None:
                         ["method", "method"],
                         ["ssim", "SSIM", ".3f"],
                         ["psnr", "PSNR", ".2f"],
+                        ["texture", "texture / real", ".2f"],
                         ["tumour contrast", "tumour (brain SDs)", ".2f"],
                         ["real tumour contrast", "real", ".2f"],
                     ],
@@ -189,7 +272,9 @@ def main() -> None:
                 },
             ],
             [
-                f"The package {args.package}, on cases it never trained on."
+                f"The package {args.package}, on the test cases its training recorded (never read by training; no choice made on them); "
+                "both baselines refitted on the package's own training cases. Texture: high-pass RMS (image minus its Gaussian blur at 2 voxels, "
+                "brain-z units) relative to the real image's."
                 if args.package
                 else f"Fold packages trained {args.fold_minutes:g} min each by the train command on every other case; the built-in package is trained on all but its validation case, so these figures describe the recipe, not its weights."
             ],

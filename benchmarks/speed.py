@@ -241,6 +241,10 @@ def method_row(task: str, model_id: str, shape, method: str, child: dict, versus
 def compare_methods(task: str, shape, args, model, folder: Path) -> list[dict]:
     rows, saved = [], {}
     for method in args.methods:
+        if task == "forecast" and method in ("stock", "regression"):  # no sampler runs: nothing for them to replace
+            note = "not measured: the forecast renders its images with the inpainting's deterministic estimate, so no sampler runs"
+            rows.append({"model": model.id, "task": task, "input": shape_name(shape), "method": method, "note": note})
+            continue
         if method == "prior" and prior_available(task, model) is None:
             rows.append({"model": model.id, "task": task, "input": shape_name(shape), "method": "prior", "note": "no prior for this task's package"})
             continue

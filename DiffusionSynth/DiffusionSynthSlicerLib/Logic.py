@@ -49,7 +49,7 @@ class SynthesisRequest:
     model: str = ""  # built-in id or package folder; empty: the task's default
     steps: int = 0  # 0: the model's default
     seed: int = 0
-    samples: int = 0  # 0: the model's default (one sample for diffusion-only packages, the deterministic estimate for prior packages)
+    samples: int = 0  # diffusion samples, as the command line's --samples (0: the deterministic estimate); forecast: growth runs (0 or 1: one)
     uncertainty: bool = False
     device: str = "auto"
     output_name: str = ""
@@ -99,7 +99,7 @@ class SynthesisLogic:
         if spec is None:
             raise ValueError(f"Unknown task '{request.task}'; choose one of {', '.join(TASKS)}.")
         if not 0 <= request.samples <= 64:
-            raise ValueError("The number of samples must be between 0 (the model's default) and 64.")
+            raise ValueError("The number of samples must be between 0 (the deterministic estimate) and 64.")
         if not 0 <= request.steps <= 1000:
             raise ValueError("Steps must be between 1 and 1000 (0 uses the model's default).")
         if request.uncertainty and request.samples < 2:
@@ -233,7 +233,9 @@ class SynthesisLogic:
             args += ["--model", request.model]
         if request.steps:
             args += ["--steps", str(request.steps)]
-        if request.samples:
+        if request.task == "forecast":  # the forecast's samples are growth runs (its own flag)
+            args += ["--growth-runs", str(max(request.samples, 1))]
+        else:  # 0 is the command line's 0: the deterministic estimate
             args += ["--samples", str(request.samples)]
         args += ["--seed", str(request.seed), "--device", request.device, "--progress", "json"]
         return args

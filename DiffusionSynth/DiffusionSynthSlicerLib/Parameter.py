@@ -33,7 +33,7 @@ class DiffusionSynthParameterNode:
     model: str = ""
     steps: Annotated[int, WithinRange(0, 1000)] = 0
     seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
-    samples: Annotated[int, WithinRange(0, 64)] = 0  # 0: the model's default
+    samples: Annotated[int, WithinRange(0, 64)] = 0  # as --samples (0: the deterministic estimate); forecast: growth runs
     uncertainty: bool = False
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
     outputName: str = ""

@@ -3,17 +3,12 @@
 The condition (one or more image channels at the model's spacing) is folded into the latent
 grid by space-to-depth (lossless, no extra encoder), concatenated to the noisy latent, and the
 UNet denoises; the autoencoder decodes. ``K`` samples run as one batch.
-
-Two options serve inpainting: a ``KnownRegion`` is encoded and put back (noised to the current
-level) outside its mask after every step, RePaint-style; a ``Guidance`` mixes the prediction
-under other flags, ``alt + scale * (main - alt)`` (classifier-free guidance on a flag).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,31 +35,6 @@ def with_flags(condition: torch.Tensor, flags: Sequence[float] | torch.Tensor | 
     values = torch.as_tensor(flags, dtype=condition.dtype, device=condition.device)
     values = values.reshape(-1, values.shape[-1]).expand(condition.shape[0], -1)
     return torch.cat([condition, values[:, :, None, None, None].expand(-1, -1, *condition.shape[2:])], dim=1)
-
-
-@dataclass
-class KnownRegion:
-    """An image (all the autoencoder's channels, at the model's spacing) and the mask to generate."""
-
-    image: np.ndarray  # (C, X, Y, Z), same grid as the condition
-    mask: np.ndarray  # (X, Y, Z) bool: True where the model generates
-
-
-@dataclass
-class Guidance:
-    """Classifier-free guidance between two flag vectors: ``alt + scale * (main - alt)``."""
-
-    alt_flags: Sequence[float]
-    scale: float
-
-
-def latent_mask(mask: np.ndarray, factor: int, dilation: int = 1) -> torch.Tensor:
-    """(1, 1, x, y, z) float mask on the latent grid: a latent voxel is free if any voxel under it is."""
-    tensor = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-    pooled = torch.nn.functional.max_pool3d(tensor, factor)
-    if dilation:
-        pooled = torch.nn.functional.max_pool3d(pooled, 2 * dilation + 1, stride=1, padding=dilation)
-    return pooled
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int, value: float = 0.0) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -106,20 +76,18 @@ class LatentGenerator:
         steps: int,
         stage: Stage,
         flags: Sequence[float] | None = None,
-        known: KnownRegion | None = None,
-        guidance: Guidance | None = None,
     ) -> np.ndarray:
         """Decode ``len(seeds)`` samples conditioned on ``condition`` (C, X, Y, Z) -> (K, out, X, Y, Z).
 
         ``flags`` (for example which MR sequences are present) join the condition as constant
-        latent-grid channels; ``known`` and ``guidance`` as in the module docstring.
+        latent-grid channels.
 
         ``stage.report`` is called ``steps + len(seeds)`` times (denoising, then one decode per sample).
         Out of memory, the run restarts with tiles half the size, then on the CPU, with a warning.
         """
         while True:
             try:
-                return self._generate(condition, seeds, steps, stage, flags, known, guidance)
+                return self._generate(condition, seeds, steps, stage, flags)
             except torch.OutOfMemoryError:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
@@ -156,30 +124,9 @@ class LatentGenerator:
         cond = with_flags(space_to_depth(cond, self.factor), flags)
         return cond.expand(samples, *cond.shape[1:])
 
-    def _reinjection(self, known: KnownRegion, scheduler, seeds: list[int]):
-        """The RePaint step: outside the latent mask, the known latent noised to the current level."""
-        image, _ = pad_to_multiple(known.image, self.multiple)
-        mask, _ = pad_to_multiple(known.mask.astype(np.float32), self.multiple)
-        with autocast(self.device):
-            mean, _ = self.autoencoder.encode(torch.from_numpy(np.ascontiguousarray(image))[None].float().to(self.device))
-        z_known = mean.float() * self.scale  # the posterior mean: a sampled latent would break seed determinism
-        free = latent_mask(mask > 0, self.factor).to(self.device)
-        generator = torch.Generator().manual_seed(int(seeds[0]) + 7_777_777)
-
-        def reinject(z: torch.Tensor, t_next: torch.Tensor) -> torch.Tensor:
-            if int(t_next) == 0:
-                level = z_known.expand_as(z)
-            else:
-                fresh = torch.randn(z.shape, generator=generator).to(z.device)
-                level = scheduler.add_noise(z_known.expand_as(z), fresh, t_next.reshape(1).expand(z.shape[0]).to(z.device))
-            return free * z + (1.0 - free) * level
-
-        return reinject
-
-    def _generate(self, condition, seeds, steps, stage, flags, known=None, guidance=None) -> np.ndarray:
+    def _generate(self, condition, seeds, steps, stage, flags) -> np.ndarray:
         padded, shape = pad_to_multiple(condition, self.multiple)
         cond = self._condition(padded, flags, len(seeds))
-        alt = self._condition(padded, guidance.alt_flags, len(seeds)) if guidance is not None else None
         latent_shape = (len(seeds), self.latent_channels, *cond.shape[2:])
         noise = torch.cat([sample_noise((1, *latent_shape[1:]), seed, self.device) for seed in seeds])
         scheduler = self.package.scheduler()
@@ -188,16 +135,11 @@ class LatentGenerator:
             def predict(x: torch.Tensor) -> torch.Tensor:
                 return self.unet(x, t[:1].expand(x.shape[0]))
 
-            if alt is None:
-                return tiled(predict, torch.cat([z, cond], dim=1), self.denoise_tile, self.overlap)
-            both = tiled(predict, torch.cat([torch.cat([z, cond], dim=1), torch.cat([z, alt], dim=1)]), self.denoise_tile, self.overlap)
-            main, other = both.float().chunk(2)
-            return other + guidance.scale * (main - other)
+            return tiled(predict, torch.cat([z, cond], dim=1), self.denoise_tile, self.overlap)
 
         with torch.inference_mode(), autocast(self.device):
-            after_step = self._reinjection(known, scheduler, seeds) if known is not None else None
             stochastic = torch.Generator().manual_seed(int(seeds[0]) + 3_333_333)  # DDPM's per-step noise, seeded on the CPU
-            z = denoise(denoiser, noise, scheduler, steps, stage.report, generator=stochastic, after_step=after_step)
+            z = denoise(denoiser, noise, scheduler, steps, stage.report, generator=stochastic)
             outputs = []
             for index in range(len(seeds)):
                 decoded = tiled(self.autoencoder.decode_stage_2_outputs, z[index : index + 1] / self.scale, self.decode_tile, self.overlap)

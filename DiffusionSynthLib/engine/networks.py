@@ -10,9 +10,9 @@ from ..errors import ModelError
 
 
 def _network_classes() -> dict[str, type]:
-    from monai.networks.nets import AutoencoderKL, BasicUNet, ControlNet, DiffusionModelUNet
+    from monai.networks.nets import AutoencoderKL, BasicUNet, DiffusionModelUNet
 
-    return {"AutoencoderKL": AutoencoderKL, "DiffusionModelUNet": DiffusionModelUNet, "ControlNet": ControlNet, "BasicUNet": BasicUNet}
+    return {"AutoencoderKL": AutoencoderKL, "DiffusionModelUNet": DiffusionModelUNet, "BasicUNet": BasicUNet}
 
 
 def _scheduler_classes() -> dict[str, type]:

@@ -11,7 +11,6 @@ import torch
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (noisy latent, timestep) -> model output
 Report = Callable[[int, str], None]
-AfterStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (latent, its timestep) -> latent
 
 
 def _step_rflow(scheduler, output, t, t_next, z, generator):
@@ -56,12 +55,8 @@ def denoise(
     steps: int,
     report: Report,
     generator: torch.Generator | None = None,
-    after_step: AfterStep | None = None,
 ) -> torch.Tensor:
     """Run the reverse process from ``noise``; ``report(step, message)`` after each step.
-
-    ``after_step(z, t_next)`` may replace part of the latent after each step (inpainting puts
-    the known region back, noised to ``t_next``: RePaint-style re-injection).
 
     ``report`` is where cancellation happens (it raises ``Cancelled``), so a cancel is honoured
     within one step. A stochastic scheduler (DDPM) draws its noise from ``generator``: give a
@@ -74,7 +69,5 @@ def denoise(
         t_batch = t.reshape(1).expand(z.shape[0]).to(z.device)
         output = denoiser(z, t_batch).float()
         z = step_function(scheduler, output, t.to(z.device), t_next.to(z.device), z, generator)
-        if after_step is not None:
-            z = after_step(z, t_next)
         report(index + 1, f"denoising {index + 1}/{len(schedule)}")
     return z

@@ -46,4 +46,6 @@ def tiled(
     from monai.inferers import sliding_window_inference
 
     roi = tuple(int(t) for t in tile)
-    return sliding_window_inference(tensor, roi_size=roi, sw_batch_size=1, predictor=function, overlap=overlap, mode="gaussian", progress=False)
+    output = sliding_window_inference(tensor, roi_size=roi, sw_batch_size=1, predictor=function, overlap=overlap, mode="gaussian", progress=False)
+    assert isinstance(output, torch.Tensor)  # one tensor in, one out (MONAI types the general case: tuples and dicts)
+    return output

@@ -57,10 +57,8 @@ def diffusion_step(u: np.ndarray, conductances: list[np.ndarray], dt: float, cha
     """In place: one explicit finite-volume diffusion step (``change`` and ``flux`` are scratch buffers)."""
     change.fill(0.0)
     for axis, (c, f) in enumerate(zip(conductances, flux)):
-        head = [slice(None)] * u.ndim
-        tail = [slice(None)] * u.ndim
-        head[axis], tail[axis] = slice(0, -1), slice(1, None)
-        head, tail = tuple(head), tuple(tail)
+        head = tuple(slice(0, -1) if a == axis else slice(None) for a in range(u.ndim))
+        tail = tuple(slice(1, None) if a == axis else slice(None) for a in range(u.ndim))
         np.subtract(u[tail], u[head], out=f)
         f *= c
         change[head] += f

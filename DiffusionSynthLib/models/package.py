@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from ..errors import ModelError, OutputError
 from ..volume import check_output_folder
 
 FORMAT_VERSION = 1
+DIFFUSION_NETWORKS = ("autoencoder", "unet")  # loaded when a sample is drawn
 REQUIRED_KEYS = ("id", "task", "networks")
 NETWORK_KEYS = ("spacing_mm",)  # required when a package has networks; a calibrated-parameters package has none
 DIFFUSION_KEYS = ("scheduler",)  # required when it has a diffusion UNet; a prior + network package (no diffusion time) has none
@@ -39,13 +42,68 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def non_commercial(config: dict[str, Any]) -> bool:
+    """Whether the package's licence restricts it to non-commercial use (CC BY-NC and the like)."""
+    licence = str(config.get("licence", "")).lower()
+    return "-nc" in licence or " nc " in licence or "non-commercial" in licence or "noncommercial" in licence
+
+
+class NonCommercialWeights(UserWarning):
+    """A package whose weights are for non-commercial research only was loaded."""
+
+
+def licence_notice(config: dict[str, Any]) -> str | None:
+    """One line for a package under a non-commercial licence (None otherwise)."""
+    if not non_commercial(config):
+        return None
+    return f"the model '{config.get('id')}' is for non-commercial research only (licence: {config.get('licence')}); see its MODEL_CARD.md."
+
+
+class Networks(MutableMapping[str, torch.nn.Module]):
+    """A package's networks by name; each is built and loaded from its (already checksum-verified) weights when first
+    asked for, so a run that draws no diffusion sample never loads the diffusion networks. Names and ``in`` load
+    nothing; ``loaded()`` tells which are in memory."""
+
+    def __init__(self, loaders: Mapping[str, Callable[[], torch.nn.Module]]) -> None:
+        self._loaders: dict[str, Callable[[], torch.nn.Module]] = dict(loaders)
+        self._loaded: dict[str, torch.nn.Module] = {}
+
+    def __getitem__(self, name: str) -> torch.nn.Module:
+        if name not in self._loaded:
+            if name not in self._loaders:
+                raise KeyError(name)
+            self._loaded[name] = self._loaders[name]()
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, network: torch.nn.Module) -> None:
+        self._loaded[name] = network
+        self._loaders[name] = lambda: network
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaders[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._loaders
+
+    def loaded(self) -> set[str]:
+        return set(self._loaded)
+
+
 @dataclass
 class ModelPackage:
-    """A loaded, verified model package: its config and its networks (in eval mode, on the CPU)."""
+    """A verified model package: its config and its networks (in eval mode, on the CPU; the diffusion networks are
+    loaded when first used: ``Networks``)."""
 
     path: Path
     config: dict[str, Any]
-    networks: dict[str, torch.nn.Module] = field(default_factory=dict)
+    networks: MutableMapping[str, torch.nn.Module] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -84,6 +142,11 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ModelError(f"'{config_path}' lacks the keys {missing}; the package is damaged or too old.")
     for name, spec in config["networks"].items():
         weights = path / spec.get("weights", "")
+        if not isinstance(spec.get("weights"), str) or Path(spec["weights"]).is_absolute() or weights.resolve().parent != path.resolve():
+            raise ModelError(
+                f"'{config_path}' names the weights of '{name}' as {spec.get('weights')!r}: a package's weights are files in its own folder "
+                "(a plain file name, no folder, no '..'); the package is damaged or was tampered with."
+            )
         if not weights.is_file():
             raise ModelError(f"The model '{path}' is missing its weights file '{weights.name}' for '{name}'.")
     return config
@@ -97,8 +160,7 @@ def load_model(path: str | os.PathLike, task: str | None = None) -> ModelPackage
     config = read_config(path)
     if task is not None and config["task"] != task:
         raise ModelError(f"The model '{config['id']}' is for the task '{config['task']}', not '{task}'; choose a {task} model.")
-    networks: dict[str, torch.nn.Module] = {}
-    for name, spec in config["networks"].items():
+    for spec in config["networks"].values():  # every file checked now, before any work
         weights = path / spec["weights"]
         actual = sha256_file(weights)
         if actual != spec.get("sha256"):
@@ -106,12 +168,26 @@ def load_model(path: str | os.PathLike, task: str | None = None) -> ModelPackage
                 f"The weights '{weights}' fail their checksum (sha256 {actual[:12]}..., model.json says "
                 f"{str(spec.get('sha256'))[:12]}...): the file is corrupted or was replaced. Reinstall the model."
             )
-        network = build_network(spec)
-        try:
-            network.load_state_dict(load_file(str(weights)), strict=True)
-        except (RuntimeError, KeyError) as error:
-            raise ModelError(f"The weights '{weights}' do not fit the network in model.json: {error}") from None
-        networks[name] = network.eval()
+
+    def loader(spec: dict[str, Any]) -> Callable[[], torch.nn.Module]:
+        def load() -> torch.nn.Module:
+            weights = path / spec["weights"]
+            network = build_network(spec)
+            try:
+                network.load_state_dict(load_file(str(weights)), strict=True)
+            except (RuntimeError, KeyError) as error:
+                raise ModelError(f"The weights '{weights}' do not fit the network in model.json: {error}") from None
+            return network.eval()
+
+        return load
+
+    networks = Networks({name: loader(spec) for name, spec in config["networks"].items()})
+    for name in networks:
+        if name not in DIFFUSION_NETWORKS:  # the regression network serves every run: loaded (and so checked) now
+            networks[name]
+    notice = licence_notice(config)
+    if notice is not None:
+        warnings.warn(notice, NonCommercialWeights, stacklevel=2)
     return ModelPackage(path=path, config=config, networks=networks)
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import ModelError
-from .package import ModelPackage, load_model
+from .package import ModelPackage, load_model, non_commercial
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
@@ -25,6 +25,8 @@ def builtin_models() -> list[dict]:
                 "card": str(folder / "MODEL_CARD.md"),
                 "path": str(folder),
                 "default": bool(config.get("default", False)),
+                "licence": str(config.get("licence", "not recorded")),
+                "non_commercial": non_commercial(config),
             }
         )
     return rows

@@ -34,6 +34,7 @@ MAP_SMOOTHING = 1.0  # Gaussian SD of the table's smoothing, in bins
 MAP_PRIOR_COUNT = 5.0  # a bin with few samples is shrunk towards no correction
 RIDGE = 1e-3
 VOXELS_PER_CASE = 150_000
+VOXELS_IN_ALL = 3_000_000  # over many cases each gives fewer (fifty cases: 60,000 each): the fit's time stays minutes
 TRUNCATE = 3.0  # Gaussian kernels cut at 3 SD
 
 
@@ -53,13 +54,14 @@ def subset_key(given: Sequence[str], target: str) -> str:
 
 
 def smoothed(image: np.ndarray, mask: np.ndarray, sigma_voxels: Sequence[float], weight: np.ndarray | None = None) -> np.ndarray:
-    """Gaussian smoothing inside the mask only (normalised convolution: the outside does not leak in).
+    """Gaussian smoothing inside the mask only (normalised convolution: the outside does not leak in). Zeros beyond the
+    array (not a mirror image of it): a case cropped to its brain's box smooths as it does on its whole grid.
 
     ``weight`` is the smoothed mask, when already computed.
     """
     if weight is None:
-        weight = ndimage.gaussian_filter(mask.astype(np.float32), sigma_voxels, truncate=TRUNCATE)
-    blurred = ndimage.gaussian_filter(np.where(mask, image, 0.0).astype(np.float32), sigma_voxels, truncate=TRUNCATE)
+        weight = ndimage.gaussian_filter(mask.astype(np.float32), sigma_voxels, truncate=TRUNCATE, mode="constant")
+    blurred = ndimage.gaussian_filter(np.where(mask, image, 0.0).astype(np.float32), sigma_voxels, truncate=TRUNCATE, mode="constant")
     return np.where(mask, blurred / np.maximum(weight, 1e-3), 0.0).astype(np.float32)
 
 
@@ -80,7 +82,7 @@ class CaseFeatures:
         if (name, scale) not in self._smoothed:
             sigma = [scale / s for s in self.spacing]
             if ("mask", scale) not in self._smoothed:
-                self._smoothed["mask", scale] = ndimage.gaussian_filter(self.mask.astype(np.float32), sigma, truncate=TRUNCATE)
+                self._smoothed["mask", scale] = ndimage.gaussian_filter(self.mask.astype(np.float32), sigma, truncate=TRUNCATE, mode="constant")
             self._smoothed[name, scale] = smoothed(self.images[name], self.mask, sigma, self._smoothed["mask", scale])
         return self._smoothed[name, scale]
 
@@ -92,6 +94,21 @@ class CaseFeatures:
             square = smoothed(self.images[name] ** 2, self.mask, [scale / s for s in self.spacing], self._smoothed["mask", scale])
             self._smoothed[key] = np.where(self.mask, np.sqrt(np.maximum(square - mean**2, 0.0)), 0.0).astype(np.float32)
         return self._smoothed[key]
+
+    def at(self, where: np.ndarray, kinds: Sequence[str] = FEATURE_SETS) -> CaseFeatures:
+        """The features ``kinds`` need of every sequence, sampled at the voxels ``where`` only: a 1-D case whose
+        ``design`` and ``_given_values`` (at its all-true mask) equal this case's at ``where``. Fitting over many cases
+        keeps these samples, not each case's whole smoothed volumes (about 1 GB a case at 1 mm)."""
+        sampled = CaseFeatures({n: v[where] for n, v in self.images.items()}, np.ones(int(where.sum()), bool), self.spacing)
+        sampled.scales_mm, sampled.texture_scales_mm = self.scales_mm, self.texture_scales_mm
+        smooth, texture = any(k in ("multiscale", "texture") for k in kinds), "texture" in kinds
+        for name in self.images:
+            scales = [*(self.scales_mm if smooth else []), *(self.texture_scales_mm if texture else [])]
+            for scale in dict.fromkeys(scales):
+                sampled._smoothed[name, scale] = self.smoothed(name, scale)[where]
+            for scale in self.texture_scales_mm if texture else []:
+                sampled._smoothed[f"{name} sd", scale] = self.local_sd(name, scale)[where]
+        return sampled
 
     def design(self, given: Sequence[str], kind: str, where: np.ndarray | None = None) -> np.ndarray:
         """(voxels, features) at ``where`` (default: the mask): 1, each given value, their products, smoothed values,
@@ -183,32 +200,37 @@ def predict_features(features: CaseFeatures, given: Sequence[str], fit: Mapping)
     return out
 
 
-def _sample(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random subset of the mask's voxels (at most ``VOXELS_PER_CASE``)."""
+def _sample(mask: np.ndarray, rng: np.random.Generator, count: int = VOXELS_PER_CASE) -> np.ndarray:
+    """A random subset of the mask's voxels (at most ``count``)."""
     chosen = np.zeros(mask.shape, bool)
     points = np.flatnonzero(mask)
-    chosen.flat[rng.choice(points, size=min(VOXELS_PER_CASE, points.size), replace=False)] = True
+    chosen.flat[rng.choice(points, size=min(count, points.size), replace=False)] = True
     return chosen
 
 
 def fit_all(
     cases: Mapping[str, tuple[Mapping[str, np.ndarray], np.ndarray]],
     spacing: Sequence[float],
-    validation: tuple[Mapping[str, np.ndarray], np.ndarray] | None = None,
+    validation: tuple[Mapping[str, np.ndarray], np.ndarray] | Sequence[tuple[Mapping[str, np.ndarray], np.ndarray]] | None = None,
     seed: int = 0,
     log=print,
     kinds: Sequence[str] = CANDIDATES,
 ) -> dict:
     """Fit every (given subset -> target) pair that some case can teach; the candidate (feature set, with or without
-    the intensity map) chosen on ``validation`` by mean absolute error.
+    the intensity map) chosen on ``validation`` (one case or several) by mean absolute error.
 
     ``cases``: name -> (z-scored images by sequence (any subset of the four), brain mask).
     Returns the ``prior`` entry of ``model.json``.
     """
     rng = np.random.default_rng(seed)
-    samples = {name: _sample(mask, rng) for name, (_, mask) in cases.items()}
-    features = {name: CaseFeatures(images, mask, spacing) for name, (images, mask) in cases.items()}
-    held = CaseFeatures(validation[0], validation[1], spacing) if validation is not None else None
+    per_case = min(VOXELS_PER_CASE, VOXELS_IN_ALL // max(len(cases), 1))
+    samples = {name: _sample(mask, rng, per_case) for name, (_, mask) in cases.items()}
+    # each case's features at its sampled voxels only, computed one case at a time (whole smoothed volumes of fifty
+    # cases do not fit in memory); the validation cases' in full (every voxel of their brains is scored)
+    feature_sets = [k.removesuffix(MAP) for k in kinds]
+    features = {name: CaseFeatures(images, mask, spacing).at(samples[name], feature_sets) for name, (images, mask) in cases.items()}
+    held_cases = [] if validation is None else [validation] if isinstance(validation, tuple) else list(validation)
+    held = [CaseFeatures(images, mask, spacing) for images, mask in held_cases]
     fits: dict[str, dict] = {}
     for size in range(1, len(SEQUENCES)):
         for code in range(1, 2 ** len(SEQUENCES)):
@@ -222,20 +244,21 @@ def fit_all(
                 candidates = {}
                 truths = [cases[n][0][target][samples[n]] for n in teach]
                 for kind in dict.fromkeys(k.removesuffix(MAP) for k in kinds):
-                    rows = [features[n].design(given, kind, samples[n]) for n in teach]
+                    rows = [features[n].design(given, kind) for n in teach]
                     coefficients = fit_coefficients(rows, truths)
                     polynomial = {"features": kind, "coefficients": [float(c) for c in coefficients], "cases": len(teach)}
                     if kind in kinds:
                         candidates[kind] = polynomial
                     if kind + MAP in kinds:
                         residuals = np.concatenate(truths) - np.concatenate(rows) @ coefficients
-                        values = np.concatenate([_given_values(features[n], given, samples[n]) for n in teach])
+                        values = np.concatenate([_given_values(features[n], given, features[n].mask) for n in teach])
                         candidates[kind + MAP] = {**polynomial, "map": fit_map(values, residuals)}
                 chosen, scores = kinds[0], {}
-                if held is not None and all(s in held.images for s in [*given, target]):
+                judges = [h for h in held if all(s in h.images for s in [*given, target])]
+                if judges:  # the mean over the validation cases that have these sequences of each case's brain MAE
                     for kind, fit in candidates.items():
-                        error = predict_features(held, given, fit)[held.mask] - held.images[target][held.mask]
-                        scores[kind] = float(np.abs(error).mean())
+                        errors = [np.abs(predict_features(h, given, fit)[h.mask] - h.images[target][h.mask]).mean() for h in judges]
+                        scores[kind] = float(np.mean(errors))
                     chosen = min(scores, key=lambda kind: scores[kind])
                 fits[subset_key(given, target)] = {**candidates[chosen], "validation_mae": scores}
     chose = {kind: sum(candidate_name(f) == kind for f in fits.values()) for kind in kinds}

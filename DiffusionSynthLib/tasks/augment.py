@@ -8,8 +8,9 @@ with an older package the label is 1 wherever the lesion was added.
 
 Case ``i`` (``case_NNNN``, from 0) comes from source case ``i mod S`` (the input folder's case
 folders in name order) with the case seed ``seed + i``, which draws the lesion mask (a smooth
-random blob inside the brain, ``lesions.random_lesion_mask``), the strength (uniform in
-``STRENGTH``) and the inpainting noise: a case is reproducible on its own, whatever the count.
+random blob inside the brain, ``lesions.random_lesion_mask``) and the strength (uniform in
+``STRENGTH``); the inpainting is the package's default (for prior packages its deterministic estimate: no noise is
+drawn, so the mask and strength are what varies): a case is reproducible on its own, whatever the count.
 Each case is written into a hidden staging folder and renamed once complete, with its record
 ``case.json`` last; a rerun skips complete cases. Under torchrun (``RANK``, ``WORLD_SIZE``) rank
 r does the cases with ``i mod WORLD_SIZE == r`` (no process group). ``manifest.csv`` is rebuilt
@@ -179,7 +180,7 @@ def make_case(plan: CasePlan, output: Path, model: ModelPackage, steps: int, ran
         "mask": "random lesion (DiffusionSynthLib.lesions)",
         "mask_voxels": result.mask_voxels,
     }
-    provenance = make_provenance("augment", model, plan.seed, result.steps, 1, dict(plan.source.files), extra)
+    provenance = make_provenance("augment", model, plan.seed, result.steps, result.samples, dict(plan.source.files), extra)
     record = {
         "case": plan.name,
         "source_case": plan.source.name,

@@ -35,7 +35,8 @@ from ..masks import checked_region
 from ..models.package import ModelPackage
 from ..sequences import SEQUENCES
 from ..volume import Volume
-from .checks import require_content
+from .checks import require_content, require_not_ct
+from .run import default_samples
 
 MAX_DAYS = 3650
 MAX_SAMPLES = 64
@@ -52,6 +53,7 @@ class Forecast:
     physics_spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
     inpaint_model: str = ""
     steps: int = 0  # the inpainting's denoising steps
+    provenance: dict = field(default_factory=dict)  # the synthetic-data record, when a pipeline made it
 
 
 def check_days(days: Sequence[object]) -> list[int]:
@@ -181,6 +183,7 @@ def given_inputs(inputs: dict[str, Volume | None]) -> tuple[list[str], Volume]:
     given = [name for name in SEQUENCES if inputs.get(name) is not None]
     for name in given:
         require_content(inputs[name], f"{name} image")
+        require_not_ct(inputs[name], f"{name} image", "forecasting grows a tumour in MR images")
         if not inputs[name].same_grid(t1c):
             raise InputError(
                 f"The {name} image ({inputs[name].describe_grid()}) is not on the grid of the T1c ({t1c.describe_grid()}); "
@@ -215,6 +218,14 @@ def grow_masks(
                 counts[day] += grown[day]
     probability = {day: counts[day] / len(draws) for day in counts}
     return masks, probability
+
+
+def rendering_steps(inpaint_model: ModelPackage | None, steps: int | None) -> int:
+    """The denoising steps the day images' inpainting runs: 0 where it draws no diffusion sample (its default for prior
+    packages, the deterministic estimate), so provenance records what ran."""
+    if inpaint_model is None or default_samples(inpaint_model) == 0:
+        return 0
+    return int(steps or inpaint_model.config.get("inference", {}).get("default_steps", 0))
 
 
 def forecast(
@@ -274,7 +285,7 @@ def forecast(
         parameters=parameters,
         physics_spacing=tuple(float(s) for s in domain.physical.spacing),
         inpaint_model=inpaint_model.id if inpaint_model is not None else "",
-        steps=int(steps or (inpaint_model.config.get("inference", {}).get("default_steps", 0) if inpaint_model is not None else 0)),
+        steps=rendering_steps(inpaint_model, steps),
     )
     if inpaint_model is not None:
         from .forecast_render import render_day

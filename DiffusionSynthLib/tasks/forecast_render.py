@@ -73,9 +73,9 @@ def render_day(
     package can). ``spacing``: the voxel size in mm when the header lost it (as for the physics). Beyond the inpainting's
     blend margin every voxel is the input's. ``progress`` gets ``(step, total, message)`` over both inpainting runs."""
     reference = next(iter(inputs.values()))
-    spacing = reference.spacing if spacing is None else spacing
+    voxel_mm = reference.spacing if spacing is None else spacing
     glioma = "glioma" in inpaint_model.config.get("prior", {})
-    labels = forecast_subregions(baseline, grown, spacing) if glioma else None
+    labels = forecast_subregions(baseline, grown, voxel_mm) if glioma else None
     added = labels > 0 if labels is not None else grown & ~baseline
     regions = [(mode, region) for mode, region in (("remove", baseline & ~grown), ("add", added)) if region.any()]
     current = dict(inputs)

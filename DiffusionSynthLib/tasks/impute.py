@@ -30,7 +30,7 @@ from ..priors.quantile_matching import calibration_used, match_quantiles
 from ..priors.regression import predict, subset_key, zscore
 from ..sequences import SEQUENCES, given_sequences
 from ..volume import Volume
-from .checks import require_content
+from .checks import require_content, require_not_ct
 from .residual import Estimate, network_used, refined, with_residual_samples
 from .run import TaskRun
 
@@ -45,6 +45,7 @@ class Imputation:
     steps: int = 0
     seed: int = 0
     samples: int = 0
+    provenance: dict = field(default_factory=dict)  # the synthetic-data record, when a pipeline made it
 
 
 def split_inputs(inputs: Mapping[str, object]) -> tuple[list[str], list[str]]:
@@ -96,6 +97,7 @@ def impute(
     volumes = {name: inputs[name] for name in given}
     for name, volume in volumes.items():
         require_content(volume, f"{name} image")
+        require_not_ct(volume, f"{name} image", "imputation synthesises missing MR sequences from the given ones")
     if "prior" not in model.config:
         raise ModelError(f"The imputation model '{model.id}' has no prior (an older package format); retrain it with 'diffusionsynth train --task impute'.")
     run = TaskRun(model, "impute", steps, seed, samples, device, progress, cancel)
@@ -116,7 +118,8 @@ def impute(
     run.prepared()
 
     prior_alone = estimate
-    estimate = refined(model, net_input, estimate, run)
+    if any(network_used(model, subset_key(given, name)) for name in missing):  # else the network is not run at all
+        estimate = refined(model, net_input, estimate, run)
     for name in missing:  # configurations where the network did not beat the prior in validation: the prior
         if not network_used(model, subset_key(given, name)):
             estimate[SEQUENCES.index(name)] = prior_alone[SEQUENCES.index(name)]

@@ -6,7 +6,7 @@ tumorous region does not bias it). Everything after runs in a box around the reg
 prior: ``remove`` the harmonic fill of each sequence inside the region, from the known brain around
 it (the brain is the fill's domain); ``add``, in packages that hold a glioma appearance
 (``prior.glioma``), the fill moved towards each sub-region's fitted intensity (the sub-regions
-from ``labels`` or laid out in the region); older packages the fill.
+from ``labels`` or laid out in the region); packages without a glioma appearance the fill.
 estimate: the prior plus the network's correction for the mode; ``strength`` s interpolates the
 two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
 ``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
@@ -27,7 +27,7 @@ from ..models.package import ModelPackage
 from ..priors.glioma import glioma_prior, layout_subregions
 from ..priors.harmonic import harmonic_fill
 from ..sequences import SEQUENCES
-from .inpaint import Inpainting, InpaintRequest
+from .inpaint_request import Inpainting, InpaintRequest
 from .residual import Estimate, network_used, refiner_window, with_residual_samples
 from .run import TaskRun
 

@@ -8,7 +8,7 @@ any voxel order gives the same pseudo-CT."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,15 +27,11 @@ from ..intensity import ct_knots, head_mask_mr, normalise_mr, unit_to_hu
 from ..models.package import ModelPackage
 from ..priors.head_ct import HU_PER_UNIT, predict_head_ct
 from ..volume import Volume
-from .checks import require_content
+from .checks import require_content, require_not_ct
 from .residual import refined, with_residual_samples
 from .run import TaskRun
 
 AIR_HU = -1000
-CT_AIR_HU = (-1100, -900)  # a CT's air, whatever its rescale (-1000 or -1024)
-CT_AIR_SHARE = 0.05  # a head CT has far more air around the head than this; an MR has no voxel at -1000
-CT_BONE_HU = 1000
-CT_BONE_SHARE = 0.001
 CT_HU_RANGE = (-1024.0, 3071.0)
 
 
@@ -47,6 +43,7 @@ class PseudoCt:
     steps: int
     seed: int
     samples: int  # 0: the deterministic estimate
+    provenance: dict = field(default_factory=dict)  # the synthetic-data record, when a pipeline made it
 
 
 def mri_to_ct(
@@ -130,15 +127,3 @@ def _prior_estimate(
     result = with_residual_samples(model, estimate, [], run, extra_condition=mr_norm[None])
     hu = np.clip(result.mean[0] * HU_PER_UNIT, *CT_HU_RANGE)  # what a CT can hold (a DICOM CT's RescaleIntercept is -1024)
     return hu, None if result.std is None else result.std[0] * HU_PER_UNIT
-
-
-def require_not_ct(volume: Volume, what: str) -> None:
-    """Refuse a CT given as the MR: Hounsfield units, air at about -1000 (a large share) and bone above 1000."""
-    sample = np.asarray(volume.array).ravel()[:: max(1, volume.array.size // 1_000_000)]
-    air = float(np.mean((sample >= CT_AIR_HU[0]) & (sample <= CT_AIR_HU[1])))
-    bone = float(np.mean(sample > CT_BONE_HU))
-    if air >= CT_AIR_SHARE and bone >= CT_BONE_SHARE:
-        raise InputError(
-            f"The {what} looks like a CT in Hounsfield units ({100 * air:.0f}% of its voxels are air at about -1000, "
-            f"{100 * bone:.1f}% bone above {CT_BONE_HU}): this task makes a CT from an MR; give the head's MR image (T1- or T2-weighted)."
-        )

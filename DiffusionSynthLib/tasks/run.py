@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..engine.device import resolve_device
-from ..engine.latent import Guidance, KnownRegion, LatentGenerator
+from ..engine.latent import LatentGenerator
 from ..engine.progress import CancelCheck, ProgressCallback, Stage
 from ..errors import InputError, ModelError
 from ..models.package import ModelPackage
@@ -67,15 +67,13 @@ class TaskRun:
         self,
         condition: np.ndarray,
         flags: Sequence[float] | None = None,
-        known: KnownRegion | None = None,
-        guidance: Guidance | None = None,
     ) -> np.ndarray:
         """(K, channels, X, Y, Z) decoded samples; device memory is released afterwards."""
         if self.generator is None:
             raise ValueError("sample() needs samples > 0")
         try:
             stage = Stage(self.progress, self.cancel, 1, self.total)
-            return self.generator.generate(condition, self.seeds, self.steps, stage, flags=flags, known=known, guidance=guidance)
+            return self.generator.generate(condition, self.seeds, self.steps, stage, flags=flags)
         finally:
             self.generator.release()
 

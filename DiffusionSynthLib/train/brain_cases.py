@@ -19,10 +19,11 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InputError
-from ..geometry import resample_like, resample_to_spacing, to_canonical
+from ..geometry import bounding_box, resample_like, resample_to_spacing, to_canonical
 from ..priors.glioma import label_convention
 from ..priors.regression import zscore
 from ..sequences import SEQUENCES
+from ..tasks.impute import BOX_MARGIN
 from ..volume import Volume, read_volume
 
 EXPERT_LABELS, PREDICTED_LABELS, WHOLE_TUMOUR = "tumour_labels.nii.gz", "tumour_seg_predicted.nii.gz", "tumour_mask.nii.gz"
@@ -52,8 +53,12 @@ def _looks_zscored(values: np.ndarray) -> bool:
     return abs(float(values.mean())) < 1.0 and float(values.std()) < 5.0  # raw MR intensities are never this small
 
 
-def load_case(folder: Path, spacing: list[float]) -> BrainCase:
-    """One case at ``spacing`` in RAS order."""
+CROP_MARGIN = BOX_MARGIN  # voxels kept around the brain by ``crop``: the box the networks see at inference
+
+
+def load_case(folder: Path, spacing: list[float], crop: bool = False) -> BrainCase:
+    """One case at ``spacing`` in RAS order; ``crop``: only the brain's bounding box (plus ``CROP_MARGIN``), which is
+    all training reads (the images are zero outside the brain), at about a third of the memory."""
     present = [s for s in SEQUENCES if (folder / f"{s}.nii.gz").is_file()]
     volumes = {s: read_volume(folder / f"{s}.nii.gz", f"{s} image") for s in present}
     reference = to_canonical(volumes[present[0]])
@@ -85,6 +90,11 @@ def load_case(folder: Path, spacing: list[float]) -> BrainCase:
             else:
                 convention = label_convention(tumour, expert=file == EXPERT_LABELS)
             break
+    if crop and brain.any():
+        box = bounding_box(brain, CROP_MARGIN)
+        images = {name: np.ascontiguousarray(image[box]) for name, image in images.items()}
+        brain = np.ascontiguousarray(brain[box])
+        tumour = None if tumour is None else np.ascontiguousarray(tumour[box])
     return BrainCase(folder.name, images, brain, tumour, raw_stats, convention)
 
 
@@ -110,14 +120,17 @@ def find_cases(data: Path | Sequence[Path], minimum: int = 1) -> list[Path]:
     return list(seen.values())
 
 
-def load_brain_cases(data: Path | Sequence[Path], spacing: list[float], exclude: list[str] | None = None, minimum: int = 1, log=print) -> list[BrainCase]:
-    """Every case under ``data`` (one folder or several) with at least ``minimum`` sequences, except the ``exclude`` names."""
+def load_brain_cases(
+    data: Path | Sequence[Path], spacing: list[float], exclude: Sequence[str] | None = None, minimum: int = 1, log=print, crop: bool = False
+) -> list[BrainCase]:
+    """Every case under ``data`` (one folder or several) with at least ``minimum`` sequences, except the ``exclude``
+    names; ``crop``: each to its brain's box (``load_case``)."""
     folders = [p for p in find_cases(data, minimum) if p.name not in (exclude or [])]
     if not folders:
         raise InputError(
             f"No case folders with at least {minimum} of {', '.join(f'{s}.nii.gz' for s in SEQUENCES)} were found in {describe_data(data)} or one level below."
         )
-    cases = [load_case(folder, spacing) for folder in folders]
+    cases = [load_case(folder, spacing, crop) for folder in folders]
     log(f"{len(cases)} case(s): " + ", ".join(f"{c.name} ({'+'.join(c.images)})" for c in cases))
     return cases
 

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .. import __version__
 from ..growth.calibrate import (
     DIFFUSIVITY_GRID,
     FRONT_FRACTIONS,
@@ -35,6 +34,7 @@ from ..growth.domain import SOLVER_SPACING_MM
 from ..growth.longitudinal import ASSUMED_SPACING_MM, load_cases
 from ..growth.loo import leave_one_out, summary
 from ..models.package import save_model
+from ..version import __version__
 from .forecast_card import forecast_card
 from .record import command_line
 

@@ -67,6 +67,24 @@ def _training_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, gene
     return noisy, t, noise
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A training checkpoint (tensors and plain data only); one clear error for a file that holds anything else or is
+    damaged (truncated, not a checkpoint), never a traceback."""
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise ModelError(
+                f"The checkpoint '{path}' holds more than tensors and plain data, so it was not loaded (unpickling it could run code); "
+                "delete it, or train without --resume."
+            ) from None
+        raise ModelError(f"The checkpoint '{path}' is damaged ({error}); delete it, or train without --resume.") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as error:
+        raise ModelError(
+            f"The checkpoint '{path}' is damaged or not a checkpoint ({str(error).splitlines()[0]}); delete it, or train without --resume."
+        ) from None
+
+
 class Checkpoint:
     """The training state on disk: tensors and plain data (numbers, strings, lists, dicts) only."""
 
@@ -77,13 +95,7 @@ class Checkpoint:
         """The saved state, or ``None`` when there is none; a file holding anything else is refused, never run."""
         if not self.path.exists():
             return None
-        try:
-            return torch.load(self.path, weights_only=True)
-        except pickle.UnpicklingError:
-            raise ModelError(
-                f"The checkpoint '{self.path}' holds more than tensors and plain data, so it was not loaded (unpickling it could run code); "
-                "delete it, or train without --resume."
-            ) from None
+        return load_checkpoint(self.path)
 
     def save(self, state: dict) -> None:
         tmp = self.path.with_suffix(".tmp")

@@ -122,7 +122,7 @@ def _train_diffusion(
     unet = unet_spec(preset, LATENT_CHANNELS + condition_channels * downsample**3 + plan.flag_count, LATENT_CHANNELS)
     specs = {"autoencoder": ae, "unet": unet, "scheduler": scheduler_spec(scheduler)}
 
-    def pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         drawn = [plan.residual_example(rng, network) for _ in range(plan.batch)]
         extra = plan.extra_condition
         condition = np.stack([e.estimate if extra is None else np.concatenate([e.estimate, extra(e)]) for e in drawn]).astype(np.float32)
@@ -247,6 +247,14 @@ def prior_card(config: dict[str, Any]) -> str:
         if synthetic.get("per_ct_scan") and synthetic.get("share_of_patches")
         else ""
     )
+    test = (training.get("split") or {}).get("test") or {}
+    test_line = (
+        "- Test cases (never read by training, no choice made on them; the held-out figures below are theirs): "
+        + "; ".join(f"{group}: {', '.join(names)}" for group, names in test.items())
+        + "\n"
+        if test
+        else ""
+    )
     gate = validation.get("network per key")
     gate_block = (
         f"""
@@ -308,8 +316,8 @@ Task: {config["task"]}. {config["description"]}
 ## Training
 - Command: `{training["command"]}`
 - Training cases: {", ".join(training.get("cases", []))}
-- Validation case (never trained on): {training.get("validation_case")}
-{synthetic_line}- Network: {refiner["steps"]} steps in {refiner["seconds"]} s; best at step {refiner["best_step"]}.
+- Validation case{"s" if len(training.get("validation_cases", [])) > 1 else ""} (never trained on; every choice is made on {"them" if len(training.get("validation_cases", [])) > 1 else "it"}): {training.get("validation_case")}
+{test_line}{synthetic_line}- Network: {refiner["steps"]} steps in {refiner["seconds"]} s; best at step {refiner["best_step"]}.
 {diffusion_line}
 
 ## Validation ({validation["metric"]}; lower is better)

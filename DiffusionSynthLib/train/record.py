@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..models.package import save_model
+from ..version import __version__
 from .loop import LoopResult, LoopSettings, PairBatch, TargetBatch, train_latent_diffusion
 
 # latent voxels per tile, as MAISI keeps presets per GPU memory. The decoder's GroupNorm sees only

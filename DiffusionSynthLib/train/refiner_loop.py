@@ -30,6 +30,7 @@ import torch
 
 from ..engine.networks import build_network
 from ..engine.refiner import zero_last_layer
+from .loop import load_checkpoint
 
 # -> (inputs (B, C, X, Y, Z), target correction (B, O, X, Y, Z), loss weights (B, O, X, Y, Z))
 RefinerBatch = Callable[[np.random.Generator], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -65,7 +66,7 @@ def learning_rate(settings: RefinerSettings, seconds: float) -> float:
 
 
 def _load(path: Path) -> dict | None:
-    return torch.load(path, weights_only=True) if path.exists() else None
+    return load_checkpoint(path) if path.exists() else None
 
 
 def _save(path: Path, state: dict) -> None:

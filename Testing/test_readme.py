@@ -1,0 +1,68 @@
+"""The README's Python blocks run as pasted (the Slicer one aside: it needs Slicer's own Python)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+COLIN27 = Path("/usr/share/mricron/templates/ch2bet.nii.gz")
+
+
+def python_blocks() -> list[str]:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    return [block for block in blocks if "slicer" not in block.lower()]
+
+
+def test_the_readme_has_a_python_block():
+    assert python_blocks(), "the README shows the Python API"
+
+
+@pytest.mark.parametrize("block", python_blocks(), ids=lambda block: block.splitlines()[0][:40])
+def test_a_readme_python_block_runs_as_pasted(block, tmp_path, monkeypatch):
+    if "/usr/share/mricron" in block and not COLIN27.is_file():
+        pytest.skip("Colin27 not installed (Debian's mricron-data): the README's example reads it")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README's own code, run as a reader would
+    if "write_volume(flair" in block:
+        from DiffusionSynthLib.volume import read_provenance
+
+        assert read_provenance(tmp_path / "colin27_flair.nii.gz")["synthetic"] is True
+        assert namespace["healthy"].same_grid(namespace["t1n"])
+
+
+def _row(result: dict, table: int, **match) -> dict:
+    return next(row for row in result["tables"][table]["rows"] if all(row.get(k) == v for k, v in match.items()))
+
+
+def _stored(package: str, name: str) -> dict:
+    import json
+
+    from DiffusionSynthLib.models import resolve_model
+
+    return json.loads((resolve_model(package, None).path / name).read_text())
+
+
+def status_line(job: str) -> str:
+    return next(line for line in README.read_text().splitlines() if line.startswith(f"| {job}"))
+
+
+def test_the_status_table_s_figures_are_those_of_the_stored_results():
+    """Each figure in the README's status table, recomputed from the results JSON stored in its package (or the package's
+    own training record): a re-run benchmark that moves a figure fails here until the README says so."""
+    ct = _stored("mri-to-ct-head-demo", "benchmark-mri-to-ct-quality.json")
+    line = status_line("MRI → pseudo-CT")
+    model = _row(ct, 0, method="prior + network", region="held-out slab")
+    bulk = _row(ct, 0, method="bulk density", region="held-out slab")
+    outline = _row(ct, 0, method="bulk density, head found in the MR", region="held-out slab")
+    assert f"MAE {model['mae']:.0f} HU against {bulk['mae']:.0f}" in line
+    assert f"bone Dice {model['bone_dice']:.3f} against {outline['bone_dice']:.3f}" in line and outline["bone_dice"] > model["bone_dice"]
+    inpaint = _stored("inpaint-brats-demo", "benchmark-inpaint-loo.json")
+    line = status_line("tumour inpainting")
+    assert f"SSIM {_row(inpaint, 0, method='prior')['ssim']:.3f} against {_row(inpaint, 0, method='harmonic fill')['ssim']:.3f}" in line
+    forecast = _stored("forecast-gbm-demo", "model.json")["training"]["leave_one_out_summary"]
+    line = status_line("tumour growth forecasting")
+    assert f"Dice {forecast['volume_matched']['mean_dice']:.3f} against {forecast['no_change']['mean_dice']:.3f}" in line
