@@ -143,6 +143,29 @@ def baselines_for(cases: list) -> tuple[dict, dict]:
     return baseline, correlations
 
 
+def merge(parts: list[str], output: str | None) -> None:
+    """One result from runs of the same package over disjoint case lists: their rows together, summarised again."""
+    results = [json.loads(Path(part).read_text()) for part in parts]
+    if len({json.dumps(r["models"], sort_keys=True) for r in results}) != 1:
+        raise SystemExit("error: the parts measured different packages (their fingerprints differ); merge runs of one package only.")
+    rows = [row for r in results for row in r["tables"][1]["rows"]]
+    cases = [row["case"] for r in results for row in r["tables"][1]["rows"] if row["method"] == "most similar"]
+    if len(cases) != len(set(cases)):
+        raise SystemExit("error: a case was scored in two parts; give runs over disjoint --cases.")
+    summary = [entry for group in dict.fromkeys(r.get("group") for r in rows) for entry in summarise([r for r in rows if r.get("group") == group], group)]
+    first = results[0]
+    commands = " and ".join(r["command"] for r in results)
+    merged = {
+        **first,
+        "command": f"{commands}, merged by python benchmarks/impute_loo.py --merge",
+        "code": ", ".join(dict.fromkeys(r["code"] for r in results)),
+    }
+    merged["tables"] = [{**first["tables"][0], "rows": summary}, {**first["tables"][1], "rows": rows}]
+    print(markdown_table(summary, [c[0] for c in MEAN_COLUMNS]))
+    if output:
+        write_result(output, merged)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fold-minutes", type=float, default=10.0)
@@ -157,7 +180,11 @@ def main() -> None:
     parser.add_argument("--no-ablation", action="store_true", help="skip the prior alone and prior + network rows (each a whole imputation more)")
     parser.add_argument("--sample-cases", type=int, help="draw the diffusion samples on the first N scored cases only (each sample is a whole imputation more)")
     parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
+    parser.add_argument("--merge", nargs="+", metavar="PART.json", help="merge results of runs over disjoint --cases (run side by side) into --json")
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.json)
+        return
     folders = {p.name: p for p in find_cases(args.data, minimum=2)}
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)

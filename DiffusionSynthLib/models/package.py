@@ -141,12 +141,13 @@ def read_config(path: Path) -> dict[str, Any]:
     if missing:
         raise ModelError(f"'{config_path}' lacks the keys {missing}; the package is damaged or too old.")
     for name, spec in config["networks"].items():
-        weights = path / spec.get("weights", "")
-        if not isinstance(spec.get("weights"), str) or Path(spec["weights"]).is_absolute() or weights.resolve().parent != path.resolve():
+        named = spec.get("weights")
+        if not isinstance(named, str) or not named or Path(named).name != named or named in (".", ".."):
             raise ModelError(
                 f"'{config_path}' names the weights of '{name}' as {spec.get('weights')!r}: a package's weights are files in its own folder "
                 "(a plain file name, no folder, no '..'); the package is damaged or was tampered with."
             )
+        weights = path / named
         if not weights.is_file():
             raise ModelError(f"The model '{path}' is missing its weights file '{weights.name}' for '{name}'.")
     return config
