@@ -66,3 +66,22 @@ def test_the_status_table_s_figures_are_those_of_the_stored_results():
     forecast = _stored("forecast-gbm-demo", "model.json")["training"]["leave_one_out_summary"]
     line = status_line("tumour growth forecasting")
     assert f"Dice {forecast['volume_matched']['mean_dice']:.3f} against {forecast['no_change']['mean_dice']:.3f}" in line
+
+
+def test_the_imputation_status_figures_are_those_of_the_test_split_result():
+    """The imputation line: per missing sequence, the default output's mean SSIM against both baselines on the BraTS 2018
+    test cases, and the FLAIR tumour's share of its real contrast, as the package's stored test-split result gives them."""
+    result = _stored("impute-brats-demo", "benchmark-impute-heldout.json")
+    assert result["title"].endswith("on its test split (cases no choice saw)")
+    line = status_line("missing-sequence imputation")
+    names = {"t1n": "T1", "t1c": "T1c", "t2w": "T2", "t2f": "FLAIR"}
+    for target, name in names.items():
+        given = "+".join(s for s in names if s != target)
+        ours, regression, copied = (
+            _row(result, 0, group="BraTS 2018", given=given, target=target, method=method)
+            for method in ("prior + network + matching", "quadratic regression", "most similar")
+        )
+        assert f"{name} {ours['ssim']:.3f} against {regression['ssim']:.3f} / {copied['ssim']:.3f}" in line
+    flair = _row(result, 0, group="BraTS 2018", given="t1n+t1c+t2w", target="t2f", method="prior + network + matching")
+    assert f"tumour at {100 * flair['tumour contrast'] / flair['real tumour contrast']:.0f}% of its real contrast" in line
+    assert f"on {flair['cases']} BraTS 2018 test cases" in line
