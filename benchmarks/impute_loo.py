@@ -155,6 +155,11 @@ def baselines_for(cases: list) -> tuple[dict, dict]:
     return baseline, correlations
 
 
+def summary_by_group(rows: list[dict]) -> list[dict]:
+    """``summarise`` for each test group in turn (rows without a group: one summary)."""
+    return [entry for group in dict.fromkeys(r.get("group") for r in rows) for entry in summarise([r for r in rows if r.get("group") == group], group)]
+
+
 def rows_from_logs(logs: list[str], package_name: str | None, output: str | None) -> None:
     """The result of runs of ``package_name`` from the rows their logs hold (one JSON object a line), complete cases only."""
     if package_name is None:
@@ -168,7 +173,7 @@ def rows_from_logs(logs: list[str], package_name: str | None, output: str | None
         if scored == {("+".join(g), t) for g, t in configurations(available)}:
             complete.append(case)
     rows = [r for r in rows if r["case"] in complete]
-    summary = [entry for group in dict.fromkeys(r.get("group") for r in rows) for entry in summarise([r for r in rows if r.get("group") == group], group)]
+    summary = summary_by_group(rows)
     print(markdown_table(summary, [c[0] for c in MEAN_COLUMNS]))
     stopped = sorted({r["case"] for r in rows} ^ set(complete))
     result = result_envelope(
@@ -188,29 +193,6 @@ def rows_from_logs(logs: list[str], package_name: str | None, output: str | None
         write_result(output, result)
 
 
-def merge(parts: list[str], output: str | None) -> None:
-    """One result from runs of the same package over disjoint case lists: their rows together, summarised again."""
-    results = [json.loads(Path(part).read_text()) for part in parts]
-    if len({json.dumps(r["models"], sort_keys=True) for r in results}) != 1:
-        raise SystemExit("error: the parts measured different packages (their fingerprints differ); merge runs of one package only.")
-    rows = [row for r in results for row in r["tables"][1]["rows"]]
-    cases = [row["case"] for r in results for row in r["tables"][1]["rows"] if row["method"] == "most similar"]
-    if len(cases) != len(set(cases)):
-        raise SystemExit("error: a case was scored in two parts; give runs over disjoint --cases.")
-    summary = [entry for group in dict.fromkeys(r.get("group") for r in rows) for entry in summarise([r for r in rows if r.get("group") == group], group)]
-    first = results[0]
-    commands = " and ".join(r["command"] for r in results)
-    merged = {
-        **first,
-        "command": f"{commands}, merged by python benchmarks/impute_loo.py --merge",
-        "code": ", ".join(dict.fromkeys(r["code"] for r in results)),
-    }
-    merged["tables"] = [{**first["tables"][0], "rows": summary}, {**first["tables"][1], "rows": rows}]
-    print(markdown_table(summary, [c[0] for c in MEAN_COLUMNS]))
-    if output:
-        write_result(output, merged)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fold-minutes", type=float, default=10.0)
@@ -225,7 +207,6 @@ def main() -> None:
     parser.add_argument("--no-ablation", action="store_true", help="skip the prior alone and prior + network rows (each a whole imputation more)")
     parser.add_argument("--sample-cases", type=int, help="draw the diffusion samples on the first N scored cases only (each sample is a whole imputation more)")
     parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
-    parser.add_argument("--merge", nargs="+", metavar="PART.json", help="merge results of runs over disjoint --cases (run side by side) into --json")
     parser.add_argument(
         "--rows-from",
         nargs="+",
@@ -234,9 +215,6 @@ def main() -> None:
         "configuration is there: a run stopped before its end still counts for the cases it finished",
     )
     args = parser.parse_args()
-    if args.merge:
-        merge(args.merge, args.json)
-        return
     if args.rows_from:
         rows_from_logs(args.rows_from, args.package, args.json)
         return
@@ -304,7 +282,7 @@ def main() -> None:
                     row["real tumour contrast"] = tumour_contrast(truth, tumour, brain)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    summary = [entry for group in dict.fromkeys(r.get("group") for r in rows) for entry in summarise([r for r in rows if r.get("group") == group], group)]
+    summary = summary_by_group(rows)
     print(
         markdown_table(
             summary,

@@ -18,12 +18,4 @@ from .impute import ImputePipeline
 from .inpaint import InpaintPipeline
 from .mri_to_ct import MriToCtPipeline
 
-PIPELINES: dict[str, type[Pipeline]] = Pipeline.registry  # task -> its pipeline class
-
-
-def pipeline_class(task: str) -> type[Pipeline]:
-    """The pipeline class of ``task`` (for a task it does not know, one whose call says so)."""
-    return PIPELINES.get(task, UnknownTaskPipeline)
-
-
-__all__ = ["TASKS", "ForecastPipeline", "ImputePipeline", "InpaintPipeline", "MriToCtPipeline", "PIPELINES", "Pipeline", "pipeline_class"]
+__all__ = ["TASKS", "ForecastPipeline", "ImputePipeline", "InpaintPipeline", "MriToCtPipeline", "Pipeline", "UnknownTaskPipeline"]
