@@ -85,3 +85,49 @@ def test_the_imputation_status_figures_are_those_of_the_test_split_result():
     flair = _row(result, 0, group="BraTS 2018", given="t1n+t1c+t2w", target="t2f", method="prior + network + matching")
     assert f"tumour at {100 * flair['tumour contrast'] / flair['real tumour contrast']:.0f}% of its real contrast" in line
     assert f"on {flair['cases']} BraTS 2018 test cases" in line
+
+
+def command_lines() -> list[tuple[str, str]]:
+    """(block language, line) for every ``diffusionsynth ...`` command in the README's code blocks, comments cut."""
+    found = []
+    for language, block in re.findall(r"```(\w*)\n(.*?)```", README.read_text(), re.DOTALL):
+        for line in block.splitlines():
+            command = line.split("#")[0].strip()
+            if "diffusionsynth " in command:
+                found.append((language, "diffusionsynth " + command.split("diffusionsynth ", 1)[1]))
+    return found
+
+
+def _subcommand_options() -> dict[str, set[str]]:
+    import argparse
+
+    from DiffusionSynthLib.cli.parser import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {name: set(parser._option_string_actions) for name, parser in sub.choices.items()}
+
+
+def test_the_readme_shows_every_command():
+    assert set(_subcommand_options()) <= {line.split()[1] for _, line in command_lines()}
+
+
+@pytest.mark.parametrize("language,line", command_lines(), ids=lambda value: value if len(value) < 12 else value[:60])
+def test_a_readme_command_uses_only_real_flags(language, line):
+    """Every flag a README command line names exists on that command (a renamed or removed flag fails here)."""
+    words = line.split()
+    options = _subcommand_options()
+    assert words[1] in options, f"'{words[1]}' is not a diffusionsynth command"
+    flags = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", line))
+    assert flags <= options[words[1]], f"unknown flags {sorted(flags - options[words[1]])} in: {line}"
+
+
+@pytest.mark.parametrize("line", [line for language, line in command_lines() if language in ("bash", "sh")], ids=lambda value: value[:60])
+def test_a_readme_shell_command_parses_as_pasted(line):
+    """A shell block's command, optional ``[...]`` parts left out, is accepted by the real parser as written."""
+    import shlex
+
+    from DiffusionSynthLib.cli.parser import build_parser
+
+    words = shlex.split(re.sub(r"\[[^\]]*\]", "", line))[1:]
+    args = build_parser().parse_args(words)  # argparse exits (SystemExit) on a missing or unknown argument
+    assert args.command == words[0]

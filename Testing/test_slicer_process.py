@@ -69,19 +69,19 @@ def test_cancel_of_a_stubborn_tree_returns_at_once_and_the_tree_goes_after_the_g
     job = Job(StubbornRunner(python=sys.executable, grace_s=1.5), [], workdir, on_progress=lambda progress: ready.set())
     job.start()
     assert ready.wait(60), "the process tree did not start"
-    wait_until(lambda: any(line.startswith("child ") for line in job.log_tail), 10)
+    wait_until(lambda: any(line.startswith("child ") for line in job.log_tail), 60)
     child = int(next(line for line in job.log_tail if line.startswith("child ")).split()[1])
 
     started = time.monotonic()
     job.cancel()
-    took = time.monotonic() - started
-
-    assert took < 0.5, f"cancel blocked its caller for {took:.2f} s"
-    assert running(job.process.pid) and running(child)  # SIGTERM is ignored: only SIGKILL, later, ends them
-    gone = wait_until(lambda: not running(job.process.pid) and not running(child), 10)
-    assert 1.0 < gone < 5, f"the tree went {gone:.2f} s after cancel, not after the 1.5 s grace period"
-    wait_until(lambda: not workdir.exists(), 5)  # the reader thread removes the folder once the output ends
-    wait_until(job.done, 5)
+    # cancel returned while the tree still runs: it did not wait for the grace period (no wall-clock bound needed,
+    # so a loaded machine cannot fail this); SIGTERM is ignored, only SIGKILL, later, ends them
+    assert running(job.process.pid) and running(child), "cancel blocked its caller until the tree was gone"
+    wait_until(lambda: not running(job.process.pid) and not running(child), 60)
+    gone = time.monotonic() - started
+    assert gone >= 1.5, f"the tree went {gone:.2f} s after cancel, before the 1.5 s grace period"  # a lower bound: never flaky
+    wait_until(lambda: not workdir.exists(), 30)  # the reader thread removes the folder once the output ends
+    wait_until(job.done, 30)
     assert job.cancelled and job.process.returncode == -9
 
 
@@ -114,8 +114,8 @@ def test_cancel_of_the_command_line_returns_at_once_and_it_exits_130(tmp_path):
     job.cancel()
     took = time.monotonic() - started
 
-    assert took < 0.5, f"cancel blocked its caller for {took:.2f} s"
-    assert job.wait(30) == 130  # SIGTERM: the command line stops cleanly, long before the grace period
-    wait_until(lambda: not workdir.exists(), 5)
+    assert took < 5, f"cancel blocked its caller for {took:.2f} s"  # a 10 s grace period: far from any scheduling delay
+    assert job.wait(60) == 130  # SIGTERM: the command line stops cleanly, long before the grace period
+    wait_until(lambda: not workdir.exists(), 30)
     with pytest.raises(ProcessLookupError):
         os.killpg(job.process.pid, 0)  # the whole process group is gone
