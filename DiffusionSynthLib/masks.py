@@ -61,6 +61,25 @@ def inside_mask(mask: Volume, reference: Volume, brain: np.ndarray, what: str = 
     )
 
 
+MAX_DILATE_MM = 20.0
+
+
+def dilated_region(inside: np.ndarray, spacing: np.ndarray, millimetres: float, brain: np.ndarray) -> np.ndarray:
+    """``inside`` grown by ``millimetres`` (Euclidean, in mm on the voxel grid's spacing) within the brain; one
+    ``InputError`` for a distance out of range or a region that then covers too much of the brain."""
+    if not (np.isfinite(millimetres) and 0.0 <= millimetres <= MAX_DILATE_MM):
+        raise InputError(f"--dilate must be between 0 and {MAX_DILATE_MM:g} mm, not {millimetres}.")
+    if millimetres == 0:
+        return inside
+    grown = (ndimage.distance_transform_edt(~inside, sampling=[float(s) for s in spacing]) <= millimetres) & (brain | inside)
+    if grown.sum() > MAX_BRAIN_FRACTION * brain.sum():
+        raise InputError(
+            f"The mask grown by --dilate {millimetres:g} mm covers {100 * grown.sum() / max(brain.sum(), 1):.0f}% of the brain; inpainting needs "
+            f"surrounding tissue as context (at most {100 * MAX_BRAIN_FRACTION:.0f}%): dilate less or draw a smaller region."
+        )
+    return grown
+
+
 def blend_weights(inside: np.ndarray, margin: int = BLEND_MARGIN_VOXELS) -> np.ndarray:
     """1 inside the mask, falling linearly with the Euclidean distance (voxels) outside it; 0 beyond ``margin`` (float32).
 

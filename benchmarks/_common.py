@@ -170,15 +170,12 @@ def check_test_case(config: dict, case: str) -> None:
 
 
 def high_pass_rms(image: np.ndarray, brain: np.ndarray, sigma: float = 2.0) -> float:
-    """Texture: the RMS inside ``brain`` of the image (z-scored inside the brain) minus its Gaussian blur at ``sigma``
-    voxels, both computed inside the brain only (normalised convolution: the background does not make an edge)."""
-    from scipy import ndimage
+    """Texture: the RMS inside ``brain`` (eroded by 2 voxels) of the image (z-scored inside the brain) minus its Gaussian
+    blur at ``sigma`` voxels, the blur computed inside the brain only (``DiffusionSynthLib.texture``)."""
+    from DiffusionSynthLib.priors.regression import zscore
+    from DiffusionSynthLib.texture import high_pass_rms as rms
 
-    from DiffusionSynthLib.priors.regression import smoothed, zscore
-
-    z = zscore(image, brain)
-    inner = ndimage.binary_erosion(brain, iterations=2)
-    return float(np.sqrt(np.mean((z - smoothed(z, brain, [sigma] * 3))[inner] ** 2)))
+    return rms(zscore(image, brain), brain, sigma=sigma)
 
 
 def write_result(path: str | Path, result: dict) -> None:

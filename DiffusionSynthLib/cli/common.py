@@ -115,9 +115,11 @@ def samples_help(parser: argparse.ArgumentParser, text: str) -> None:
             action.help = text
 
 
-def notice_unused_sampling(args: argparse.Namespace, samples_drawn: int) -> None:
-    """One line when --steps or --seed was given but no diffusion sample was drawn: they changed nothing."""
-    given = [flag for flag, value in (("--steps", getattr(args, "steps", None)), ("--seed", getattr(args, "seed_given", None))) if value]
+def notice_unused_sampling(args: argparse.Namespace, samples_drawn: int, seed_used: bool = False) -> None:
+    """One line when --steps or --seed was given but no diffusion sample was drawn: they changed nothing (``seed_used``:
+    the seed picked something else, an added tumour's layout)."""
+    seed = None if seed_used else getattr(args, "seed_given", None)
+    given = [flag for flag, value in (("--steps", getattr(args, "steps", None)), ("--seed", seed)) if value]
     if given and samples_drawn == 0:
         print(
             f"note: {' and '.join(given)} only shape diffusion samples; none was drawn (--samples 0, the model's default), "

@@ -23,6 +23,7 @@ class InpaintPipeline(Pipeline):
         strength: float = 1.0,
         labels: Volume | None = None,
         labels_convention: str = "brats2013",
+        dilate_mm: float = 0.0,
         steps: int | None = None,
         seed: int = 0,
         samples: int | None = None,
@@ -31,8 +32,9 @@ class InpaintPipeline(Pipeline):
         **options: Any,
     ) -> Inpainting:
         """``images``: the sequences by name (the mask and labels may sit in it as ``"mask"``, ``"labels"``); the
-        result's ``outputs`` (and ``std``) by sequence."""
-        only(options, ("mode", "strength", "labels_convention"))
+        result's ``outputs`` (and ``std``) by sequence; in add mode without ``labels``, ``labels`` holds the sub-region
+        map drawn (in ``labels_convention``)."""
+        only(options, ("mode", "strength", "labels_convention", "dilate_mm"))
         region = required(images, "mask", mask)
         sub_regions = labels if labels is not None else images.get("labels")
         result = inpaint(
@@ -44,8 +46,9 @@ class InpaintPipeline(Pipeline):
             strength=strength,
             labels=sub_regions,
             labels_convention=labels_convention,
+            dilate_mm=dilate_mm,
             **self._common(steps, seed, progress, cancel),
         )
-        outputs = [*result.outputs.values(), *result.std.values()]
-        extra = {"mode": mode, "strength": strength, "mask_voxels": result.mask_voxels}
+        outputs = [*result.outputs.values(), *result.std.values(), *([result.labels] if result.labels is not None else [])]
+        extra = {"mode": mode, "strength": strength, "mask_voxels": result.mask_voxels, **({"dilate_mm": dilate_mm} if dilate_mm else {})}
         return self._mark(result, outputs, result.seed, result.steps, result.samples, extra)

@@ -132,6 +132,17 @@ def glioma_contrast(labels: np.ndarray, appearance: Mapping[str, Any], sequences
     return out
 
 
+def from_brats2013(labels: np.ndarray, convention: str) -> np.ndarray:
+    """BraTS 2013 labels in ``convention`` (a sub-region the convention lacks, non-enhancing tumour in BraTS 2017 and
+    2023, takes the convention's necrosis / non-enhancing core label 1)."""
+    out = np.zeros(labels.shape, np.uint8)
+    for source, target in LABEL_MAPS[convention].items():
+        out[labels == target] = source
+    if 3 not in LABEL_MAPS[convention].values():
+        out[labels == 3] = 1
+    return out
+
+
 def label_convention(labels: np.ndarray, expert: bool) -> str:
     """The convention of a label map found in the data: expert ``tumour_labels`` files are BraTS 2013; a predicted map
     with label 4 is BraTS 2017, one without BraTS 2023 (for maps of 1 and 2 only the two agree: necrosis, oedema)."""

@@ -1,16 +1,17 @@
 """Synthetic training cases: lesions added to healthy scans by inpainting (add mode), with their labels.
 
-With a package that holds a glioma appearance (``prior.glioma``) the lesion's sub-regions are laid
-out in it (``priors.glioma.layout_subregions``: oedema outside, then non-enhancing tumour, the
-enhancing rim, the necrotic core), handed to the inpainting as its labels and written as
-``label.nii.gz`` in the BraTS 2013 convention (1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing);
-with an older package the label is 1 wherever the lesion was added.
+With a package that holds a lesion bank (``prior.lesions``) the inpainting draws a real tumour's
+sub-region layout into the lesion (the case seed picks it, and the texture); with one that holds only a
+glioma appearance (``prior.glioma``) the sub-regions are laid out in distance layers
+(``priors.glioma.layout_subregions``). Either way they are written as ``label.nii.gz`` in the BraTS
+2013 convention (1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing); with an older package the label
+is 1 wherever the lesion was added.
 
 Case ``i`` (``case_NNNN``, from 0) comes from source case ``i mod S`` (the input folder's case
 folders in name order) with the case seed ``seed + i``, which draws the lesion mask (a smooth
 random blob inside the brain, ``lesions.random_lesion_mask``) and the strength (uniform in
-``STRENGTH``); the inpainting is the package's default (for prior packages its deterministic estimate: no noise is
-drawn, so the mask and strength are what varies): a case is reproducible on its own, whatever the count.
+``STRENGTH``), and, with a lesion bank, the tumour's layout and texture; the inpainting is the package's default
+(for prior packages its deterministic estimate): a case is reproducible on its own, whatever the count.
 Each case is written into a hidden staging folder and renamed once complete, with its record
 ``case.json`` last; a rerun skips complete cases. Under torchrun (``RANK``, ``WORLD_SIZE``) rank
 r does the cases with ``i mod WORLD_SIZE == r`` (no process group). ``manifest.csv`` is rebuilt
@@ -150,8 +151,10 @@ def make_case(plan: CasePlan, output: Path, model: ModelPackage, steps: int, ran
     rng = np.random.default_rng(plan.seed)
     lesion = random_lesion_mask(brain, reference.spacing, rng)
     strength = round(float(rng.uniform(*STRENGTH)), 2)
-    glioma = model.config.get("prior", {}).get("glioma")
-    label = reference.with_array(layout_subregions(lesion, reference.spacing, glioma) if glioma else lesion.astype(np.uint8))
+    prior = model.config.get("prior", {})
+    glioma = prior.get("glioma")
+    bank = glioma is not None and "lesions" in prior  # a real layout drawn by the inpainting itself (the case seed picks)
+    label = reference.with_array(layout_subregions(lesion, reference.spacing, glioma) if glioma and not bank else lesion.astype(np.uint8))
     result = inpaint(
         volumes,
         label,
@@ -163,8 +166,10 @@ def make_case(plan: CasePlan, output: Path, model: ModelPackage, steps: int, ran
         device=device,
         progress=progress,
         cancel=cancel,
-        labels=label if glioma else None,
+        labels=label if glioma and not bank else None,
     )
+    if result.labels is not None:
+        label = result.labels
     label_text = (
         "BraTS 2013 sub-regions of the synthetic lesion (1 necrosis, 2 oedema, 3 non-enhancing, 4 enhancing)"
         if glioma

@@ -15,7 +15,7 @@ from scipy import ndimage
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError, ModelError
 from ..intensity import brain_mask, head_mask_mr
-from ..masks import inside_mask
+from ..masks import dilated_region, inside_mask
 from ..models.package import ModelPackage
 from ..priors.glioma import LABEL_MAPS, to_brats2013
 from ..sequences import given_sequences as sequence_names
@@ -108,11 +108,13 @@ def inpaint(
     cancel: CancelCheck = never_cancel,
     labels: Volume | None = None,
     labels_convention: str = "brats2013",
+    dilate_mm: float = 0.0,
 ) -> Inpainting:
     """Inpaint every given sequence consistently inside ``mask`` (inputs are not modified).
 
     ``labels``: optional sub-regions of the added tumour (add mode, packages with a glioma appearance); mask voxels
-    labelled 0 are filled with healthy tissue, labels outside the mask are ignored."""
+    labelled 0 are filled with healthy tissue, labels outside the mask are ignored. ``dilate_mm``: the mask grown by
+    this many millimetres (within the brain) before filling, for a segmentation tighter than the visible abnormality."""
     check_options(mode, strength)
     if model.task == "inpaint" and "prior" not in model.config:
         raise ModelError(f"The inpainting model '{model.id}' has no prior (an older package format); retrain it with 'diffusionsynth train --task inpaint'.")
@@ -129,6 +131,8 @@ def inpaint(
             )
     sub_regions = checked_labels(labels, labels_convention, mode, model, reference)
     brain = inpainting_brain(volumes, given, mask)
-    inside = inside_mask(mask, reference, brain)
-    request = InpaintRequest(volumes, given, mode, model, steps, seed, samples, strength, device, progress, cancel, brain, inside, sub_regions)
+    inside = dilated_region(inside_mask(mask, reference, brain), reference.spacing, dilate_mm, brain)
+    request = InpaintRequest(
+        volumes, given, mode, model, steps, seed, samples, strength, device, progress, cancel, brain, inside, sub_regions, labels_convention
+    )
     return inpaint_with_prior(request)

@@ -5,9 +5,13 @@ z-scored by the mean and SD of its known brain voxels (outside the region, so a 
 tumorous region does not bias it). Everything after runs in a box around the region.
 prior: ``remove`` the harmonic fill of each sequence inside the region, from the known brain around
 it (the brain is the fill's domain); ``add``, in packages that hold a glioma appearance
-(``prior.glioma``), the fill moved towards each sub-region's fitted intensity (the sub-regions
-from ``labels`` or laid out in the region); packages without a glioma appearance the fill.
-estimate: the prior plus the network's correction for the mode; ``strength`` s interpolates the
+(``prior.glioma``), the fill moved towards each sub-region's fitted intensity, the sub-regions
+from ``labels``, else a real tumour's layout from the package's lesion bank (``prior.lesions``, the
+seed picks), else (older packages) laid out in distance layers; packages without a glioma appearance
+the fill.
+estimate: the prior plus the network's correction for the mode (add mode with a lesion bank: plus the
+texture of real gliomas drawn by the seed, after the network, whose posterior mean would smooth it away);
+``strength`` s interpolates the
 two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
 ``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
 finish: back to each input's own intensities (the inverse of its z-score), onto the input grid,
@@ -24,8 +28,9 @@ from ..engine.refiner import flag_channels, refine
 from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from ..models.package import ModelPackage
-from ..priors.glioma import glioma_prior, layout_subregions
+from ..priors.glioma import from_brats2013, glioma_prior, layout_subregions
 from ..priors.harmonic import harmonic_fill
+from ..priors.lesion_bank import lesion_texture, place_layout
 from ..sequences import SEQUENCES
 from .inpaint_request import Inpainting, InpaintRequest
 from .residual import Estimate, network_used, refiner_window, with_residual_samples
@@ -66,17 +71,28 @@ def mode_prior(
     fill: np.ndarray,
     add: bool,
     glioma: Mapping | None,
-    labels: np.ndarray | None,
+    placed: np.ndarray | None,
     healthy: Mapping[str, tuple[float, float]],
-    region: np.ndarray,
     spacing: Sequence[float],
 ) -> np.ndarray:
-    """The prior of one mode: the fill, or in add mode with a glioma appearance the glioma on ``labels`` (laid out in
-    ``region`` when None)."""
-    if not add or glioma is None:
+    """The prior of one mode: the fill, or in add mode with a glioma appearance the glioma on the sub-regions ``placed``."""
+    if not add or glioma is None or placed is None:
         return fill
-    placed = layout_subregions(region, spacing, glioma) if labels is None else np.where(region, labels, 0)
     return glioma_prior(fill, placed, healthy, glioma, SEQUENCES, spacing)
+
+
+def placed_subregions(region: np.ndarray, labels: np.ndarray | None, prior: Mapping, spacing: Sequence[float], rng: np.random.Generator) -> np.ndarray | None:
+    """The added tumour's sub-regions in ``region``: ``labels`` where given; else a real layout from the package's lesion
+    bank (the seed picks), or, in a package without one, distance layers with the fitted shares; None without a glioma
+    appearance."""
+    glioma = prior.get("glioma")
+    if glioma is None:
+        return None
+    if labels is not None:
+        return np.where(region, labels, 0).astype(np.uint8)
+    if "lesions" in prior:
+        return place_layout(region, prior["lesions"], rng)
+    return layout_subregions(region, spacing, glioma)
 
 
 def _mode_estimate(model: ModelPackage, net_input: np.ndarray, prior: np.ndarray, run: TaskRun, mode: str) -> np.ndarray:
@@ -111,14 +127,23 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     box = bounding_box(region, CONTEXT_VOXELS)
     images = {name: np.where(brain_small[box], (small[name].array[box] - stats[name][0]) / stats[name][1], 0.0).astype(np.float32) for name in given}
     fill = harmonic_fills(images, given, region[box], brain_small[box])
-    glioma = model.config["prior"].get("glioma")
+    prior_config = model.config["prior"]
+    glioma = prior_config.get("glioma")
     labels = None if request.labels is None else np.rint(onto_grid(request.labels, "nearest")[box]).astype(np.uint8)
     healthy = {name: (stats[name][2], 1.0) for name in given}
+    rng = np.random.default_rng(seed)
+    placed = placed_subregions(region[box], labels, prior_config, spacing, rng) if mode == "add" or strength != 1.0 else None
+    texture = None
+    if placed is not None and "lesions" in prior_config:
+        texture = lesion_texture(placed, prior_config["lesions"], glioma["contrast"], SEQUENCES, rng)
 
     def estimate_for(add: bool) -> tuple[np.ndarray, list[float]]:
-        prior = mode_prior(fill, add, glioma, labels, healthy, region[box], spacing)
+        prior = mode_prior(fill, add, glioma, placed, healthy, spacing)
         net_input, flags = inpaint_inputs(images, given, region[box], float(add), prior)
-        return _mode_estimate(model, net_input, prior, run, "add" if add else "remove"), flags
+        estimate = _mode_estimate(model, net_input, prior, run, "add" if add else "remove")
+        if add and texture is not None:  # after the network: a posterior mean would smooth it away
+            estimate = (estimate + texture).astype(np.float32)
+        return estimate, flags
 
     run.prepared()
     estimate, flags = estimate_for(mode == "add")
@@ -141,6 +166,12 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
         full = resample(grid.with_array(values), frame.shape, frame.ijk_to_ras).array
         return from_canonical(frame.with_array(full), reference).array
 
+    if placed is not None and mode == "add" and request.labels is None:
+        values = np.zeros(grid.shape, np.float32)
+        values[box] = placed
+        full = resample(grid.with_array(values), frame.shape, frame.ijk_to_ras, "nearest").array
+        drawn = np.rint(from_canonical(frame.with_array(full), reference).array).astype(np.uint8) * (inside > 0)
+        result.labels = reference.with_array(from_brats2013(drawn, request.labels_convention))
     for name in given:
         channel = SEQUENCES.index(name)
         mean, sd, _ = stats[name]

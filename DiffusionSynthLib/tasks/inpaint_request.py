@@ -21,6 +21,7 @@ class Inpainting:
     seed: int = 0
     mask_voxels: int = 0
     samples: int = 0
+    labels: Volume | None = None  # add mode without given labels: the sub-region map drawn, in the request's convention
     provenance: dict = field(default_factory=dict)  # the synthetic-data record, when a pipeline made it
 
 
@@ -42,6 +43,7 @@ class InpaintRequest:
     brain: np.ndarray
     inside: np.ndarray
     labels: np.ndarray | None = None  # sub-regions of an added tumour, BraTS 2013 labels on the grid (add mode only)
+    labels_convention: str = "brats2013"  # of the labels written back (the drawn sub-region map)
 
     def task_run(self) -> TaskRun:
         return TaskRun(self.model, "inpaint", self.steps, self.seed, self.samples, self.device, self.progress, self.cancel)

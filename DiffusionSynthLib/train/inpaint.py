@@ -29,12 +29,14 @@ from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
 from ..metrics import inpaint_metrics
 from ..priors.glioma import LabelledCase, fit_glioma_appearance, glioma_prior, layout_subregions, to_brats2013
+from ..priors.lesion_bank import fit_lesion_bank, place_layout
 from ..sequences import SEQUENCES
 from ..tasks.inpaint_prior import harmonic_fills, inpaint_inputs, zscore_statistics
 from .brain_cases import BrainCase, describe_data, load_brain_cases
-from .impute import centred_box, choose_validation_case, pad_to, proper_subsets
+from .impute import centred_box, choose_validation_cases, pad_to, proper_subsets
 from .loop import LoopSettings
 from .prior_package import PriorPackagePlan, train_prior_package
+from .split import Split
 
 VALIDATION_REMOVALS = 3
 
@@ -69,13 +71,24 @@ def labelled_cases(cases: Sequence[BrainCase]) -> list[LabelledCase]:
 
 
 class InpaintExamples:
-    def __init__(self, cases: list[BrainCase], patch: Sequence[int], glioma: dict | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> None:
+    def __init__(
+        self,
+        cases: list[BrainCase],
+        patch: Sequence[int],
+        glioma: dict | None = None,
+        spacing: Sequence[float] = (1.0, 1.0, 1.0),
+        lesions: dict | None = None,
+    ) -> None:
+        """``lesions``: the lesion bank, whose real layouts replace the distance layers where a case's own labels are not used."""
         self.cases, self.patch, self.glioma, self.spacing = cases, list(patch), glioma, list(spacing)
         self.tumours = {c.name: ndimage.binary_dilation(c.tumour > 0) & c.brain for c in cases if c.tumour is not None and (c.tumour > 0).any()}
         away = {c.name: ~ndimage.binary_dilation(self.tumours[c.name], iterations=4) if c.name in self.tumours else True for c in cases}
         self.healthy = {c.name: np.argwhere(ndimage.binary_erosion(c.brain, iterations=6) & away[c.name]) for c in cases}
         self.labels = {c.name: c.labels for c in labelled_cases(cases)}
-        self.layouts = {name: layout_subregions(region, spacing, glioma) for name, region in self.tumours.items()} if glioma else {}
+        self.layouts = {}
+        if glioma:
+            for index, (name, region) in enumerate(sorted(self.tumours.items())):
+                self.layouts[name] = place_layout(region, lesions, np.random.default_rng([7, index])) if lesions else layout_subregions(region, spacing, glioma)
 
     def sub_regions(self, case: BrainCase, rng: np.random.Generator | None) -> np.ndarray | None:
         """An added tumour's sub-regions: its own labels half of the time (when known), else the layout (always without ``rng``)."""
@@ -167,32 +180,45 @@ def train_inpaint(
     patch: tuple[int, int, int] = (64, 64, 64),
     batch: int = 2,
     exclude: list[str] | None = None,
-    validation_case: str | None = None,
+    validation_case: str | Sequence[str] | None = None,
     settings: LoopSettings | None = None,
     refiner_fraction: float = 0.7,
     resume: bool = False,
     scheduler: str = "RFlowScheduler",
     device: str = "auto",
     log=print,
+    split: Split | None = None,
 ) -> Path:
+    """Train the package on every case under ``data`` except ``exclude`` and ``split``'s test cases (never loaded);
+    ``validation_case`` (or ``split``'s validation cases) makes every choice, averaged over the cases."""
     settings = settings or LoopSettings()
     spacing_mm = [float(spacing)] * 3
-    cases = load_brain_cases(data, spacing_mm, exclude, minimum=1, log=log)
+    test = split.test if split is not None else []
+    cases = load_brain_cases(data, spacing_mm, [*(exclude or []), *test], minimum=1, log=log, crop=True)
     if len(cases) < 2:
         raise InputError(f"Inpainting training needs at least two cases (one is kept for validation); {describe_data(data)} hold {len(cases)}.")
-    held = choose_validation_case(cases, validation_case)
-    training = [c for c in cases if c is not held]
+    held_cases = choose_validation_cases(cases, split.validation if split is not None and split.validation else validation_case)
+    training = [c for c in cases if all(c is not h for h in held_cases)]
+    if not training:
+        raise InputError("Every case is a validation case; inpainting training needs at least one case to learn from.")
     labelled = labelled_cases(training)
     glioma = fit_glioma_appearance(labelled) if labelled else None
+    lesions = fit_lesion_bank(labelled) if labelled and any((c.labels > 0).sum() >= 500 for c in labelled) else None
     if glioma:
         log(f"glioma appearance fitted on {', '.join(c.name for c in labelled)}: {json.dumps(glioma['contrast'])}")
-    examples = InpaintExamples(training, patch, glioma, spacing_mm)
+    if lesions:
+        log(f"lesion bank: {len(lesions['layouts'])} real layouts; texture {json.dumps(lesions['texture'])}")
+    examples = InpaintExamples(training, patch, glioma, spacing_mm, lesions)
     if not examples.tumours:
         raise InputError(
             f"No training case in {describe_data(data)} has a tumour segmentation (tumour_labels.nii.gz, tumour_seg_predicted.nii.gz or tumour_mask.nii.gz); add mode needs them."
         )
-    log(f"validation case: {held.name}; tumours for add mode: {', '.join(sorted(examples.tumours))}")
-    validation = validation_examples(InpaintExamples([held], patch, glioma, spacing_mm), held)
+    log(f"validation cases: {', '.join(h.name for h in held_cases)}; tumours for add mode: {', '.join(sorted(examples.tumours))}")
+    validation = {
+        (f"{held.name}: {key}" if len(held_cases) > 1 else key): example
+        for held in held_cases
+        for key, example in validation_examples(InpaintExamples([held], patch, glioma, spacing_mm, lesions), held).items()
+    }
     dev = resolve_device(device)
 
     def refiner_batch(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -215,7 +241,7 @@ def train_inpaint(
             estimate = example.estimate if network is None else example.estimate + refine(network, example.inputs, patch, dev)
             for channel in (c for c in range(len(SEQUENCES)) if example.weight[c].any()):
                 ssim = inpaint_metrics(example.truth[channel], estimate[channel], example.weight[channel] > 0)["ssim"]
-                per_mode.setdefault("add" if key.startswith("add") else "remove", []).append(ssim)
+                per_mode.setdefault("add" if key.split(": ")[-1].startswith("add") else "remove", []).append(ssim)
         return {mode: float(np.mean(values)) for mode, values in per_mode.items()}
 
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> InpaintExample:
@@ -230,9 +256,12 @@ def train_inpaint(
         description="Remove a lesion to healthy tissue, or add one inside a mask: harmonic-fill prior, regression network, residual latent diffusion.",
         spacing_mm=spacing_mm,
         prior={
-            "kind": "harmonic fill" + ("; add: glioma appearance on the fill" if glioma else ""),
+            "kind": "harmonic fill"
+            + ("; add: glioma appearance on the fill" if glioma else "")
+            + (", on real tumour layouts (lesion bank)" if lesions else ""),
             "space": "each sequence z-scored by its known brain voxels",
             **({"glioma": glioma} if glioma else {}),
+            **({"lesions": lesions} if lesions else {}),
         },
         refiner=refiner_spec(preset, 2 * len(SEQUENCES) + 1 + flag_count, len(SEQUENCES)),
         refiner_window=list(patch),
@@ -250,7 +279,9 @@ def train_inpaint(
         extra_config={"inputs": list(SEQUENCES), "outputs": list(SEQUENCES), "flags": [*(f"present:{s}" for s in SEQUENCES), "mode:add"]},
         data_record={
             "cases": [f"{c.name} ({'+'.join(c.images)})" for c in training],
-            "validation_case": held.name,
+            "validation_case": ", ".join(h.name for h in held_cases),
+            "validation_cases": [h.name for h in held_cases],
+            "split": (split or Split(validation=[h.name for h in held_cases])).record(),
             "excluded": exclude or [],
             "tumour_masks": sorted(examples.tumours),
             "glioma_appearance_cases": [c.name for c in labelled],

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..models.package import load_model, save_model
+from ..priors.lesion_bank import CANDIDATES
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
 from .loop import LoopResult, LoopSettings, train_latent_diffusion
 from .record import command_line, inference_settings
@@ -299,6 +300,16 @@ better; used where matching scores higher):
         else ""
     )
     gate_sentence = ", and where the network does not beat the prior's SSIM there the package answers with the prior alone" if gate else ""
+    lesions = config["prior"].get("lesions")
+    lesion_line = (
+        f"""   Added tumours: the sub-region layout of one of {len(lesions["layouts"])} real training tumours (expert labels, cropped
+   to the lesion and stored as {lesions["layout_size"]}³ label maps: geometry only, no image intensity), stretched into the
+   drawn mask (the seed picks among the {CANDIDATES} best-fitting), each sub-region at its fitted contrast, plus the
+   texture of real gliomas (fine and coarse Gaussian random fields at their fitted amplitudes) added after the network.
+"""
+        if lesions
+        else ""
+    )
     return f"""# Model card: {config["id"]}
 
 Task: {config["task"]}. {config["description"]}
@@ -306,7 +317,7 @@ Task: {config["task"]}. {config["description"]}
 
 ## Method
 1. Prior: {config["prior"]["kind"]} ({config["prior"].get("space", "")}), fitted in seconds on the training cases.
-2. Regression network (MONAI `BasicUNet`, residual over the prior, last layer zero-initialised, masked L1,
+{lesion_line}2. Regression network (MONAI `BasicUNet`, residual over the prior, last layer zero-initialised, masked L1,
    {config["spacing_mm"][0]:g} mm patches of {"x".join(str(w) for w in config["refiner"]["window"])}, AdamW with a cosine decay of the
    learning rate over the time budget); the weights kept are the best on the validation case (selection metric
    below){gate_sentence}.

@@ -58,8 +58,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         if args.tumour_weight != 1.0 and args.task != "impute":
             raise InputError(f"--tumour-weight is for --task impute; --task {args.task} was given.")
-        if args.split and args.task != "impute":
-            raise InputError(f"--split is for --task impute; --task {args.task} was given.")
         trainer = train_impute if args.task == "impute" else train_inpaint
         extra: dict = {"tumour_weight": args.tumour_weight} if args.task == "impute" else {}
         if args.split:
@@ -74,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             patch=tuple(args.patch or (64, 64, 64)),
             batch=args.batch,
             exclude=args.exclude_case or [],
-            validation_case=args.validation_case if args.task == "impute" or not args.validation_case else args.validation_case[-1],
+            validation_case=args.validation_case,
             settings=settings,
             refiner_fraction=args.refiner_fraction,
             resume=args.resume,
@@ -124,7 +122,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--split",
         metavar="FILE",
-        help='impute: a JSON split {"validation": [case, ...], "test": {group: [case, ...]}}: test cases are never read, '
+        help='impute and inpaint: a JSON split {"validation": [case, ...], "test": {group: [case, ...]}}: test cases are never read, '
         "recorded in the package for the benchmark (for example benchmarks/splits/brats50.json)",
     )
     p.add_argument(

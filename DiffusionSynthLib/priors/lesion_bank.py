@@ -1,0 +1,176 @@
+"""Gliomas from real ones: expert-labelled sub-region layouts and the texture of real tumours, placed in a drawn mask.
+
+``fit_lesion_bank`` keeps, for each labelled training tumour, its BraTS 2013 label map cropped to the lesion's box
+and resampled (nearest neighbour) onto ``LAYOUT_SIZE``³ voxels: the sub-regions' geometry only, no image intensity
+(stored in ``model.json``, zlib-compressed); and, per sub-region and sequence, the median texture of the real tumours
+in healthy-brain SDs: ``fine``, the high-pass RMS (image minus its blur at 2 voxels) inside the sub-region, and
+``coarse``, the SD of that blur (slow variation across the sub-region).
+
+``place_layout`` draws a real layout into a user's mask: the layouts whose whole-tumour shape, stretched onto the
+mask's box (and mirrored along any axis), overlaps the mask best are the candidates, the seed picks one of them; the
+mask's voxels then take the label of the nearest labelled voxel of that layout (CarveMix / TumorCP style, with the
+tumour reshaped to the mask rather than the mask to the tumour). ``lesion_texture`` draws the texture: per
+sub-region and sequence a fine and a coarse Gaussian random field with the fitted amplitudes, the coarse one shared
+by the sequences (signed as the sub-region's contrast: where a sub-region holds more water it is brighter in T2 and
+FLAIR and darker in T1 together).
+"""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from ..texture import HIGH_PASS_SIGMA, blur_inside, high_pass
+from .glioma import NAMES, LabelledCase, healthy_reference
+
+KIND = "glioma-lesion-bank"
+LAYOUT_SIZE = 32
+MIN_LESION_VOXELS = 500
+CANDIDATES = 5  # best-overlapping (layout, mirroring) pairs the seed chooses among
+FINE_SIGMA = 0.8  # voxels: the fine field's correlation
+COARSE_SIGMA = 4.0  # voxels: the coarse field's correlation
+MIRRORINGS = [(fx, fy, fz) for fx in (False, True) for fy in (False, True) for fz in (False, True)]
+
+
+def encode_layout(layout: np.ndarray) -> str:
+    return base64.b64encode(zlib.compress(layout.astype(np.uint8).tobytes(), 9)).decode("ascii")
+
+
+def decode_layout(text: str) -> np.ndarray:
+    flat = np.frombuffer(zlib.decompress(base64.b64decode(text)), np.uint8)
+    if flat.size != LAYOUT_SIZE**3:
+        raise ValueError(f"a stored lesion layout holds {flat.size} voxels, not {LAYOUT_SIZE}³")
+    return flat.reshape((LAYOUT_SIZE,) * 3).copy()
+
+
+def resample_box(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``array`` stretched (nearest neighbour, voxel centres) onto ``shape``."""
+    index = np.ix_(*[np.minimum(((np.arange(n) + 0.5) * array.shape[a] / n).astype(np.int64), array.shape[a] - 1) for a, n in enumerate(shape)])
+    return array[index]
+
+
+def layout_of(labels: np.ndarray) -> np.ndarray:
+    """The label map cropped to its lesion's box, on ``LAYOUT_SIZE``³."""
+    box = ndimage.find_objects((labels > 0).astype(np.int32))[0]
+    return resample_box(labels[box], (LAYOUT_SIZE,) * 3).astype(np.uint8)
+
+
+def subregion_texture(image: np.ndarray, brain: np.ndarray, lesion: np.ndarray, region: np.ndarray) -> tuple[float, float] | None:
+    """(fine, coarse) texture of one sub-region in healthy-brain SDs, from its interior (eroded by one voxel; None when
+    under 50 voxels): the RMS of the high-pass image and the SD of the blur, both inside the sub-region only."""
+    interior = ndimage.binary_erosion(region)
+    if interior.sum() < 50:
+        return None
+    _, sd = healthy_reference(image, brain, lesion)
+    scaled = (image / sd).astype(np.float32)
+    fine = float(np.sqrt(np.mean(high_pass(scaled, region, HIGH_PASS_SIGMA)[interior].astype(np.float64) ** 2)))
+    coarse = float(blur_inside(scaled, region, HIGH_PASS_SIGMA)[interior].std())
+    return fine, coarse
+
+
+def fit_lesion_bank(cases: Sequence[LabelledCase]) -> dict[str, Any]:
+    """The layouts of the labelled tumours (``MIN_LESION_VOXELS`` or more) and the median texture per sub-region and sequence."""
+    layouts, names = [], []
+    textures: dict[int, dict[str, list[tuple[float, float]]]] = {}
+    for case in cases:
+        lesion = case.labels > 0
+        if lesion.sum() < MIN_LESION_VOXELS:
+            continue
+        layouts.append(encode_layout(layout_of(case.labels)))
+        names.append(case.name)
+        for label in NAMES:
+            region = case.labels == label
+            for sequence, image in case.images.items():
+                measured = subregion_texture(image, case.brain, lesion, region)
+                if measured is not None:
+                    textures.setdefault(label, {}).setdefault(sequence, []).append(measured)
+    if not layouts:
+        raise ValueError(f"No labelled tumour of {MIN_LESION_VOXELS} voxels or more to learn lesion layouts from.")
+    return {
+        "kind": KIND,
+        "layout_size": LAYOUT_SIZE,
+        "layouts": layouts,
+        "layout_cases": names,
+        "units": "texture in healthy-brain SDs: fine = high-pass RMS (sigma 2 voxels), coarse = SD of the blur, inside each sub-region",
+        "texture": {
+            str(label): {
+                sequence: {"fine": round(float(np.median([v[0] for v in values])), 3), "coarse": round(float(np.median([v[1] for v in values])), 3)}
+                for sequence, values in sorted(per.items())
+            }
+            for label, per in sorted(textures.items())
+        },
+    }
+
+
+def _mirrored(layout: np.ndarray, mirroring: Sequence[bool]) -> np.ndarray:
+    axes = tuple(axis for axis, flip in enumerate(mirroring) if flip)
+    return np.flip(layout, axes) if axes else layout
+
+
+def place_layout(mask: np.ndarray, bank: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """BraTS 2013 labels inside ``mask`` from a real layout (see the module's text); every mask voxel gets a label."""
+    labels = np.zeros(mask.shape, np.uint8)
+    if not mask.any():
+        return labels
+    box = ndimage.find_objects(mask.astype(np.int32))[0]
+    shape = mask[box].shape
+    target = resample_box(mask[box], (LAYOUT_SIZE,) * 3)
+    layouts = [decode_layout(text) for text in bank["layouts"]]
+    scored = []
+    for index, layout in enumerate(layouts):
+        for mirroring in MIRRORINGS:
+            whole = _mirrored(layout, mirroring) > 0
+            overlap = 2.0 * float((whole & target).sum()) / max(float(whole.sum() + target.sum()), 1.0)
+            scored.append((overlap, index, mirroring))
+    scored.sort(key=lambda item: -item[0])
+    _, index, mirroring = scored[int(rng.integers(min(CANDIDATES, len(scored))))]
+    layout = _mirrored(layouts[index], mirroring)
+    nearest = ndimage.distance_transform_edt(layout == 0, return_distances=False, return_indices=True)
+    filled = layout[tuple(nearest)]  # every voxel of the box: the label of the nearest labelled voxel
+    labels[box] = np.where(mask[box], resample_box(filled, shape), 0)
+    return labels
+
+
+def _unit_field(shape: Sequence[int], sigma: float, rng: np.random.Generator) -> np.ndarray:
+    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
+    return (field / max(float(field.std()), 1e-6)).astype(np.float32)
+
+
+def _fine_gain() -> float:
+    """High-pass RMS of a unit-SD fine field (its fine amplitude per unit of SD), measured once on a 48³ cube."""
+    field = _unit_field((48, 48, 48), FINE_SIGMA, np.random.default_rng(0))
+    return float(np.sqrt(np.mean(high_pass(field, np.ones(field.shape, bool), HIGH_PASS_SIGMA)[8:-8, 8:-8, 8:-8] ** 2)))
+
+
+FINE_GAIN = _fine_gain()
+
+
+def lesion_texture(
+    labels: np.ndarray, bank: Mapping[str, Any], contrast: Mapping[str, Mapping[str, float]], sequences: Sequence[str], rng: np.random.Generator
+) -> np.ndarray:
+    """(len(sequences), ...) texture in healthy-brain SDs inside the labelled voxels (0 elsewhere): per sub-region a fine
+    field (its own per sequence) and a coarse one (shared, signed by the sub-region's contrast in each sequence)."""
+    out = np.zeros((len(sequences), *labels.shape), np.float32)
+    lesion = labels > 0
+    if not lesion.any():
+        return out
+    box = ndimage.find_objects(lesion.astype(np.int32))[0]
+    shape = lesion[box].shape
+    coarse_field = _unit_field(shape, COARSE_SIGMA, rng)
+    for label_text, per_sequence in bank["texture"].items():
+        region = labels[box] == int(label_text)
+        if not region.any():
+            continue
+        for channel, name in enumerate(sequences):
+            stats = per_sequence.get(name)
+            if stats is None:
+                continue
+            sign = 1.0 if float(contrast.get(label_text, {}).get(name, 1.0)) >= 0 else -1.0
+            values = stats["fine"] / FINE_GAIN * _unit_field(shape, FINE_SIGMA, rng) + sign * stats["coarse"] * coarse_field
+            out[channel][box][region] = values[region]
+    return out
