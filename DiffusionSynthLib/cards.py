@@ -186,8 +186,14 @@ def render_card(package: Path) -> Path:
     card = set_block(card, TERMS_BLOCK, terms_section(config))
     if config.get("prior", {}).get("kind") == "polynomial-regression":
         card = set_block(card, PRIOR_BLOCK, prior_section(config["prior"]))
-    for name, result in sorted(stored_results(package).items()):
+    stored = stored_results(package)
+    for name, result in sorted(stored.items()):
         card = set_block(card, f"{RESULT_PREFIX}{name}", result_section(result, config))
+    for name in re.findall(rf"<!-- generated: {re.escape(RESULT_PREFIX)}([A-Za-z0-9_.-]+) -->", card):
+        if name not in stored:  # its result was removed from the package: the card no longer shows it
+            card = re.sub(
+                rf"\n*<!-- generated: {re.escape(RESULT_PREFIX + name)} -->.*?<!-- /generated: {re.escape(RESULT_PREFIX + name)} -->\n?", "\n", card, flags=re.DOTALL
+            )
     _write(card_path, card)
     return card_path
 

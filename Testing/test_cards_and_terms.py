@@ -148,6 +148,36 @@ def test_a_changed_prior_marks_a_result_as_measured_on_other_weights(tiny_model,
     assert "recorded before the fingerprint covered the prior" in cards.render_card(package).read_text()
 
 
+def test_a_result_removed_from_the_package_leaves_the_card(tiny_model, tmp_path):
+    package = tmp_path / "tiny-copy"
+    shutil.copytree(tiny_model, package)
+    config = json.loads((package / "model.json").read_text())
+    result = {
+        "benchmark": "gone-soon",
+        "title": "A check",
+        "command": "x",
+        "date": "today",
+        "machine": "this one",
+        "models": {config["id"]: cards.fingerprint(config)},
+        "tables": [],
+    }
+    cards.store_results(package, [result])
+    assert "<!-- generated: benchmark-gone-soon -->" in cards.render_card(package).read_text()
+    (package / "benchmark-gone-soon.json").unlink()
+    card = cards.render_card(package).read_text()
+    assert "benchmark-gone-soon" not in card and "A check" not in card and "<!-- generated: licence -->" in card
+
+
+def test_shipped_results_come_from_committed_code():
+    """Every benchmark result a built-in package ships (and its card shows) was measured on committed code."""
+    from DiffusionSynthLib.models.registry import BUILTIN_DIR
+
+    dirty = [
+        f"{path.parent.name}/{path.name}" for path in sorted(BUILTIN_DIR.glob("*/benchmark-*.json")) if "uncommitted" in json.loads(path.read_text())["code"]
+    ]
+    assert not dirty, f"measured on code with uncommitted changes: {dirty}"
+
+
 def test_the_renderer_refuses_what_is_not_a_result(tiny_model, tmp_path, capsys):
     package = tmp_path / "tiny-copy"
     shutil.copytree(tiny_model, package)

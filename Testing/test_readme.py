@@ -82,6 +82,13 @@ def test_the_imputation_status_figures_are_those_of_the_test_split_result():
             for method in ("prior + network + matching", "quadratic regression", "most similar")
         )
         assert f"{name} {ours['ssim']:.3f} against {regression['ssim']:.3f} / {copied['ssim']:.3f}" in line
+    wins = [
+        _row(result, 0, group="BraTS 2018", given="+".join(s for s in names if s != target), target=target, method="prior + network + matching")[
+            "beats regression"
+        ].split()[0]
+        for target in names
+    ]
+    assert f"above the regression on {wins[0]}, {wins[1]}, {wins[2]} and {wins[3]} of the" in line
     flair = _row(result, 0, group="BraTS 2018", given="t1n+t1c+t2w", target="t2f", method="prior + network + matching")
     assert f"tumour at {100 * flair['tumour contrast'] / flair['real tumour contrast']:.0f}% of its real contrast" in line
     assert f"on {flair['cases']} BraTS 2018 test cases" in line
@@ -89,12 +96,14 @@ def test_the_imputation_status_figures_are_those_of_the_test_split_result():
 
 def command_lines() -> list[tuple[str, str]]:
     """(block language, line) for every ``diffusionsynth ...`` command in the README's code blocks, comments cut."""
-    found = []
+    found: list[tuple[str, str]] = []
     for language, block in re.findall(r"```(\w*)\n(.*?)```", README.read_text(), re.DOTALL):
         for line in block.splitlines():
             command = line.split("#")[0].strip()
             if "diffusionsynth " in command:
                 found.append((language, "diffusionsynth " + command.split("diffusionsynth ", 1)[1]))
+            elif found and found[-1][0] == language == "text" and line.startswith(" ") and command.startswith("["):
+                found[-1] = (language, f"{found[-1][1]} {command}")  # the synopsis's continuation lines
     return found
 
 

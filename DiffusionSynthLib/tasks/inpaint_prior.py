@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from ..engine.refiner import flag_channels, refine
 from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
@@ -171,6 +172,10 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
         values[box] = placed
         full = resample(grid.with_array(values), frame.shape, frame.ijk_to_ras, "nearest").array
         drawn = np.rint(from_canonical(frame.with_array(full), reference).array).astype(np.uint8) * (inside > 0)
+        unlabelled = (inside > 0) & (drawn == 0)  # a mask voxel whose nearest model voxel lies just outside the region
+        if unlabelled.any() and drawn.any():
+            nearest = ndimage.distance_transform_edt(drawn == 0, return_distances=False, return_indices=True)
+            drawn[unlabelled] = drawn[tuple(index[unlabelled] for index in nearest)]
         result.labels = reference.with_array(from_brats2013(drawn, request.labels_convention))
     for name in given:
         channel = SEQUENCES.index(name)
