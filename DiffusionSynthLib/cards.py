@@ -192,7 +192,10 @@ def render_card(package: Path) -> Path:
     for name in re.findall(rf"<!-- generated: {re.escape(RESULT_PREFIX)}([A-Za-z0-9_.-]+) -->", card):
         if name not in stored:  # its result was removed from the package: the card no longer shows it
             card = re.sub(
-                rf"\n*<!-- generated: {re.escape(RESULT_PREFIX + name)} -->.*?<!-- /generated: {re.escape(RESULT_PREFIX + name)} -->\n?", "\n", card, flags=re.DOTALL
+                rf"\n*<!-- generated: {re.escape(RESULT_PREFIX + name)} -->.*?<!-- /generated: {re.escape(RESULT_PREFIX + name)} -->\n?",
+                "\n",
+                card,
+                flags=re.DOTALL,
             )
     _write(card_path, card)
     return card_path

@@ -317,7 +317,10 @@ def test_inpaint_add_from_a_segment_keeps_every_voxel_outside_the_blend(scene, b
 
     assert list(temp_root.iterdir()) == []
     by_name = {node.GetName(): node for node in outputs}
-    assert sorted(by_name) == sorted(f"Case t1c inpaint {name}" for name in ("t1c", "t2f"))
+    assert sorted(by_name) == sorted(f"Case t1c inpaint {name}" for name in ("t1c", "t2f", "sub-regions"))
+    layout = by_name.pop("Case t1c inpaint sub-regions")  # the real layout the inpainting drew into the segment
+    assert layout.IsA("vtkMRMLLabelMapVolumeNode") and layout.GetAttribute("DiffusionSynth.Synthetic") == "true"
+    assert np.array_equal(slicer.util.arrayFromVolume(layout) > 0, (drawn != 0).transpose(2, 1, 0))
     outside = (blend_weights(drawn != 0) == 0).transpose(2, 1, 0)  # kji, as arrayFromVolume
     for name, node in nodes.items():
         out = by_name[f"Case t1c inpaint {name}"]

@@ -166,6 +166,7 @@ def rows_from_logs(logs: list[str], package_name: str | None, output: str | None
         raise SystemExit("error: --rows-from needs --package (the package the runs measured).")
     package = resolve_model(package_name, "impute")
     rows = [json.loads(line) for log in logs for line in Path(log).read_text().splitlines() if line.startswith('{"case"')]
+    rows = list({(r["case"], r["given"], r["target"], r["method"]): r for r in reversed(rows)}.values())[::-1]  # a row scored twice: the first
     complete = []
     for case in dict.fromkeys(r["case"] for r in rows):
         scored = {(r["given"], r["target"]) for r in rows if r["case"] == case}
@@ -205,6 +206,11 @@ def main() -> None:
         "--package", help="score this package (built-in id or folder) on its recorded test split (or --cases from it), instead of training folds"
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the prior alone and prior + network rows (each a whole imputation more)")
+    parser.add_argument(
+        "--prior-rows",
+        action="store_true",
+        help="with --no-ablation: still score the prior alone (no network pass: cheap), to check the default never falls below it",
+    )
     parser.add_argument("--sample-cases", type=int, help="draw the diffusion samples on the first N scored cases only (each sample is a whole imputation more)")
     parser.add_argument("--json", help="write the result here, in the form the model card renderer reads")
     parser.add_argument(
@@ -261,8 +267,9 @@ def main() -> None:
                 "most similar": z[similar],
                 "quadratic regression": predict(z, given, brain, baseline["fits"][subset_key(given, target)], [1.0] * 3),
             }
-            if not args.no_ablation:
+            if not args.no_ablation or args.prior_rows:
                 predictions["prior"] = impute(inputs, prior_only, samples=0).outputs[target].array
+            if not args.no_ablation:
                 has_network = "refiner" in package.networks  # a prior-only fold (--fold-minutes 0) has none: the same output
                 predictions["prior + network"] = impute(inputs, unmatched, samples=0).outputs[target].array if has_network else predictions["prior"]
             predictions["prior + network + matching"] = impute(inputs, package, samples=0).outputs[target].array

@@ -1,8 +1,6 @@
-"""Pictures for benchmarks/README.md: a lesion added by ``inpaint --mode add`` and a forecast day rendered by sub-region.
+"""Pictures for benchmarks/README.md: a forecast day rendered by sub-region (the inpainting pictures come from
+``inpaint_test.py --pictures``).
 
-- ``lesion.png``: TCGA-DU-7294 (left out of the built-in inpainting model's training), a 12 mm sphere
-  of contralateral healthy tissue (as ``lesion_realism.py``): T1c and FLAIR before and after, axial
-  slice through the sphere's centre.
 - ``forecast.png``: progression patient 01, baseline T1c and the rendered T1c at its follow-up day
   (built-in forecast and inpainting models); the slice where the tumour grew most.
 
@@ -19,12 +17,9 @@ import imageio.v2 as imageio
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lesion_realism import contralateral_sphere, load_labelled  # noqa: E402
-
 from DiffusionSynthLib.growth.longitudinal import ASSUMED_SPACING_MM, load_cases  # noqa: E402
 from DiffusionSynthLib.models import resolve_model  # noqa: E402
 from DiffusionSynthLib.tasks.forecast import forecast  # noqa: E402
-from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
 
 from _common import DATA  # noqa: E402
 
@@ -34,19 +29,6 @@ def grey(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
     values = reference[reference > 0]
     low, high = np.percentile(values, [1, 99.5]) if values.size else (0.0, 1.0)
     return np.rot90((np.clip((image - low) / max(high - low, 1e-6), 0, 1) * 255).astype(np.uint8))
-
-
-def lesion_picture(output: Path) -> None:
-    case, volumes, _ = load_labelled("brain_tumour_mri/TCGA-DU-7294")
-    first = next(iter(volumes.values()))
-    sphere = contralateral_sphere(case.brain, case.labels > 0, np.asarray(first.spacing, float))
-    added = inpaint(volumes, first.with_array(sphere.astype(np.uint8)), "add", resolve_model("inpaint-brats-demo", "inpaint")).outputs
-    z = int(np.argwhere(sphere)[:, 2].mean())
-    tiles = []
-    for name in ("t1c", "t2f"):
-        before = volumes[name].array[:, :, z]
-        tiles += [grey(before, before), grey(added[name].array[:, :, z], before)]
-    imageio.imwrite(output / "lesion.png", np.concatenate(tiles, axis=1))
 
 
 def forecast_picture(output: Path) -> None:
@@ -66,9 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    lesion_picture(output)
     forecast_picture(output)
-    print(f"wrote {output / 'lesion.png'} and {output / 'forecast.png'}")
+    print(f"wrote {output / 'forecast.png'}")
 
 
 if __name__ == "__main__":

@@ -272,4 +272,6 @@ class SynthesisLogic:
     def _name_and_kind(task: str, stem: str, prefix: str) -> tuple[str, str]:
         if task == "mri-to-ct":
             return (prefix, "pseudo-CT") if stem == "ct" else (f"{prefix} uncertainty (HU std)", "uncertainty")
+        if task == "inpaint" and stem == "labels":
+            return f"{prefix} sub-regions", "labels"  # the added tumour's layout, drawn by the inpainting
         return f"{prefix} {stem}", "synthetic"

@@ -110,7 +110,8 @@ def add_output_node(
     fallback: dict,
     kind: str = "synthetic",
 ):
-    """A new scalar volume node with ``volume``'s voxels on ``reference_node``'s exact geometry.
+    """A new scalar volume node with ``volume``'s voxels on ``reference_node``'s exact geometry (a label map node when
+    ``kind`` is ``"labels"``: an added tumour's sub-regions).
 
     The node sits beside the reference in the subject hierarchy, carries attributes marking it
     synthetic (with the provenance record as JSON), and a CT window when ``kind`` is ``"pseudo-CT"``.
@@ -120,7 +121,8 @@ def add_output_node(
     ):
         raise ValueError(f"The output '{name}' is not on the grid of '{reference_node.GetName()}' ({volume.describe_grid()}); it was not added.")
     scene = reference_node.GetScene()
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", scene.GenerateUniqueName(name))
+    node_class = "vtkMRMLLabelMapVolumeNode" if kind == "labels" else "vtkMRMLScalarVolumeNode"
+    node = scene.AddNewNodeByClass(node_class, scene.GenerateUniqueName(name))
     node.CopyOrientation(reference_node)  # spacing, origin and directions copied as stored, not recomputed
     slicer.util.updateVolumeFromArray(node, np.ascontiguousarray(volume.array.transpose(2, 1, 0)))
     node.SetAndObserveTransformNodeID(reference_node.GetTransformNodeID())

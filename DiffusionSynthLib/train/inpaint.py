@@ -5,12 +5,16 @@ Cases as for imputation (any sequences; ``brain_cases.py``). One network for bot
   under the region is healthy tissue;
 - add: a case's tumour segmentation, dilated by a voxel, so the truth under it is tumour. Its prior is
   the glioma appearance (fitted here on the training cases whose labels have a known convention,
-  ``priors.glioma``) on the case's own sub-regions half of the time, else on the layout laid out from
-  the mask (what inference does without ``--labels``).
-Each example keeps all the case's sequences half of the time, else a random subset; a sequence is
+  ``priors.glioma``) on the case's own sub-regions half of the time, else on a layout drawn into the
+  mask as inference draws it without ``--labels``: a real tumour's from the lesion bank (fitted here
+  too, ``priors.lesion_bank``; for a training tumour often its own, the best fitting), or distance
+  layers where no tumour is large enough for the bank.
+  The bank's texture is not in the prior the network sees: inference adds it after the network.
+Test cases of a ``--split`` are never loaded; its validation cases make every choice. Each example keeps all the
+case's sequences half of the time, else a random subset; a sequence is
 z-scored by its known brain voxels (outside the region), as at inference. The loss is masked L1
-inside the region on the given sequences. One case is kept out for validation (fixed healthy
-regions, and its tumour in add mode); the best weights by validation ship.
+inside the region on the given sequences. The validation cases are kept out (fixed healthy regions, and
+their tumours in add mode); the best weights by validation ship.
 """
 
 from __future__ import annotations
