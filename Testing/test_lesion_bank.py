@@ -10,7 +10,7 @@ from test_inpaint_glioma import case, sphere  # noqa: F401 - the module fixtures
 from DiffusionSynthLib.cli import main
 from DiffusionSynthLib.models import load_model
 from DiffusionSynthLib.priors.glioma import LabelledCase
-from DiffusionSynthLib.priors.lesion_bank import LAYOUT_SIZE, decode_layout, fit_lesion_bank, lesion_texture, place_layout
+from DiffusionSynthLib.priors.lesion_bank import LAYOUT_SIZE, TEXTURE_GAIN, decode_layout, fit_lesion_bank, lesion_texture, place_layout
 from DiffusionSynthLib.sequences import SEQUENCES
 from DiffusionSynthLib.tasks.inpaint import inpaint
 from DiffusionSynthLib.texture import high_pass_rms, radial_r2
@@ -70,7 +70,9 @@ def test_the_bank_keeps_layouts_and_texture_and_places_them_in_any_mask():
     assert texture.shape == (4, *mask.shape) and not texture[:, ~mask].any()
     oedema = placed[0] == 2
     fine = high_pass_rms(texture[0], mask, ndimage.binary_erosion(oedema))
-    assert 0.5 < fine / bank["texture"]["2"]["t1n"]["fine"] < 2.0  # the fitted amplitude, within the sub-region
+    assert 0.5 < fine / (TEXTURE_GAIN * bank["texture"]["2"]["t1n"]["fine"]) < 2.0  # the fitted amplitude (times the gain), within the sub-region
+    for label in (1, 2, 4):
+        assert abs(float(texture[0][placed[0] == label].mean())) < 1e-4  # zero-mean: each sub-region keeps its fitted contrast
 
 
 def test_add_draws_a_real_layout_writes_it_and_is_not_rings(brain_cases, sphere, tiny_inpaint_model, tmp_path, capsys):  # noqa: F811

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ..models.package import load_model, save_model
-from ..priors.lesion_bank import CANDIDATES
+from ..priors.glioma import EDGE_RAMP_MM
+from ..priors.lesion_bank import CANDIDATES, TEXTURE_GAIN
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
 from .loop import LoopResult, LoopSettings, train_latent_diffusion
 from .record import command_line, inference_settings
@@ -304,8 +305,9 @@ better; used where matching scores higher):
     lesion_line = (
         f"""   Added tumours: the sub-region layout of one of {len(lesions["layouts"])} real training tumours (expert labels, cropped
    to the lesion and stored as {lesions["layout_size"]}³ label maps: geometry only, no image intensity), stretched into the
-   drawn mask (the seed picks among the {CANDIDATES} best-fitting), each sub-region at its fitted contrast, plus the
-   texture of real gliomas (fine and coarse Gaussian random fields at their fitted amplitudes) added after the network.
+   drawn mask (the seed picks among the {CANDIDATES} best-fitting layouts and mirrorings), each sub-region at its fitted contrast, plus the
+   texture of real gliomas (fine and coarse Gaussian random fields at {TEXTURE_GAIN:g} of their fitted amplitudes) added after the
+   network; the change rises over {EDGE_RAMP_MM:g} mm from the lesion's edge (both chosen on the validation cases).
 """
         if lesions
         else ""
