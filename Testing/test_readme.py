@@ -60,9 +60,17 @@ def test_the_status_table_s_figures_are_those_of_the_stored_results():
     outline = _row(ct, 0, method="bulk density, head found in the MR", region="held-out slab")
     assert f"MAE {model['mae']:.0f} HU against {bulk['mae']:.0f}" in line
     assert f"bone Dice {model['bone_dice']:.3f} against {outline['bone_dice']:.3f}" in line and outline["bone_dice"] > model["bone_dice"]
-    inpaint = _stored("inpaint-brats-demo", "benchmark-inpaint-loo.json")
+    inpaint = _stored("inpaint-brats-demo", "benchmark-inpaint-test.json")
+    assert inpaint["title"].endswith("(cases no choice saw): added lesions and removals")
     line = status_line("tumour inpainting")
-    assert f"SSIM {_row(inpaint, 0, method='prior')['ssim']:.3f} against {_row(inpaint, 0, method='harmonic fill')['ssim']:.3f}" in line
+    removal = inpaint["tables"][1]["rows"]
+    ours, harmonic = (sum(r["ssim"] for r in removal if r["method"] == m) / 4 for m in ("remove, deterministic", "harmonic fill"))
+    assert f"SSIM {ours:.3f} against {harmonic:.3f} for the harmonic fill" in line
+    real, added = _row(inpaint, 0, lesions="real gliomas"), _row(inpaint, 0, lesions="added (deterministic)")
+    assert f"T1c radial R² {added['t1c radial r2']:.2f} (real gliomas {real['t1c radial r2']:.2f})" in line
+    assert f"FLAIR texture {added['flair texture / real']:.2f} of real gliomas'" in line
+    assert f"FLAIR {added['flair contrast']:+.1f} healthy SDs" in line and f"enhancing rim {added['t1c rim minus core']:+.1f} over its core" in line
+    assert f"on {real['n']} BraTS 2018 test cases" in line
     forecast = _stored("forecast-gbm-demo", "model.json")["training"]["leave_one_out_summary"]
     line = status_line("tumour growth forecasting")
     assert f"Dice {forecast['volume_matched']['mean_dice']:.3f} against {forecast['no_change']['mean_dice']:.3f}" in line
