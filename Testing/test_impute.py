@@ -272,11 +272,11 @@ def test_a_split_keeps_its_test_cases_unread_and_averages_every_choice_over_its_
         ssims.append(mri_metrics(whole.truth[channel], whole.estimate[channel], whole.weight[channel] > 0)["ssim"])
     gate = training["validation"]["network per key"]
     assert gate["prior"]["t1n,t1c,t2w->t2f"] == pytest.approx(float(np.mean(ssims)), abs=1e-6)
-    assert main(["train", "--task", "inpaint", "--data", str(data), "--output", str(tmp_path / "x"), "--split", str(split)]) == 2
+    assert main(["train", "--task", "mri-to-ct", "--data", str(data), "--output", str(tmp_path / "x"), "--split", str(split)]) == 2
     split.write_text(json.dumps({"validation": ["unseen"], "test": ["unseen"]}))
     assert main([*args[:5], "--output", str(tmp_path / "y"), "--split", str(split)]) == 2
     err = capsys.readouterr().err
-    assert "--split is for --task impute" in err and "in both the validation and the test cases" in err and "Traceback" not in err
+    assert "--split is for --task impute and inpaint" in err and "in both the validation and the test cases" in err and "Traceback" not in err
 
 
 def test_a_ct_given_as_an_mr_sequence_is_refused_by_every_mr_task(shared_data, volumes, model, tiny_impute_model, tmp_path, capsys):

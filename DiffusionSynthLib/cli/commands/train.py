@@ -20,6 +20,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if len(folders) > 1 and args.task not in ("impute", "inpaint"):
         raise InputError(f"--task {args.task} trains on one data folder; {len(folders)} were given ({', '.join(args.data)}).")
     data = folders[0]
+    if args.split and args.task not in ("impute", "inpaint"):
+        raise InputError(f"--split is for --task impute and inpaint; --task {args.task} was given.")
     from ...models.package import check_package_output
 
     check_package_output(args.output)  # before hours of training, not after
