@@ -104,7 +104,8 @@ def test_the_add_prior_moves_the_fill_to_each_sub_regions_intensity():
     healthy = {"t1c": (0.2, 2.0), "t2f": (0.0, 1.0)}  # t1n, t2w not given: they keep the fill
     prior = glioma_prior(fill, labels, healthy, appearance, ["t1n", "t1c", "t2w", "t2f"], (1.0, 1.0, 1.0))
     assert prior[1][20, 20, 20] == pytest.approx(0.2 - 1.0 * 2.0, abs=1e-3)  # core: healthy median + contrast x healthy SD
-    assert prior[1][20, 20, 29] == pytest.approx(0.2 + 3.0 * 2.0, abs=1e-3)  # in the rim, away from its borders
+    assert prior[1][20, 20, 28] == pytest.approx(0.2 + 3.0 * 2.0, abs=1e-3)  # in the rim, away from its borders (4 mm deep)
+    assert 0.5 < prior[1][20, 20, 31] < 0.2 + 3.0 * 2.0 - 1.0  # 1 mm under the lesion's edge: the change still rising
     assert prior[3][20, 20, 20] == pytest.approx(0.0, abs=1e-3)  # necrosis has no FLAIR contrast fitted: the healthy median
     assert np.array_equal(prior[0], fill[0]) and np.array_equal(prior[2], fill[2])
     assert np.array_equal(prior[:, labels == 0], fill[:, labels == 0])  # outside the lesion: the fill
