@@ -122,13 +122,9 @@ def test_results_render_into_the_card_and_survive_retraining(tiny_model, small_m
     assert json.loads((package / "model.json").read_text())["licence"] == "Apache-2.0"
 
 
-def test_a_changed_prior_marks_a_result_as_measured_on_other_weights(tiny_model, tmp_path):
-    """The fingerprint covers the classical prior's parameters: a result measured before the prior was changed (networks
-    untouched) is no longer 'measured on these weights'; one recorded before the fingerprint had the prior says so."""
-    package = tmp_path / "tiny-copy"
-    shutil.copytree(tiny_model, package)
-    config = json.loads((package / "model.json").read_text())
-    result = {
+def _bare_result(config: dict) -> dict:
+    """A result with no table, measured on ``config``'s weights."""
+    return {
         "benchmark": "prior-check",
         "title": "A check",
         "command": "Testing/test_cards_and_terms.py",
@@ -137,6 +133,15 @@ def test_a_changed_prior_marks_a_result_as_measured_on_other_weights(tiny_model,
         "models": {config["id"]: cards.fingerprint(config)},
         "tables": [],
     }
+
+
+def test_a_changed_prior_marks_a_result_as_measured_on_other_weights(tiny_model, tmp_path):
+    """The fingerprint covers the classical prior's parameters: a result measured before the prior was changed (networks
+    untouched) is no longer 'measured on these weights'; one recorded before the fingerprint had the prior says so."""
+    package = tmp_path / "tiny-copy"
+    shutil.copytree(tiny_model, package)
+    config = json.loads((package / "model.json").read_text())
+    result = _bare_result(config)
     assert "prior" in result["models"][config["id"]]
     cards.store_results(package, [result])
     assert "Measured on these weights." in cards.render_card(package).read_text()
@@ -152,15 +157,7 @@ def test_a_result_removed_from_the_package_leaves_the_card(tiny_model, tmp_path)
     package = tmp_path / "tiny-copy"
     shutil.copytree(tiny_model, package)
     config = json.loads((package / "model.json").read_text())
-    result = {
-        "benchmark": "gone-soon",
-        "title": "A check",
-        "command": "x",
-        "date": "today",
-        "machine": "this one",
-        "models": {config["id"]: cards.fingerprint(config)},
-        "tables": [],
-    }
+    result = {**_bare_result(config), "benchmark": "gone-soon"}
     cards.store_results(package, [result])
     assert "<!-- generated: benchmark-gone-soon -->" in cards.render_card(package).read_text()
     (package / "benchmark-gone-soon.json").unlink()

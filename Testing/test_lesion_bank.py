@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import ndimage
 from test_inpaint_glioma import case, sphere  # noqa: F401 - the module fixtures, shared
 
@@ -90,7 +89,7 @@ def test_add_draws_a_real_layout_writes_it_and_is_not_rings(brain_cases, sphere,
     labels = read_volume(out / "labels.nii.gz")
     region = sphere.array > 0
     assert labels.same_grid(sphere) and np.array_equal(labels.array > 0, region)
-    assert set(np.unique(labels.array[region])) <= {1, 2, 3} and (labels.array == 3).any()  # BraTS 2023: 3 is enhancing
+    assert set(np.unique(labels.array[region])) <= {1, 2, 3} and len(np.unique(labels.array[region])) > 1  # BraTS 2023 codes; a layout, not one class
     record = read_provenance(out / "labels.nii.gz")
     assert record["synthetic"] is True and "sub-region labels" in record["output"] and record["labels_convention"] == "brats2023"
     t1c = read_volume(out / "t1c.nii.gz").array.astype(np.float32)
@@ -118,10 +117,9 @@ def test_dilate_grows_the_filled_region_and_nothing_beyond_its_margin_changes(ca
     assert err.startswith("error: --dilate must be between 0 and 20 mm") and len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("seed", [0])
-def test_a_volume_api_result_carries_the_drawn_labels(case, sphere, tiny_inpaint_model, seed):  # noqa: F811
+def test_a_volume_api_result_carries_the_drawn_labels(case, sphere, tiny_inpaint_model):  # noqa: F811
     from DiffusionSynthLib.pipelines import InpaintPipeline
 
-    result = InpaintPipeline(load_model(tiny_inpaint_model))(case, sphere, mode="add", seed=seed)
+    result = InpaintPipeline(load_model(tiny_inpaint_model))(case, sphere, mode="add", seed=0)
     assert isinstance(result.labels, Volume) and result.labels.provenance["synthetic"] is True
     assert result.provenance["task"] == "inpaint"

@@ -18,6 +18,7 @@ FLAIR and darker in T1 together), at ``TEXTURE_GAIN`` of the fitted amplitudes, 
 from __future__ import annotations
 
 import base64
+import functools
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ from .glioma import NAMES, LabelledCase, healthy_reference
 
 KIND = "glioma-lesion-bank"
 LAYOUT_SIZE = 32
-MIN_LESION_VOXELS = 500
+MIN_LESION_VOXELS = 100  # a layout is only its shape: a small tumour (at a coarse model spacing) still has one
 CANDIDATES = 5  # best-overlapping (layout, mirroring) pairs the seed chooses among
 FINE_SIGMA = 0.8  # voxels: the fine field's correlation
 COARSE_SIGMA = 4.0  # voxels: the coarse field's correlation
@@ -115,6 +116,14 @@ def _mirrored(layout: np.ndarray, mirroring: Sequence[bool]) -> np.ndarray:
     return np.flip(layout, axes) if axes else layout
 
 
+def nearest_label(labels: np.ndarray) -> np.ndarray:
+    """Every voxel given the label of the nearest labelled (non-zero) voxel (``labels`` itself when none is labelled)."""
+    if not labels.any():
+        return labels
+    nearest = ndimage.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
+    return labels[tuple(nearest)]
+
+
 def place_layout(mask: np.ndarray, bank: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
     """BraTS 2013 labels inside ``mask`` from a real layout (see the module's text); every mask voxel gets a label."""
     labels = np.zeros(mask.shape, np.uint8)
@@ -133,8 +142,7 @@ def place_layout(mask: np.ndarray, bank: Mapping[str, Any], rng: np.random.Gener
     scored.sort(key=lambda item: -item[0])
     _, index, mirroring = scored[int(rng.integers(min(CANDIDATES, len(scored))))]
     layout = _mirrored(layouts[index], mirroring)
-    nearest = ndimage.distance_transform_edt(layout == 0, return_distances=False, return_indices=True)
-    filled = layout[tuple(nearest)]  # every voxel of the box: the label of the nearest labelled voxel
+    filled = nearest_label(layout)  # every voxel of the box: the label of the nearest labelled voxel
     labels[box] = np.where(mask[box], resample_box(filled, shape), 0)
     return labels
 
@@ -144,13 +152,11 @@ def _unit_field(shape: Sequence[int], sigma: float, rng: np.random.Generator) ->
     return (field / max(float(field.std()), 1e-6)).astype(np.float32)
 
 
-def _fine_gain() -> float:
-    """High-pass RMS of a unit-SD fine field (its fine amplitude per unit of SD), measured once on a 48³ cube."""
+@functools.cache
+def fine_gain() -> float:
+    """High-pass RMS of a unit-SD fine field (its fine amplitude per unit of SD), measured once (on first use) on a 48³ cube."""
     field = _unit_field((48, 48, 48), FINE_SIGMA, np.random.default_rng(0))
     return float(np.sqrt(np.mean(high_pass(field, np.ones(field.shape, bool), HIGH_PASS_SIGMA)[8:-8, 8:-8, 8:-8] ** 2)))
-
-
-FINE_GAIN = _fine_gain()
 
 
 def lesion_texture(
@@ -175,6 +181,6 @@ def lesion_texture(
                 continue
             sign = 1.0 if float(contrast.get(label_text, {}).get(name, 1.0)) >= 0 else -1.0
             fine, coarse = TEXTURE_GAIN * stats["fine"], TEXTURE_GAIN * stats["coarse"]
-            values = fine / FINE_GAIN * _unit_field(shape, FINE_SIGMA, rng) + sign * coarse * coarse_field
+            values = fine / fine_gain() * _unit_field(shape, FINE_SIGMA, rng) + sign * coarse * coarse_field
             out[channel][box][region] = values[region] - float(values[region].mean())  # the sub-region keeps its fitted contrast
     return out

@@ -11,8 +11,7 @@ seed picks), else (older packages) laid out in distance layers; packages without
 the fill.
 estimate: the prior plus the network's correction for the mode (add mode with a lesion bank: plus the
 texture of real gliomas drawn by the seed, after the network, whose posterior mean would smooth it away);
-``strength`` s interpolates the
-two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
+``strength`` s interpolates the two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
 ``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
 finish: back to each input's own intensities (the inverse of its z-score), onto the input grid,
 blended over the margin; beyond it every voxel is the input's, bit for bit.
@@ -23,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from ..engine.refiner import flag_channels, refine
 from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
@@ -31,7 +29,7 @@ from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from ..models.package import ModelPackage
 from ..priors.glioma import from_brats2013, glioma_prior, layout_subregions
 from ..priors.harmonic import harmonic_fill
-from ..priors.lesion_bank import lesion_texture, place_layout
+from ..priors.lesion_bank import lesion_texture, nearest_label, place_layout
 from ..sequences import SEQUENCES
 from .inpaint_request import Inpainting, InpaintRequest
 from .residual import Estimate, network_used, refiner_window, with_residual_samples
@@ -161,21 +159,16 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     weights = blend_weights(inside, BLEND_MARGIN_VOXELS) * (brain | inside)  # the background stays background
     result = Inpainting(outputs={}, reference=given[0], steps=run.steps, seed=seed, mask_voxels=int(inside.sum()), samples=run.samples)
 
-    def back(values_box: np.ndarray, base: np.ndarray) -> np.ndarray:
+    def back(values_box: np.ndarray, base: np.ndarray, interpolation: str = "linear") -> np.ndarray:
         values = base.astype(np.float32, copy=True)
         values[box] = values_box
-        full = resample(grid.with_array(values), frame.shape, frame.ijk_to_ras).array
+        full = resample(grid.with_array(values), frame.shape, frame.ijk_to_ras, interpolation).array
         return from_canonical(frame.with_array(full), reference).array
 
     if placed is not None and mode == "add" and request.labels is None:
-        values = np.zeros(grid.shape, np.float32)
-        values[box] = placed
-        full = resample(grid.with_array(values), frame.shape, frame.ijk_to_ras, "nearest").array
-        drawn = np.rint(from_canonical(frame.with_array(full), reference).array).astype(np.uint8) * (inside > 0)
-        unlabelled = (inside > 0) & (drawn == 0)  # a mask voxel whose nearest model voxel lies just outside the region
-        if unlabelled.any() and drawn.any():
-            nearest = ndimage.distance_transform_edt(drawn == 0, return_distances=False, return_indices=True)
-            drawn[unlabelled] = drawn[tuple(index[unlabelled] for index in nearest)]
+        drawn = np.rint(back(placed.astype(np.float32), np.zeros(grid.shape, np.float32), "nearest")).astype(np.uint8)
+        # a mask voxel whose nearest model voxel lies just outside the region takes the nearest drawn label
+        drawn = np.where(inside > 0, nearest_label(drawn * (inside > 0)), 0).astype(np.uint8)
         result.labels = reference.with_array(from_brats2013(drawn, request.labels_convention))
     for name in given:
         channel = SEQUENCES.index(name)

@@ -33,7 +33,7 @@ from ..engine.refiner import refine, refiner_spec
 from ..errors import InputError
 from ..metrics import inpaint_metrics
 from ..priors.glioma import LabelledCase, fit_glioma_appearance, glioma_prior, layout_subregions, to_brats2013
-from ..priors.lesion_bank import fit_lesion_bank, place_layout
+from ..priors.lesion_bank import MIN_LESION_VOXELS, fit_lesion_bank, place_layout
 from ..sequences import SEQUENCES
 from ..tasks.inpaint_prior import harmonic_fills, inpaint_inputs, zscore_statistics
 from .brain_cases import BrainCase, describe_data, load_brain_cases
@@ -207,7 +207,7 @@ def train_inpaint(
         raise InputError("Every case is a validation case; inpainting training needs at least one case to learn from.")
     labelled = labelled_cases(training)
     glioma = fit_glioma_appearance(labelled) if labelled else None
-    lesions = fit_lesion_bank(labelled) if labelled and any((c.labels > 0).sum() >= 500 for c in labelled) else None
+    lesions = fit_lesion_bank(labelled) if any((c.labels > 0).sum() >= MIN_LESION_VOXELS for c in labelled) else None
     if glioma:
         log(f"glioma appearance fitted on {', '.join(c.name for c in labelled)}: {json.dumps(glioma['contrast'])}")
     if lesions:
