@@ -250,9 +250,12 @@ class SynthesisController:
             self.state.ds_forecast_days = days
             self.state.ds_forecast_index = 0
         first_day = self._node(days[0][1]) if days else None
-        main = first_day or next((node for node in volumes if results.kind(node) != "uncertainty"), None)
+        main = first_day or next((node for node in volumes if results.kind(node) not in ("uncertainty", "labels")), None)
         if main is not None:
             self.show_volume(main)
+        for node in volumes:
+            if results.kind(node) == "labels":
+                self.show_volume(node)  # an added tumour's sub-regions, laid over the image
         names = ", ".join(node.GetName() for node in volumes)
         self.state.ds_info = f"Added {names}. Synthetic images: not for diagnosis."
 

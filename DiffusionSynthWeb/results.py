@@ -20,7 +20,7 @@ def is_volume(node) -> bool:
 
 
 def kind(node) -> str:
-    """``pseudo-CT``, ``uncertainty`` or ``synthetic`` (what the logic marked), else ``input``."""
+    """``pseudo-CT``, ``uncertainty``, ``labels`` or ``synthetic`` (what the logic marked), else ``input``."""
     return node.GetAttribute(ATTRIBUTE + "Output") or "input"
 
 
@@ -62,5 +62,5 @@ def nifti_bytes(node) -> bytes:
     record = node.GetAttribute(ATTRIBUTE + "Provenance")
     provenance = json.loads(record) if record else None
     with tempfile.TemporaryDirectory(prefix="DiffusionSynthWeb-") as folder:
-        path = write_volume(Nodes.volume_from_node(node, "volume"), Path(folder) / "volume.nii.gz", provenance)
+        path = write_volume(Nodes.volume_from_node(node, "volume", labels=node.IsA("vtkMRMLLabelMapVolumeNode")), Path(folder) / "volume.nii.gz", provenance)
         return path.read_bytes()

@@ -25,6 +25,7 @@ from vtkmodules.vtkCommonCore import vtkCommand
 
 from . import results
 from .loading import Loaded, folder_files, load_files
+from .scene_items import nodes_of_class
 from .uploads import write_uploads
 
 MR_PRESET_RANGE = 255.0  # Slicer's MR presets are drawn for 8-bit intensities
@@ -113,7 +114,11 @@ class ViewerLogic:
     # ------------------------------------------------------------------------------ display
 
     def show_volume(self, node, reset_views: bool = False) -> None:
-        """Show ``node`` in the slice views and the 3D view; it becomes the segment editor's source."""
+        """Show ``node`` in the slice views and the 3D view; it becomes the segment editor's source.
+        A label map (an added tumour's sub-regions) is laid over the slices instead: it has no window to show."""
+        if node.IsA("vtkMRMLLabelMapVolumeNode"):
+            self.show_labels(node)
+            return
         first = not self.layout_state.data.is_volume_loaded
         preset = results.render_preset(node)
         self.slicer_app.display_manager.show_volume(node, vr_preset=preset, do_reset_views=reset_views or first)
@@ -125,6 +130,12 @@ class ViewerLogic:
             self.layout_state.data.is_volume_loaded = True
         for callback in self.on_shown:
             callback(node)
+
+    def show_labels(self, node) -> None:
+        """Lay the label map ``node`` over every slice view (its label layer)."""
+        for composite in nodes_of_class(self.slicer_app.scene, "vtkMRMLSliceCompositeNode"):
+            composite.SetLabelVolumeID(node.GetID())
+            composite.SetLabelOpacity(0.5)
 
     @staticmethod
     def _fit_on_resize(view) -> None:

@@ -62,6 +62,8 @@ def test_the_bank_keeps_layouts_and_texture_and_places_them_in_any_mask():
     for labels in placed:
         assert np.array_equal(labels > 0, mask)  # every mask voxel labelled, nothing outside
         assert {1, 2, 4} <= set(np.unique(labels[mask]))  # the real layout's sub-regions, stretched into the mask
+        edge = mask & ~ndimage.binary_erosion(mask)
+        assert (labels[edge] == 2).mean() > 0.95  # warped edge to edge: the oedema wraps the core, which the mask never cuts open
     assert len({labels.tobytes() for labels in placed}) > 1  # the seed picks among layouts and mirrorings
 
     contrast = {"1": {name: -1.0 for name in SEQUENCES}, "2": {name: 1.0 for name in SEQUENCES}, "4": {name: 2.0 for name in SEQUENCES}}

@@ -133,13 +133,16 @@ def test_add_a_lesion_painted_in_the_browser(brain_case, tiny_inpaint_model, tmp
         page.locator("#ds-model").fill(tiny_inpaint_model.name)
         page.locator("#ds-steps").fill("2")
         page.locator("#ds-samples").fill("1")  # one diffusion sample: the tiny package's deterministic estimate barely changes a small lesion
-        row = run_and_wait(page, "inpaint")
+        run_and_wait(page, "inpaint")
+        row = page.locator(".ds-result", has_text=re.compile(r"inpaint t")).first  # an image; the sub-regions have their own row
+        labels_row = page.locator(".ds-result", has_text="sub-regions").first
         # judged where the stroke is: the rest of the slice stays as it was, so a whole-picture mean depends on the stroke's size
         stroke = recoloured(painted, loaded)
         inside = lambda p: shows_an_image(p) and differs(p, painted, 4.0, where=stroke)  # noqa: E731
         wait_for_views(page, inside, path=tmp_path / "3-inpainted.png", colour=True)
         page.screenshot(path=tmp_path / "4-page.png")
         saved = download(page, row, tmp_path)
+        labels_saved = download(page, labels_row, tmp_path)
 
     assert_same_grid(saved, brain_case / "t1n.nii.gz")
     record = read_provenance(saved)
@@ -147,3 +150,8 @@ def test_add_a_lesion_painted_in_the_browser(brain_case, tiny_inpaint_model, tmp
     sequence = re.findall(r"t1n|t1c|t2w|t2f", saved.name)[-1]  # <volume>_inpaint_<sequence written>
     changed = read_volume(saved).array != read_volume(brain_case / f"{sequence}.nii.gz").array
     assert 0 < changed.mean() < 0.05  # the painted lesion, and nothing far from it
+    # the layout the add mode drew: on the same grid, marked synthetic, its labels where the image changed
+    assert_same_grid(labels_saved, brain_case / "t1n.nii.gz")
+    assert read_provenance(labels_saved)["synthetic"] is True
+    labels = read_volume(labels_saved).array
+    assert labels.any() and changed[labels > 0].mean() > 0.5

@@ -7,9 +7,11 @@ in healthy-brain SDs: ``fine``, the high-pass RMS (image minus its blur at 2 vox
 ``coarse``, the SD of that blur (slow variation across the sub-region).
 
 ``place_layout`` draws a real layout into a user's mask: the layouts whose whole-tumour shape, stretched onto the
-mask's box (and mirrored along any axis), overlaps the mask best are the candidates, the seed picks one of them; the
-mask's voxels then take the label of the nearest labelled voxel of that layout (CarveMix / TumorCP style, with the
-tumour reshaped to the mask rather than the mask to the tumour). ``lesion_texture`` draws the texture: per
+mask's box (and mirrored along any axis), overlaps the mask best are the candidates, the seed picks one of them;
+that layout is then warped radially from its deepest point so that its edge lands on the mask's edge along every
+direction (CarveMix / TumorCP style, with the tumour reshaped to the mask rather than the mask to the tumour): the
+sub-regions keep their order from the edge inwards (oedema outside, a core never cut open by the mask's edge), and mask
+voxels the warp leaves unlabelled (a mask that is not star-shaped) take the nearest label. ``lesion_texture`` draws the texture: per
 sub-region and sequence a fine and a coarse Gaussian random field with the fitted amplitudes, the coarse one shared
 by the sequences (signed as the sub-region's contrast: where a sub-region holds more water it is brighter in T2 and
 FLAIR and darker in T1 together), at ``TEXTURE_GAIN`` of the fitted amplitudes, zero-mean in each sub-region.
@@ -124,6 +126,54 @@ def nearest_label(labels: np.ndarray) -> np.ndarray:
     return labels[tuple(nearest)]
 
 
+def _directions(count: int = 1000) -> np.ndarray:
+    """``count`` unit vectors spread evenly over the sphere (a Fibonacci lattice)."""
+    index = np.arange(count) + 0.5
+    polar = np.arccos(1.0 - 2.0 * index / count)
+    azimuth = np.pi * (1.0 + 5.0**0.5) * index
+    return np.stack([np.cos(polar), np.sin(polar) * np.cos(azimuth), np.sin(polar) * np.sin(azimuth)], axis=1)
+
+
+def _deepest_point(shape: np.ndarray) -> np.ndarray:
+    depth = ndimage.distance_transform_edt(np.pad(shape, 1))[1:-1, 1:-1, 1:-1]
+    return np.array(np.unravel_index(int(np.argmax(depth)), shape.shape), np.float64)
+
+
+def _radii(shape: np.ndarray, centre: np.ndarray, directions: np.ndarray, step: float = 0.5) -> np.ndarray:
+    """Per direction, the distance from ``centre`` of the ray's last sample inside ``shape`` before it first leaves it
+    (voxels; ``step`` where even the first sample is outside)."""
+    steps = np.arange(step, float(np.linalg.norm(shape.shape)) + step, step)
+    points = np.rint(centre[None, None, :] + steps[None, :, None] * directions[:, None, :]).astype(np.int64)
+    inside = np.all((points >= 0) & (points < np.array(shape.shape)), axis=2)
+    clipped = np.clip(points, 0, np.array(shape.shape) - 1)
+    inside &= shape[clipped[..., 0], clipped[..., 1], clipped[..., 2]]
+    first_out = np.argmin(inside, axis=1)  # the first step outside (every ray leaves: the last step is beyond the box)
+    return steps[np.maximum(first_out - 1, 0)]
+
+
+def warp_to_mask(layout: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``layout`` (labels on the same grid as the boolean ``target``) warped radially so that its edge lands on the
+    target's edge along every direction; labels only inside ``target`` (0 where the warp finds none)."""
+    warped = np.zeros(target.shape, np.uint8)
+    whole = layout > 0
+    if not whole.any() or not target.any():
+        return warped
+    directions = _directions()
+    centre_t, centre_l = _deepest_point(target), _deepest_point(whole)
+    radius_t, radius_l = _radii(target, centre_t, directions), _radii(whole, centre_l, directions)
+    voxels = np.argwhere(target).astype(np.float64)
+    offset = voxels - centre_t
+    distance = np.linalg.norm(offset, axis=1)
+    unit = offset / np.maximum(distance, 1e-6)[:, None]
+    nearest = np.argmax(unit @ directions.T, axis=1)
+    depth = np.minimum(distance / radius_t[nearest], 1.0)  # 1 on the target's edge, whatever the ray's sampling missed
+    source = centre_l + unit * (depth * radius_l[nearest])[:, None]
+    source = np.clip(np.rint(source).astype(np.int64), 0, np.array(layout.shape) - 1)
+    target_index = tuple(np.argwhere(target).T)
+    warped[target_index] = layout[source[:, 0], source[:, 1], source[:, 2]]
+    return warped
+
+
 def place_layout(mask: np.ndarray, bank: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
     """BraTS 2013 labels inside ``mask`` from a real layout (see the module's text); every mask voxel gets a label."""
     labels = np.zeros(mask.shape, np.uint8)
@@ -141,8 +191,8 @@ def place_layout(mask: np.ndarray, bank: Mapping[str, Any], rng: np.random.Gener
             scored.append((overlap, index, mirroring))
     scored.sort(key=lambda item: -item[0])
     _, index, mirroring = scored[int(rng.integers(min(CANDIDATES, len(scored))))]
-    layout = _mirrored(layouts[index], mirroring)
-    filled = nearest_label(layout)  # every voxel of the box: the label of the nearest labelled voxel
+    warped = warp_to_mask(_mirrored(layouts[index], mirroring), target)
+    filled = nearest_label(warped)  # every voxel of the box: the label of the nearest labelled voxel
     labels[box] = np.where(mask[box], resample_box(filled, shape), 0)
     return labels
 
