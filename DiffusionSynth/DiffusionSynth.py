@@ -241,7 +241,10 @@ class DiffusionSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.progressLabel.text = "Failed; nothing was added."
             slicer.util.errorDisplay(f"DiffusionSynth failed.\n\n{error}")
         else:
-            self.ui.progressLabel.text = "Added: " + ", ".join(node.GetName() for node in nodes)
+            warnings = Nodes.quality_warnings(nodes)
+            self.ui.progressLabel.text = (
+                "Added: " + ", ".join(node.GetName() for node in nodes) + ("\nQuality check warned: " + "; ".join(warnings) if warnings else "")
+            )
             slicer.util.setSliceViewerLayers(background=nodes[0], fit=True)
         finally:
             self._updateGui()

@@ -99,6 +99,21 @@ def series_files(path: Path, what: str) -> list[Path]:
     return [file for file, _ in next(iter(chosen.values()))]
 
 
+def dicom_provenance(path: str | Path) -> dict | None:
+    """The provenance record a synthetic DICOM series of this tool carries in ``ImageComments`` (a folder of the
+    series or one of its files), or ``None`` when it has none."""
+    import json
+
+    import pydicom
+
+    header = pydicom.dcmread(series_files(Path(path), "DICOM file")[0], stop_before_pixels=True)
+    try:
+        record = json.loads(str(header.get("ImageComments", "")))
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and record.get("synthetic") is True else None
+
+
 def read_dicom(path: str | Path, what: str = "image") -> Volume:
     """The series (or DICOM-SEG) that ``path`` names, on its own grid (RAS world coordinates)."""
     import pydicom

@@ -5,7 +5,9 @@ the MR came as DICOM the series joins its patient, study and frame of reference;
 study and frame of reference are made. The series is new (its own UID), ``ImageType``
 ``DERIVED\\SECONDARY\\AXIAL``, ``SeriesDescription`` beginning ``SYNTHETIC CT``, the provenance
 record in ``ImageComments`` and ``DerivationDescription``, HU as stored value + ``RescaleIntercept``
-(-1024, slope 1). Written into a hidden folder and renamed when complete.
+(-1024, slope 1). A series made from a DICOM MR references it: each slice's ``SourceImageSequence`` names the MR
+slice on its plane (the nearest one along the normal), and ``ReferencedSeriesSequence`` (Common Instance Reference)
+lists the MR series' instances. Written into a hidden folder and renamed when complete.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +45,34 @@ def reference_header(path: str | os.PathLike):
     return pydicom.dcmread(series_files(path, "MR image")[0], stop_before_pixels=True)
 
 
+def source_instances(path: str | os.PathLike) -> list[tuple[str, str, tuple[float, ...]]]:
+    """(SOPClassUID, SOPInstanceUID, ImagePositionPatient) of each image slice of the DICOM series ``path`` names
+    (empty for another format)."""
+    from .dicom_read import looks_like_dicom, series_files
+
+    path = Path(path)
+    if not (path.is_dir() or looks_like_dicom(path)):
+        return []
+    import pydicom
+
+    out = []
+    for file in series_files(path, "MR image"):
+        header = pydicom.dcmread(file, stop_before_pixels=True)
+        if "ImagePositionPatient" in header and "SOPInstanceUID" in header:
+            out.append((str(header.SOPClassUID), str(header.SOPInstanceUID), tuple(float(v) for v in header.ImagePositionPatient)))
+    return out
+
+
 def slice_axes(reference) -> tuple[int, int, int]:
     """(slice, row, column) axes of a volume: highdicom's (0, 1, 2) order for DICOM input, else slices along the third axis."""
     return (0, 1, 2) if reference is not None else (2, 1, 0)
 
 
-def write_ct_series(ct: Volume, folder: str | os.PathLike, provenance: dict, reference=None) -> list[Path]:
-    """Write ``ct`` (HU) as a new CT series in ``folder`` (made; it must not hold files); the files written."""
+def write_ct_series(
+    ct: Volume, folder: str | os.PathLike, provenance: dict, reference=None, sources: Sequence[tuple[str, str, tuple[float, ...]]] = ()
+) -> list[Path]:
+    """Write ``ct`` (HU) as a new CT series in ``folder`` (made; it must not hold files); the files written.
+    ``reference``: the MR's first header; ``sources``: its slices (``source_instances``), referenced by the CT's."""
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise OutputError(f"The DICOM output '{folder}' exists and is not an empty folder; give a new folder for the series.")
@@ -56,7 +80,7 @@ def write_ct_series(ct: Volume, folder: str | os.PathLike, provenance: dict, ref
         raise OutputError(f"The folder '{folder.parent}' for the DICOM output does not exist; create it or choose another.")
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        names = [file.name for file in _write_slices(ct, staging, provenance, reference)]
+        names = [file.name for file in _write_slices(ct, staging, provenance, reference, sources)]
         staging.chmod(0o755)
         if folder.exists():
             folder.rmdir()
@@ -67,8 +91,25 @@ def write_ct_series(ct: Volume, folder: str | os.PathLike, provenance: dict, ref
     return [folder / name for name in names]
 
 
-def _write_slices(ct: Volume, staging: Path, provenance: dict, reference) -> list[Path]:
-    from pydicom.dataset import FileDataset, FileMetaDataset
+def _references(sources: Sequence[tuple[str, str, tuple[float, ...]]], series_uid: str):
+    """The Common Instance Reference module's ``ReferencedSeriesSequence``: the MR series and its instances."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    instances = []
+    for class_uid, instance_uid, _ in sources:
+        item = Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = class_uid, instance_uid
+        instances.append(item)
+    series = Dataset()
+    series.SeriesInstanceUID = series_uid
+    series.ReferencedInstanceSequence = DicomSequence(instances)
+    return DicomSequence([series])
+
+
+def _write_slices(ct: Volume, staging: Path, provenance: dict, reference, sources: Sequence[tuple[str, str, tuple[float, ...]]] = ()) -> list[Path]:
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.sequence import Sequence as DicomSequence
     from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     axis, row_axis, column_axis = slice_axes(reference)
@@ -115,6 +156,9 @@ def _write_slices(ct: Volume, staging: Path, provenance: dict, reference) -> lis
         shared[key] = getattr(reference, key, "") if reference is not None else ""
     if reference is None:
         shared.update(StudyInstanceUID=generate_uid(), StudyDate=now.strftime("%Y%m%d"), StudyTime=now.strftime("%H%M%S"), PatientID="UNKNOWN")
+    normal = np.cross(row_direction, column_direction)
+    source_depths = np.array([np.asarray(position) @ normal for _, _, position in sources])
+    source_series = str(getattr(reference, "SeriesInstanceUID", "")) if reference is not None else ""
     stored = np.clip(np.rint(np.asarray(ct.array, np.float64)) - INTERCEPT, 0, 65535).astype(np.uint16)
     files = []
     for index in range(ct.shape[axis]):
@@ -132,7 +176,13 @@ def _write_slices(ct: Volume, staging: Path, provenance: dict, reference) -> lis
             setattr(ds, key, value)
         ds.InstanceNumber = index + 1
         ds.ImagePositionPatient = [round(float(v), 6) for v in position]
-        ds.SliceLocation = round(float(position @ np.cross(row_direction, column_direction)), 6)
+        ds.SliceLocation = round(float(position @ normal), 6)
+        if len(sources) and source_series:
+            nearest = sources[int(np.argmin(np.abs(source_depths - position @ normal)))]
+            source = Dataset()
+            source.ReferencedSOPClassUID, source.ReferencedSOPInstanceUID = nearest[0], nearest[1]
+            ds.SourceImageSequence = DicomSequence([source])
+            ds.ReferencedSeriesSequence = _references(sources, source_series)
         ds.Rows, ds.Columns = int(frame.shape[0]), int(frame.shape[1])
         ds.PixelData = np.ascontiguousarray(frame).tobytes()
         ds.save_as(staging / name, enforce_file_format=True)

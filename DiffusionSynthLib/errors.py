@@ -27,6 +27,12 @@ class OutputError(DiffusionSynthError):
     exit_code = 4
 
 
+class QualityCheckFailed(DiffusionSynthError):
+    """A result failed its quality check and was not written in a form that would be imported unawares."""
+
+    exit_code = 6
+
+
 class Cancelled(DiffusionSynthError):
     """The user asked to stop; nothing was written."""
 

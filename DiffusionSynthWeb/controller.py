@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from DiffusionSynthSlicerLib import Nodes
 from DiffusionSynthSlicerLib.Logic import SynthesisLogic, SynthesisRequest, parse_days
 from DiffusionSynthSlicerLib.Process import Progress
 from DiffusionSynthSlicerLib.Tasks import SEQUENCES, TASKS
@@ -48,6 +49,7 @@ DEFAULTS: dict[str, object] = {
     "ds_progress_text": "",
     "ds_error": "",
     "ds_info": "",
+    "ds_info_type": "success",  # "warning" when a result's quality check warned
     "ds_results": [],
     "ds_forecast_days": [],
     "ds_forecast_index": 0,
@@ -199,7 +201,7 @@ class SynthesisController:
     def apply(self, values: dict | None = None) -> None:
         """Start the synthesis; the views and the result list update when it ends."""
         self.state.update({key: value for key, value in (values or {}).items() if key in INPUTS})
-        self.state.update({"ds_error": "", "ds_info": "", "ds_progress": 0, "ds_progress_text": "starting"})
+        self.state.update({"ds_error": "", "ds_info": "", "ds_info_type": "success", "ds_progress": 0, "ds_progress_text": "starting"})
         self._loop = asyncio.get_event_loop()
         try:
             job = self.logic.start(self.request(), on_progress=self._progress_from_thread)
@@ -257,7 +259,10 @@ class SynthesisController:
             if results.kind(node) == "labels":
                 self.show_volume(node)  # an added tumour's sub-regions, laid over the image
         names = ", ".join(node.GetName() for node in volumes)
-        self.state.ds_info = f"Added {names}. Synthetic images: not for diagnosis."
+        warnings = Nodes.quality_warnings(volumes)
+        checked = f" Quality check warned: {'; '.join(warnings)}." if warnings else ""
+        self.state.ds_info_type = "warning" if warnings else "success"
+        self.state.ds_info = f"Added {names}. Synthetic images: not for diagnosis.{checked}"
 
     def _on_forecast_index(self, ds_forecast_index, **_) -> None:
         days = self.state.ds_forecast_days or []

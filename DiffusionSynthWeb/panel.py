@@ -113,7 +113,7 @@ class SynthesisPanel(VCard):
         VProgressLinear(v_show="ds_running", model_value=("ds_progress",), height=8, color="primary", rounded=True, id="ds-progress")
         html.Div("{{ ds_progress_text }}", v_show="ds_running", classes="text-caption", id="ds-progress-text")
         VAlert(v_if="ds_error", text=("ds_error",), type="error", density="compact", classes="my-2", id="ds-error")
-        VAlert(v_if="ds_info", text=("ds_info",), type="success", density="compact", classes="my-2", id="ds-info")
+        VAlert(v_if="ds_info", text=("ds_info",), type=("ds_info_type",), density="compact", classes="my-2", id="ds-info")
         VAlert(v_if="ds_load_message", text=("ds_load_message",), type="warning", density="compact", classes="my-2")
 
     def _results(self, controller) -> None:

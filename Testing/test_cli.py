@@ -123,8 +123,10 @@ def test_real_subprocess_run_with_json_progress_and_provenance(tmp_path, small_m
     assert run.returncode == 0, run.stderr
     import json
 
-    lines = [json.loads(line) for line in run.stderr.splitlines()]
-    assert lines[-1]["progress"] == lines[-1]["total"]
+    lines = [json.loads(line) for line in run.stderr.splitlines()]  # progress and the quality check's warnings, all JSON
+    steps = [line for line in lines if "progress" in line]
+    assert steps[-1]["progress"] == steps[-1]["total"]
+    assert any(line.get("warning", "").startswith("head_cut_share") for line in lines)  # this MR's field of view cuts the vertex
     assert _digest(small_mri) == before
     shown = subprocess.run([sys.executable, "-m", "DiffusionSynthLib.cli", "provenance", str(output)], capture_output=True, text=True)
     record = json.loads(shown.stdout)

@@ -39,7 +39,7 @@ def remind_series(tiny_model, tmp_path_factory):
     if not REMIND_T1C.is_dir():
         pytest.skip(f"ReMIND DICOM data not found at {REMIND_T1C}")
     out = tmp_path_factory.mktemp("dicom-out")
-    assert run(REMIND_T1C, out / "ct", tiny_model, "--output-format", "dicom") == 0
+    assert run(REMIND_T1C, out / "ct", tiny_model, "--output-format", "dicom") == 0  # a whole head: its quality check passes
     assert run(REMIND_T1C, out / "ct.nii.gz", tiny_model) == 0
     return out
 
@@ -86,7 +86,7 @@ def test_dciodvfy_finds_no_error(remind_series):
 
 
 def test_a_nifti_mr_gets_a_new_study_and_frame_of_reference(small_mri, tiny_model, tmp_path, capsys):
-    assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom") == 0
+    assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom", "--accept-qc-warnings") == 0  # the pair's MR cuts the vertex
     ct = headers(tmp_path / "ct")
     assert len({d.StudyInstanceUID for d in ct}) == 1 and len({d.FrameOfReferenceUID for d in ct}) == 1
     # the same voxels in DICOM's (slice, row, column) order: the same grid once both are in one axis order
@@ -96,3 +96,68 @@ def test_a_nifti_mr_gets_a_new_study_and_frame_of_reference(small_mri, tiny_mode
     (tmp_path / "busy" / "keep.txt").write_text("x")
     assert run(small_mri, tmp_path / "busy", tiny_model, "--output-format", "dicom") == 4
     assert "already holds files" in capsys.readouterr().err and [p.name for p in (tmp_path / "busy").iterdir()] == ["keep.txt"]
+
+
+def test_each_ct_slice_references_the_mr_slice_on_its_plane(remind_series):
+    mr = {str(d.SOPInstanceUID): d for d in headers(REMIND_T1C)}
+    series = {str(d.SeriesInstanceUID) for d in mr.values()}
+    for ds in headers(remind_series / "ct"):
+        (source,) = ds.SourceImageSequence
+        np.testing.assert_allclose(
+            np.array(mr[source.ReferencedSOPInstanceUID].ImagePositionPatient, float), np.array(ds.ImagePositionPatient, float), atol=2e-3
+        )
+        assert source.ReferencedSOPClassUID == mr[source.ReferencedSOPInstanceUID].SOPClassUID
+        (referenced,) = ds.ReferencedSeriesSequence
+        assert {referenced.SeriesInstanceUID} == series
+        assert {item.ReferencedSOPInstanceUID for item in referenced.ReferencedInstanceSequence} == set(mr)
+
+
+def test_provenance_reads_the_series_and_its_quality_check(remind_series, capsys):
+    for given in (remind_series / "ct", sorted((remind_series / "ct").iterdir())[3]):
+        assert main(["provenance", str(given)]) == 0
+        record = json.loads(capsys.readouterr().out)
+        assert record["synthetic"] is True and record["task"] == "mri-to-ct"
+        check = record["quality_check"]
+        assert check["passed"] is True and check["warnings"] == []
+        assert set(check["figures"]) >= {"intracranial_air_ml", "skull_layer_bone_share", "head_hu_p99", "head_cut_share"}
+    assert main(["provenance", str(REMIND_T1C)]) == 1  # the real MR is not marked synthetic
+    assert "carries no DiffusionSynth provenance" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def broken_mri(tmp_path_factory):
+    """ReMIND-022's T1c (a whole head) at 3 mm with its top half zeroed: a field of view that cuts the head."""
+    if not REMIND_T1C.is_dir():
+        pytest.skip(f"ReMIND DICOM data not found at {REMIND_T1C}")
+    from DiffusionSynthLib.geometry import resample_to_spacing
+    from DiffusionSynthLib.volume import write_volume
+
+    small = to_canonical(resample_to_spacing(read_volume(REMIND_T1C), [3.0, 3.0, 3.0]))
+    array = small.array.astype(np.float32)
+    array[:, :, array.shape[2] // 2 :] = 0
+    return write_volume(small.with_array(array), tmp_path_factory.mktemp("broken") / "top_half_zeroed.nii.gz")
+
+
+def test_a_broken_mr_is_warned_and_refused_for_dicom_unless_accepted(broken_mri, tiny_model, tmp_path, capsys):
+    assert run(broken_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom") == 6
+    captured = capsys.readouterr()
+    assert "quality check" in captured.out and "WARNING: head_cut_share" in captured.err
+    assert "--accept-qc-warnings" in captured.err and "no DICOM series was written" in captured.err
+    assert not (tmp_path / "ct").exists() and [p.name for p in tmp_path.iterdir()] == []  # nothing, not even a hidden folder
+    assert run(broken_mri, tmp_path / "ct.nii.gz", tiny_model) == 0  # NIfTI: written, warned, the check in its record
+    assert "WARNING: head_cut_share" in capsys.readouterr().err
+    from DiffusionSynthLib.volume import read_provenance
+
+    assert "head_cut_share" in " ".join(read_provenance(tmp_path / "ct.nii.gz")["quality_check"]["warnings"])
+    assert run(broken_mri, tmp_path / "accepted", tiny_model, "--output-format", "dicom", "--accept-qc-warnings") == 0
+    comments = json.loads(headers(tmp_path / "accepted")[0].ImageComments)
+    assert comments["quality_check"]["passed"] is False and comments["quality_check"]["figures"]["head_cut_share"] > 0.1
+
+
+def test_the_built_in_pseudo_ct_of_the_remind_t1c_passes_its_quality_check(tmp_path, capsys):
+    """The planner's case: a contrast-enhanced T1 with a tumour, as DICOM, to a DICOM CT without overrides."""
+    if not REMIND_T1C.is_dir():
+        pytest.skip(f"ReMIND DICOM data not found at {REMIND_T1C}")
+    assert main(["mri-to-ct", "--mri", str(REMIND_T1C), "--output", str(tmp_path / "ct"), "--output-format", "dicom", "--progress", "none"]) == 0
+    assert "quality check passed" in capsys.readouterr().out
+    assert json.loads(headers(tmp_path / "ct")[0].ImageComments)["quality_check"]["passed"] is True

@@ -144,6 +144,10 @@ def test_mri_to_ct_adds_synthetic_nodes_on_the_input_grid(scene, mr_node, tiny_m
     assert ct.GetAttribute("DiffusionSynth.Model") == record["model_id"] != ""
     assert (ct.GetAttribute("DiffusionSynth.Seed"), ct.GetAttribute("DiffusionSynth.Steps")) == ("3", "2")
     assert ct.GetAttribute("DiffusionSynth.Date") == record["date"]
+    # the quality check's warnings where a user looks (this MR's field of view cuts the vertex: warned)
+    warnings = record["quality_check"]["warnings"]
+    assert any(w.startswith("head_cut_share") for w in warnings) and ct.GetAttribute("DiffusionSynth.QualityWarnings") == "; ".join(warnings)
+    assert Nodes.quality_warnings([ct, std]) == warnings
     assert std.GetAttribute("DiffusionSynth.Output") == "uncertainty" and "not for diagnosis" in ct.GetDescription()
     # named after the input, CT window, beside the input in the subject hierarchy
     assert ct.GetName() == "Head MR pseudo-CT" and "uncertainty" in std.GetName()

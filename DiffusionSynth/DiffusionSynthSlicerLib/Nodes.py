@@ -149,9 +149,18 @@ def mark_synthetic(node, task: str, provenance: dict | None, fallback: dict, kin
         "Date": record.get("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
         "Provenance": json.dumps(record, sort_keys=True),
     }
+    quality = record.get("quality_check")
+    if isinstance(quality, dict):  # a pseudo-CT's quality check: its warnings where a user looks
+        values["QualityWarnings"] = "; ".join(quality.get("warnings", []))
     for key, value in values.items():
         node.SetAttribute(ATTRIBUTE_PREFIX + key, str(value))
     node.SetDescription(f"Synthetic image made by DiffusionSynth ({task}); not an acquisition; not for diagnosis.")
+
+
+def quality_warnings(nodes) -> list[str]:
+    """The quality-check warnings of output ``nodes`` (a pseudo-CT's; none for the other tasks)."""
+    found = [warning for node in nodes for warning in (node.GetAttribute(ATTRIBUTE_PREFIX + "QualityWarnings") or "").split("; ") if warning]
+    return list(dict.fromkeys(found))  # once each: the uncertainty node carries the same record
 
 
 def place_beside(node, reference_node) -> None:

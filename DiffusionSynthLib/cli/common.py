@@ -115,15 +115,22 @@ def samples_help(parser: argparse.ArgumentParser, text: str) -> None:
             action.help = text
 
 
+def notify(args: argparse.Namespace, level: str, text: str) -> None:
+    """A ``note`` or ``warning`` on stderr: ``level: text``, or one JSON object ``{"level": text}`` under
+    ``--progress json`` (whose stderr stays one JSON object per line)."""
+    line = json.dumps({level: text}) if getattr(args, "progress", None) == "json" else f"{level.upper() if level == 'warning' else level}: {text}"
+    print(line, file=sys.stderr, flush=True)
+
+
 def notice_unused_sampling(args: argparse.Namespace, samples_drawn: int, seed_used: bool = False) -> None:
     """One line when --steps or --seed was given but no diffusion sample was drawn: they changed nothing (``seed_used``:
     the seed picked something else, an added tumour's layout)."""
     seed = None if seed_used else getattr(args, "seed_given", None)
     given = [flag for flag, value in (("--steps", getattr(args, "steps", None)), ("--seed", seed)) if value]
     if given and samples_drawn == 0:
-        print(
-            f"note: {' and '.join(given)} only shape diffusion samples; none was drawn (--samples 0, the model's default), "
+        notify(
+            args,
+            "note",
+            f"{' and '.join(given)} only shape diffusion samples; none was drawn (--samples 0, the model's default), "
             "so the output is the deterministic estimate and they had no effect.",
-            file=sys.stderr,
-            flush=True,
         )

@@ -30,4 +30,5 @@ class MriToCtPipeline(Pipeline):
         volume = mri if isinstance(mri, Volume) else required(mri, "mri")
         result = mri_to_ct(volume, self.model, samples=samples, **self._common(steps, seed, progress, cancel))
         outputs = [result.ct] + ([result.std] if result.std is not None else [])
-        return self._mark(result, outputs, result.seed, result.steps, result.samples)
+        extra = {"quality_check": result.quality.record()} if result.quality is not None else None
+        return self._mark(result, outputs, result.seed, result.steps, result.samples, extra)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ct_quality import DISAGREEMENT_HU, QualityCheck, check_pseudo_ct
 from ..engine.progress import CancelCheck, ProgressCallback, never_cancel, no_progress
 from ..errors import InputError
 from ..geometry import (
@@ -43,6 +44,7 @@ class PseudoCt:
     steps: int
     seed: int
     samples: int  # 0: the deterministic estimate
+    quality: QualityCheck | None = None  # the quality check (``ct_quality``), made before anything is written
     provenance: dict = field(default_factory=dict)  # the synthetic-data record, when a pipeline made it
 
 
@@ -76,8 +78,9 @@ def mri_to_ct(
     run.prepared()
 
     # estimate (prior packages) or sample
+    disagreement = None
     if "prior" in model.config:
-        hu_mean, hu_std = _prior_estimate(model, small.array, mask_small, condition[0], list(small.spacing), run)
+        hu_mean, hu_std, disagreement = _prior_estimate(model, small.array, mask_small, condition[0], list(small.spacing), run)
     else:
         hu = unit_to_hu(run.sample(condition)[:, 0], ct_knots(model.config))  # (K, X, Y, Z)
         hu_mean, hu_std = hu.mean(axis=0), (hu.std(axis=0) if run.samples > 1 else None)
@@ -98,7 +101,8 @@ def mri_to_ct(
         std_volume = onto_input(np.where(head, std, 0.0), 0.0, np.float32)
     run.done()
     head_mask = onto_input(head, False, bool).array
-    return PseudoCt(ct=ct, std=std_volume, head_mask=head_mask, steps=run.steps, seed=seed, samples=run.samples)
+    quality = check_pseudo_ct(ct, mri, head_mask, disagreement)
+    return PseudoCt(ct=ct, std=std_volume, head_mask=head_mask, steps=run.steps, seed=seed, samples=run.samples, quality=quality)
 
 
 def mr_head(mr: Volume) -> np.ndarray:
@@ -120,10 +124,12 @@ def network_inputs(mr_norm: np.ndarray, prior_hu: np.ndarray) -> np.ndarray:
 
 def _prior_estimate(
     model: ModelPackage, mr: np.ndarray, head: np.ndarray, mr_norm: np.ndarray, spacing: list[float], run: TaskRun
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Prior + network correction (+ the mean of the residual samples), and the samples' SD, in HU on the model grid."""
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Prior + network correction (+ the mean of the residual samples), the samples' SD, in HU on the model grid, and
+    the share of the head where that estimate departs from the prior by more than ``DISAGREEMENT_HU``."""
     prior = predict_head_ct(model.config["prior"], mr, head, spacing)
     estimate = refined(model, network_inputs(mr_norm, prior), (prior / HU_PER_UNIT)[None], run)
     result = with_residual_samples(model, estimate, [], run, extra_condition=mr_norm[None])
     hu = np.clip(result.mean[0] * HU_PER_UNIT, *CT_HU_RANGE)  # what a CT can hold (a DICOM CT's RescaleIntercept is -1024)
-    return hu, None if result.std is None else result.std[0] * HU_PER_UNIT
+    disagreement = float(np.mean(np.abs(hu - prior)[head] > DISAGREEMENT_HU)) if head.any() else 0.0
+    return hu, None if result.std is None else result.std[0] * HU_PER_UNIT, disagreement

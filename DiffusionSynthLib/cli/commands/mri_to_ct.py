@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import shutil
 
-from ...errors import InputError, OutputError
+from ...errors import InputError, OutputError, QualityCheckFailed
 from ..common import (
     ProgressPrinter,
     notice_unused_sampling,
+    notify,
     samples_help,
     sampling_arguments,
 )
@@ -39,11 +40,24 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     model = resolve_model(args.model, "mri-to-ct")
     result = MriToCtPipeline(model, args.device)(mri, steps=args.steps, seed=args.seed, samples=args.samples, progress=ProgressPrinter(args.progress))
     notice_unused_sampling(args, result.samples)
-    record = make_provenance("mri-to-ct", model, result.seed, result.steps, result.samples, {"mri": args.mri})
+    quality = result.quality
+    if quality is not None:
+        print(quality.summary())
+        for warning in quality.warnings:
+            notify(args, "warning", warning)
+        if dicom and not quality.passed and not args.accept_qc_warnings:
+            raise QualityCheckFailed(
+                f"The pseudo-CT of '{args.mri}' failed its quality check ({'; '.join(quality.warnings)}), so no DICOM series was "
+                "written: a planning system must not import an implausible CT unawares. Check the MR (a whole head, no missing "
+                "slices; see the README's pseudo-CT section), or add --accept-qc-warnings to write it anyway (the warnings stay in "
+                "its ImageComments)."
+            )
+    extra = {"quality_check": quality.record()} if quality is not None else None
+    record = make_provenance("mri-to-ct", model, result.seed, result.steps, result.samples, {"mri": args.mri}, extra)
     if dicom:
-        from ...dicom_write import reference_header, write_ct_series
+        from ...dicom_write import reference_header, source_instances, write_ct_series
 
-        write_ct_series(result.ct, output, record, reference_header(args.mri))
+        write_ct_series(result.ct, output, record, reference_header(args.mri), source_instances(args.mri))
     else:
         write_volume(result.ct, output, record)
     if uncertainty is not None and result.std is not None:
@@ -69,6 +83,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=["nifti", "dicom"],
         default="nifti",
         help="nifti (default; NRRD/MHA by the --output extension) or dicom: --output is a new folder for a CT series beside the MR",
+    )
+    p.add_argument(
+        "--accept-qc-warnings",
+        action="store_true",
+        help="write the DICOM series even when the pseudo-CT's quality check warns (without it, --output-format dicom refuses)",
     )
     sampling_arguments(p)
     p.set_defaults(run=cmd_mri_to_ct, samples=None)

@@ -11,11 +11,13 @@ from ...errors import InputError
 
 
 def cmd_provenance(args: argparse.Namespace) -> int:
+    from ...dicom_read import dicom_provenance, looks_like_dicom
     from ...volume import read_provenance
 
-    if not Path(args.file).is_file():
-        raise InputError(f"'{args.file}' does not exist or is not a file.")
-    record = read_provenance(args.file)
+    path = Path(args.file)
+    if not (path.is_file() or path.is_dir()):
+        raise InputError(f"'{args.file}' does not exist; give an output file, or a DICOM series' folder or file.")
+    record = dicom_provenance(path) if looks_like_dicom(path) else read_provenance(path)
     if record is None:
         print(f"'{args.file}' carries no DiffusionSynth provenance record (not marked synthetic by this tool).", file=sys.stderr)
         return 1
@@ -25,5 +27,5 @@ def cmd_provenance(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("provenance", help="print a file's synthetic-data provenance record (exit 1 if none)")
-    p.add_argument("file")
+    p.add_argument("file", help="an output file (NIfTI, NRRD, MHA) or a DICOM series (its folder or one of its files)")
     p.set_defaults(run=cmd_provenance)
