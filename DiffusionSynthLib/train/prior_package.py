@@ -304,8 +304,8 @@ better; used where matching scores higher):
     lesions = config["prior"].get("lesions")
     lesion_line = (
         f"""   Added tumours: the sub-region layout of one of {len(lesions["layouts"])} real training tumours (expert labels, cropped
-   to the lesion and stored as {lesions["layout_size"]}³ label maps: geometry only, no image intensity), stretched into the
-   drawn mask (the seed picks among the {CANDIDATES} best-fitting layouts and mirrorings), each sub-region at its fitted contrast, plus the
+   to the lesion and stored as {lesions["layout_size"]}³ label maps: geometry only, no image intensity), warped into the
+   drawn mask, edge onto edge (the seed picks among the {CANDIDATES} best-fitting layouts and mirrorings), each sub-region at its fitted contrast, plus the
    texture of real gliomas (fine and coarse Gaussian random fields at {TEXTURE_GAIN:g} of their fitted amplitudes) added after the
    network; the change rises over {EDGE_RAMP_MM:g} mm from the lesion's edge (both chosen on the validation cases).
 """
