@@ -17,12 +17,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .version import GENERATOR_NAME, __version__
 from .volume import LPS_TO_RAS, Volume
 
@@ -69,10 +69,19 @@ def slice_axes(reference) -> tuple[int, int, int]:
 
 
 def write_ct_series(
-    ct: Volume, folder: str | os.PathLike, provenance: dict, reference=None, sources: Sequence[tuple[str, str, tuple[float, ...]]] = ()
+    ct: Volume,
+    folder: str | os.PathLike,
+    provenance: dict,
+    reference=None,
+    sources: Sequence[tuple[str, str, tuple[float, ...]]] = (),
+    patient: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``ct`` (HU) as a new CT series in ``folder`` (made; it must not hold files); the files written.
-    ``reference``: the MR's first header; ``sources``: its slices (``source_instances``), referenced by the CT's."""
+    ``reference``: the MR's first header (patient, study, frame of reference); ``sources``: its slices
+    (``source_instances``), referenced by the CT's; ``patient``: ``PatientID`` (and ``PatientName``) when there is no
+    reference (a new study and frame of reference). One of the two is needed: a CT series names its patient."""
+    if reference is None and not (patient or {}).get("PatientID"):
+        raise InputError("A CT series must name its patient: give the MR's DICOM header or a patient ID.")
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise OutputError(f"The DICOM output '{folder}' exists and is not an empty folder; give a new folder for the series.")
@@ -80,7 +89,7 @@ def write_ct_series(
         raise OutputError(f"The folder '{folder.parent}' for the DICOM output does not exist; create it or choose another.")
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        names = [file.name for file in _write_slices(ct, staging, provenance, reference, sources)]
+        names = [file.name for file in _write_slices(ct, staging, provenance, reference, sources, patient or {})]
         staging.chmod(0o755)
         if folder.exists():
             folder.rmdir()
@@ -107,7 +116,9 @@ def _references(sources: Sequence[tuple[str, str, tuple[float, ...]]], series_ui
     return DicomSequence([series])
 
 
-def _write_slices(ct: Volume, staging: Path, provenance: dict, reference, sources: Sequence[tuple[str, str, tuple[float, ...]]] = ()) -> list[Path]:
+def _write_slices(
+    ct: Volume, staging: Path, provenance: dict, reference, sources: Sequence[tuple[str, str, tuple[float, ...]]], patient: Mapping[str, str]
+) -> list[Path]:
     from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence as DicomSequence
     from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
@@ -155,7 +166,7 @@ def _write_slices(ct: Volume, staging: Path, provenance: dict, reference, source
     for key in PATIENT_KEYS + STUDY_KEYS:
         shared[key] = getattr(reference, key, "") if reference is not None else ""
     if reference is None:
-        shared.update(StudyInstanceUID=generate_uid(), StudyDate=now.strftime("%Y%m%d"), StudyTime=now.strftime("%H%M%S"), PatientID="UNKNOWN")
+        shared.update(StudyInstanceUID=generate_uid(), StudyDate=now.strftime("%Y%m%d"), StudyTime=now.strftime("%H%M%S"), **patient)
     normal = np.cross(row_direction, column_direction)
     source_depths = np.array([np.asarray(position) @ normal for _, _, position in sources])
     source_series = str(getattr(reference, "SeriesInstanceUID", "")) if reference is not None else ""

@@ -18,6 +18,7 @@ from conftest import DATA, oblique
 
 REMIND = DATA / "remind_022"
 TILT = DATA / "head_ct_dicom" / "ge_hispeed_tilt"
+COMPRESSED = DATA / "head_ct_dicom" / "ge_revolution_skull"  # JPEG lossless (process 14)
 
 
 def needs(path: Path) -> None:
@@ -135,6 +136,25 @@ def test_the_gantry_tilted_ct_lands_where_each_slice_was_acquired():
     # slices beside the 7 mm gaps are looked up between resampled planes, so they blur a little; a reader that ignored
     # the tilt would put every slice's content off by up to the tilt's shift and fail the median too
     assert np.median(agreements) > 0.97 and min(agreements) > 0.8, agreements
+
+
+def test_a_jpeg_lossless_ct_series_reads_as_it_is(capsys):
+    """Compressed DICOM, as a scanner exports it: decoded (pylibjpeg), in HU, on its own grid; refused as an MR."""
+    import pydicom
+
+    needs(COMPRESSED)
+    files = sorted(p for p in COMPRESSED.rglob("*") if p.is_file())
+    first = pydicom.dcmread(files[0])
+    assert first.file_meta.TransferSyntaxUID.is_compressed
+    volume = read_volume(COMPRESSED, "CT")
+    assert volume.shape == (len(files), first.Rows, first.Columns)
+    np.testing.assert_allclose(sorted(volume.spacing)[:2], [float(v) for v in first.PixelSpacing], rtol=1e-5)
+    pixels = first.pixel_array.astype(np.float32) * float(first.RescaleSlope) + float(first.RescaleIntercept)
+    assert any(np.array_equal(volume.array[i], pixels) for i in (0, len(files) - 1))  # the decoded slice, stored as it was
+    brain = (volume.array > 20) & (volume.array < 60)
+    assert brain.sum() * np.prod(volume.spacing) / 1000 > 500  # a whole brain's millilitres of soft tissue, in HU
+    assert main(["mri-to-ct", "--mri", str(COMPRESSED), "--output", "unused.nii.gz"]) == 2
+    assert "looks like a CT" in capsys.readouterr().err
 
 
 def test_a_dicom_seg_is_a_mask_for_inpainting_on_the_t1c_series(tiny_inpaint_model, tmp_path):

@@ -86,15 +86,21 @@ def test_dciodvfy_finds_no_error(remind_series):
 
 
 def test_a_nifti_mr_gets_a_new_study_and_frame_of_reference(small_mri, tiny_model, tmp_path, capsys):
-    assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom", "--accept-qc-warnings") == 0  # the pair's MR cuts the vertex
+    # a NIfTI names no patient: refused before any work unless the patient is named
+    assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom", "--accept-qc-warnings") == 2
+    assert "--patient-id" in capsys.readouterr().err and not (tmp_path / "ct").exists()
+    assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom", "--patient-id", "a\\b") == 2  # not a DICOM LO
+    named = ("--patient-id", "DS-0042", "--patient-name", "DOE^JANE")
+    assert run(small_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom", "--accept-qc-warnings", *named) == 0  # the pair's MR cuts the vertex
     ct = headers(tmp_path / "ct")
+    assert {(d.PatientID, str(d.PatientName)) for d in ct} == {("DS-0042", "DOE^JANE")}
     assert len({d.StudyInstanceUID for d in ct}) == 1 and len({d.FrameOfReferenceUID for d in ct}) == 1
     # the same voxels in DICOM's (slice, row, column) order: the same grid once both are in one axis order
     assert to_canonical(read_volume(tmp_path / "ct")).same_grid(to_canonical(read_volume(small_mri)))
     assert dciodvfy_errors(sorted((tmp_path / "ct").iterdir())[0]) == []
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("x")
-    assert run(small_mri, tmp_path / "busy", tiny_model, "--output-format", "dicom") == 4
+    assert run(small_mri, tmp_path / "busy", tiny_model, "--output-format", "dicom", *named) == 4
     assert "already holds files" in capsys.readouterr().err and [p.name for p in (tmp_path / "busy").iterdir()] == ["keep.txt"]
 
 
@@ -139,7 +145,7 @@ def broken_mri(tmp_path_factory):
 
 
 def test_a_broken_mr_is_warned_and_refused_for_dicom_unless_accepted(broken_mri, tiny_model, tmp_path, capsys):
-    assert run(broken_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom") == 6
+    assert run(broken_mri, tmp_path / "ct", tiny_model, "--output-format", "dicom", "--patient-id", "QC-1") == 6
     captured = capsys.readouterr()
     assert "quality check" in captured.out and "WARNING: head_cut_share" in captured.err
     assert "--accept-qc-warnings" in captured.err and "no DICOM series was written" in captured.err
@@ -149,7 +155,7 @@ def test_a_broken_mr_is_warned_and_refused_for_dicom_unless_accepted(broken_mri,
     from DiffusionSynthLib.volume import read_provenance
 
     assert "head_cut_share" in " ".join(read_provenance(tmp_path / "ct.nii.gz")["quality_check"]["warnings"])
-    assert run(broken_mri, tmp_path / "accepted", tiny_model, "--output-format", "dicom", "--accept-qc-warnings") == 0
+    assert run(broken_mri, tmp_path / "accepted", tiny_model, "--output-format", "dicom", "--patient-id", "QC-1", "--accept-qc-warnings") == 0
     comments = json.loads(headers(tmp_path / "accepted")[0].ImageComments)
     assert comments["quality_check"]["passed"] is False and comments["quality_check"]["figures"]["head_cut_share"] > 0.1
 
@@ -161,3 +167,18 @@ def test_the_built_in_pseudo_ct_of_the_remind_t1c_passes_its_quality_check(tmp_p
     assert main(["mri-to-ct", "--mri", str(REMIND_T1C), "--output", str(tmp_path / "ct"), "--output-format", "dicom", "--progress", "none"]) == 0
     assert "quality check passed" in capsys.readouterr().out
     assert json.loads(headers(tmp_path / "ct")[0].ImageComments)["quality_check"]["passed"] is True
+
+
+def test_a_nifti_made_from_the_dicom_mr_joins_it_with_like(tiny_model, tmp_path, capsys):
+    """--like: the NIfTI converted from a DICOM MR series gets that series' patient, study and frame, and references it."""
+    if not REMIND_T1C.is_dir():
+        pytest.skip(f"ReMIND DICOM data not found at {REMIND_T1C}")
+    from DiffusionSynthLib.volume import write_volume
+
+    nifti = write_volume(read_volume(REMIND_T1C), tmp_path / "t1c.nii.gz")
+    assert run(REMIND_T1C, tmp_path / "refused", tiny_model, "--output-format", "dicom", "--patient-id", "X") == 2  # DICOM names its own
+    assert "is DICOM" in capsys.readouterr().err
+    assert run(nifti, tmp_path / "ct", tiny_model, "--output-format", "dicom", "--like", str(REMIND_T1C), "--accept-qc-warnings") == 0
+    mr, ct = headers(REMIND_T1C), headers(tmp_path / "ct")
+    assert {(d.PatientID, d.StudyInstanceUID, d.FrameOfReferenceUID) for d in ct} == {(mr[0].PatientID, mr[0].StudyInstanceUID, mr[0].FrameOfReferenceUID)}
+    assert {d.SourceImageSequence[0].ReferencedSOPInstanceUID for d in ct} == {str(d.SOPInstanceUID) for d in mr}  # same grid: each slice referenced

@@ -37,6 +37,12 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     mri = read_volume(args.mri, "MR image")
     require_content(mri, f"MR image '{args.mri}'")
     require_not_ct(mri, f"MR image '{args.mri}'")
+    if dicom:
+        from ...dicom_identity import checked_identity_flags
+
+        checked_identity_flags(args.mri, args.like, args.patient_id, args.patient_name)
+    elif args.like or args.patient_id or args.patient_name:
+        raise InputError("--like, --patient-id and --patient-name name the patient of a DICOM CT series; add --output-format dicom or drop them.")
     model = resolve_model(args.model, "mri-to-ct")
     result = MriToCtPipeline(model, args.device)(mri, steps=args.steps, seed=args.seed, samples=args.samples, progress=ProgressPrinter(args.progress))
     notice_unused_sampling(args, result.samples)
@@ -55,9 +61,13 @@ def cmd_mri_to_ct(args: argparse.Namespace) -> int:
     extra = {"quality_check": quality.record()} if quality is not None else None
     record = make_provenance("mri-to-ct", model, result.seed, result.steps, result.samples, {"mri": args.mri}, extra)
     if dicom:
-        from ...dicom_write import reference_header, source_instances, write_ct_series
+        from ...dicom_identity import series_identity
+        from ...dicom_write import write_ct_series
 
-        write_ct_series(result.ct, output, record, reference_header(args.mri), source_instances(args.mri))
+        identity = series_identity(args.mri, mri, args.like, args.patient_id, args.patient_name)
+        if identity.note:
+            notify(args, "note", identity.note)
+        write_ct_series(result.ct, output, record, identity.reference, identity.sources, identity.patient)
     else:
         write_volume(result.ct, output, record)
     if uncertainty is not None and result.std is not None:
@@ -83,6 +93,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=["nifti", "dicom"],
         default="nifti",
         help="nifti (default; NRRD/MHA by the --output extension) or dicom: --output is a new folder for a CT series beside the MR",
+    )
+    p.add_argument("--patient-id", help="with --output-format dicom and a NIfTI/NRRD/MHA MR: the CT series' PatientID (a new study)")
+    p.add_argument("--patient-name", help="with --patient-id: the PatientName (DICOM form FAMILY^GIVEN)")
+    p.add_argument(
+        "--like",
+        metavar="DICOM_MR",
+        help="with --output-format dicom and a NIfTI/NRRD/MHA MR: the DICOM MR series it came from (patient, study, frame of reference)",
     )
     p.add_argument(
         "--accept-qc-warnings",
