@@ -202,7 +202,7 @@ def _quiet() -> Iterator[None]:
     """pyRadPlan's progress bars and log lines kept off the terminal (the command prints one JSON object)."""
     logger = logging.getLogger("pyRadPlan")
     level = logger.level
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.ERROR)  # its notes on defaults chosen (the stf generator, the planning problem) included
     try:
         with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             yield
