@@ -2,7 +2,8 @@
 
 A folder must hold exactly one image series (a DICOM-SEG beside it is ignored when an image is
 asked for); several series are refused, each listed with its description, UID and file count.
-Regular series, oblique ones included, are read by highdicom with their exact geometry. A series
+Regular series, oblique ones included, are read by highdicom with their exact geometry, as are enhanced
+(multi-frame) images, one file holding every frame. A series
 whose slices are not stacked along their normal (CT gantry tilt) or unevenly spaced is resampled,
 as dcm2niix does, onto a regular grid with the slices' own row and column axes and the median
 slice gap: each slice keeps its in-plane position (a shear for tilt) and depth is interpolated
@@ -12,6 +13,7 @@ any non-zero voxel is inside) on its own frames' grid.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,11 @@ def read_dicom(path: str | Path, what: str = "image") -> Volume:
     datasets = [pydicom.dcmread(file) for file in files]
     if str(datasets[0].SOPClassUID) == SEG_SOP_CLASS:
         return _segmentation(files[0], what)
+    multiframe = [d for d in datasets if int(d.get("NumberOfFrames", 1) or 1) > 1]
+    if multiframe:
+        if len(datasets) > 1:
+            raise InputError(f"The {what} '{path}' mixes a multi-frame (enhanced) file with {len(datasets) - 1} other(s) in one series; give the one file.")
+        return _multiframe(multiframe[0], path, what)
     datasets = [d for d in datasets if "ImagePositionPatient" in d and "ImageOrientationPatient" in d and "PixelData" in d]
     if len(datasets) < 2:
         raise InputError(f"The {what} '{path}' has {len(datasets)} image slice(s) with a position; a 3D volume needs at least two.")
@@ -133,10 +140,34 @@ def read_dicom(path: str | Path, what: str = "image") -> Volume:
         array, affine = np.asarray(volume.array), np.asarray(volume.affine)
     except ValueError:  # not a regular stack: gantry tilt or uneven gaps
         array, affine = _regular_stack(datasets)
+        warnings.warn(
+            ResampledSeries(
+                f"The {what} '{path}' {_irregularity(datasets)}: it was resampled onto a regular grid in its slices' "
+                f"orientation ({np.linalg.norm(affine[:3, 0]):.3g} mm apart); outputs lie on that grid, not on the acquired slices."
+            ),
+            stacklevel=2,
+        )
     array = array.astype(np.float32)
     if np.all(array == np.rint(array)) and array.min() >= -32768 and array.max() <= 32767:
         array = array.astype(np.int16)
     return Volume(np.ascontiguousarray(array), LPS_TO_RAS @ affine)
+
+
+def _multiframe(dataset, path: Path, what: str) -> Volume:
+    """An enhanced (multi-frame) image, its frames stacked by highdicom onto their regular 3D grid."""
+    import highdicom as hd
+
+    try:
+        volume = hd.Image.from_dataset(dataset, copy=False).get_volume()
+    except (ValueError, RuntimeError, AttributeError, KeyError) as error:
+        raise InputError(
+            f"The {what} '{path}' is a multi-frame (enhanced) DICOM whose frames do not form one regular 3D volume ({error}); "
+            "export it as one series of parallel, evenly spaced frames, or convert it to NIfTI."
+        ) from None
+    array = np.asarray(volume.array).astype(np.float32)
+    if np.all(array == np.rint(array)) and array.min() >= -32768 and array.max() <= 32767:
+        array = array.astype(np.int16)
+    return Volume(np.ascontiguousarray(array), LPS_TO_RAS @ np.asarray(volume.affine))
 
 
 def _segmentation(file: Path, what: str) -> Volume:
@@ -147,6 +178,26 @@ def _segmentation(file: Path, what: str) -> Volume:
     except (ValueError, RuntimeError, AttributeError) as error:
         raise InputError(f"The {what} DICOM-SEG '{file}' could not be turned into a volume ({error}).") from None
     return Volume(np.ascontiguousarray(np.asarray(volume.array).astype(np.uint8)), LPS_TO_RAS @ np.asarray(volume.affine))
+
+
+class ResampledSeries(UserWarning):
+    """A DICOM series with gantry tilt or uneven slice gaps was resampled onto a regular grid."""
+
+
+def _irregularity(datasets: list) -> str:
+    """What makes a series irregular, in words: gantry tilt, uneven gaps, or both."""
+    orientation = np.array(datasets[0].ImageOrientationPatient, float)
+    normal = np.cross(orientation[:3], orientation[3:])
+    positions = np.array(sorted((np.array(d.ImagePositionPatient, float) for d in datasets), key=lambda p: float(p @ normal)))
+    steps = np.diff(positions, axis=0)
+    gaps = steps @ normal
+    tilt = float(np.degrees(np.arctan2(np.linalg.norm(steps - np.outer(gaps, normal), axis=1), np.abs(gaps)).max())) if len(steps) else 0.0
+    found = []
+    if tilt > 0.1:
+        found.append(f"has gantry tilt ({tilt:.1f} degrees between its stacking and its slices' normal)")
+    if len(gaps) and gaps.max() - gaps.min() > 0.01 * max(float(np.median(gaps)), 1e-6):
+        found.append(f"has uneven slice gaps ({gaps.min():.3g} to {gaps.max():.3g} mm)")
+    return " and ".join(found) or "is not a regular stack"
 
 
 def _regular_stack(datasets: list) -> tuple[np.ndarray, np.ndarray]:

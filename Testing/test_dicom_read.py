@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from DiffusionSynthLib.cli import main
+from DiffusionSynthLib.dicom_read import ResampledSeries
 from DiffusionSynthLib.errors import InputError
 from DiffusionSynthLib.geometry import to_canonical
 from DiffusionSynthLib.volume import LPS_TO_RAS, Volume, from_sitk, read_volume
@@ -119,7 +120,8 @@ def test_the_gantry_tilted_ct_lands_where_each_slice_was_acquired():
     import pydicom
 
     needs(TILT)
-    volume = read_volume(TILT, "CT")
+    with pytest.warns(ResampledSeries, match=r"has gantry tilt \(18\.\d degrees.*uneven slice gaps.*resampled onto a regular grid"):
+        volume = read_volume(TILT, "CT")
     assert volume.array.min() <= -1000 and volume.array.max() > 1000  # HU after rescale
     to_index = np.linalg.inv(LPS_TO_RAS @ volume.ijk_to_ras)
     agreements = []
@@ -136,6 +138,36 @@ def test_the_gantry_tilted_ct_lands_where_each_slice_was_acquired():
     # slices beside the 7 mm gaps are looked up between resampled planes, so they blur a little; a reader that ignored
     # the tilt would put every slice's content off by up to the tilt's shift and fail the median too
     assert np.median(agreements) > 0.97 and min(agreements) > 0.8, agreements
+
+
+def test_an_enhanced_multiframe_mr_reads_as_the_series_it_was_made_from(tmp_path):
+    """ReMIND-022's oblique T1c converted to one Enhanced MR file (highdicom's legacy conversion): the same voxels on
+    the same grid as the classic series."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    needs(REMIND / "t1c_dicom")
+    legacy = [pydicom.dcmread(f) for f in sorted((REMIND / "t1c_dicom").rglob("*.dcm"))]
+    enhanced = hd.legacy.LegacyConvertedEnhancedMRImage(
+        legacy_datasets=legacy, series_instance_uid=generate_uid(), series_number=99, sop_instance_uid=generate_uid(), instance_number=1
+    )
+    (tmp_path / "enhanced").mkdir()
+    enhanced.save_as(tmp_path / "enhanced" / "mr.dcm")
+    assert int(pydicom.dcmread(tmp_path / "enhanced" / "mr.dcm", stop_before_pixels=True).NumberOfFrames) == len(legacy)
+    classic = read_volume(REMIND / "t1c_dicom")
+    for given in (tmp_path / "enhanced", tmp_path / "enhanced" / "mr.dcm"):  # the folder or the file
+        volume = read_volume(given)
+        assert volume.same_grid(classic) and np.array_equal(volume.array, classic.array)
+
+
+def test_the_command_line_warns_of_a_resampled_series_in_one_line(capsys):
+    needs(TILT)
+    assert main(["evaluate", "--kind", "ct", "--prediction", str(TILT), "--reference", str(TILT)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("WARNING: The ") and "resampled onto a regular grid" in line for line in lines)
+    assert '"mae": 0.0' in captured.out
 
 
 def test_a_jpeg_lossless_ct_series_reads_as_it_is(capsys):

@@ -40,13 +40,16 @@ def _print_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
 
 
-def _one_line_notices() -> None:
-    """The library's notices (a non-commercial package loaded) as one ``note:`` line each on stderr, once per run."""
+def _one_line_notices(as_json: bool = False) -> None:
+    """The library's notices as one line each on stderr: a non-commercial package loaded (``note:``, once per run), a
+    DICOM series resampled onto a regular grid (``WARNING:``); one JSON object each under ``--progress json``."""
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings' signature
-        if category.__name__ == "NonCommercialWeights":  # models.package's (not imported here: it brings torch)
-            print(f"note: {message}", file=sys.stderr, flush=True)
+        level = {"NonCommercialWeights": "note", "ResampledSeries": "warning"}.get(category.__name__)  # not imported here: torch
+        if level is not None:
+            text = json.dumps({level: str(message)}) if as_json else f"{'WARNING' if level == 'warning' else level}: {message}"
+            print(text, file=sys.stderr, flush=True)
         else:
             print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), file=sys.stderr, flush=True)
 
@@ -55,9 +58,9 @@ def _one_line_notices() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _one_line_notices()
     parser = build_parser()
     args = parser.parse_args(argv)
+    _one_line_notices(getattr(args, "progress", None) == "json")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Cancelled("Stopped by SIGTERM; nothing was written.")))
     if getattr(args, "progress", None) == "json":  # before the heavy imports, so a front end sees life at once
         print(json.dumps({"progress": 0, "total": 1, "message": "loading", "elapsed_s": 0.0}), file=sys.stderr, flush=True)
