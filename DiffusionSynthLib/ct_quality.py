@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from .geometry import data_box, to_canonical
-from .metrics import head_ct_plausibility
+from .metrics import SKULL_BONE_HU, SKULL_LAYER_MM, ct_head_depth
 from .volume import Volume
 
 AIR_HU = -500.0
@@ -64,7 +64,7 @@ class QualityCheck:
         """JSON-safe, for the provenance record."""
         return {
             "passed": self.passed,
-            "figures": {key: None if value is None else round(float(value), 4) for key, value in self.figures.items()},
+            "figures": {key: round(float(value), 4) if value is not None and np.isfinite(value) else None for key, value in self.figures.items()},
             "limits": {key: [low, high] for key, (low, high, _) in LIMITS.items()},
             "warnings": list(self.warnings),
         }
@@ -87,13 +87,17 @@ def check_pseudo_ct(ct: Volume, mri: Volume, head: np.ndarray, disagreement_shar
     """The quality check of ``ct`` (HU) made from ``mri`` on the same grid, ``head`` the head mask the pseudo-CT used."""
     values = np.asarray(ct.array, np.float32)
     spacing = [float(s) for s in ct.spacing]
+    # air: depth under the MR's head (the array's edge counts as surface: nothing beyond it is known)
     depth = ndimage.distance_transform_edt(np.pad(head, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
     signal = np.asarray(mri.array, np.float32)
     median = float(np.median(signal[head])) if head.any() else 0.0
     deep_air = head & (depth >= DEEP_MM) & (values < AIR_HU) & (signal > MR_TISSUE_SHARE * median)
+    # bone: the layer under the CT's own surface, as on the real CTs the range comes from (metrics.head_ct_plausibility)
+    ct_head, ct_depth = ct_head_depth(ct)
+    layer = ct_head & (ct_depth >= SKULL_LAYER_MM[0]) & (ct_depth <= SKULL_LAYER_MM[1])
     figures: dict[str, float | None] = {
         "intracranial_air_ml": float(deep_air.sum() * np.prod(spacing) / 1000.0),
-        "skull_layer_bone_share": head_ct_plausibility(ct)["bone_share_under_scalp"],
+        "skull_layer_bone_share": float(np.mean(values[layer] > SKULL_BONE_HU)) if layer.any() else float("nan"),
         "head_hu_p99": float(np.percentile(values[head], 99)) if head.any() else float("nan"),
         "head_cut_share": head_cut_share(mri, head),
         "prior_network_disagreement_share": disagreement_share,

@@ -165,16 +165,22 @@ SKULL_LAYER_MM = (3.0, 12.0)
 SKULL_BONE_HU = 300.0  # the pseudo-CT issue's bone for plausibility (bone Dice uses BONE_HU)
 
 
-def head_ct_plausibility(ct: Volume, brain: np.ndarray | None = None, ventricles: np.ndarray | None = None) -> dict[str, float]:
-    """Anatomy checks of a (pseudo-)CT without a reference: the share of bone (> 300 HU) in the layer 3-12 mm under
-    the head's surface (real head CTs here: 32-41%), and, when masks are given, the share of the brain above 300 HU and
-    the median HU of brain and ventricles."""
+def ct_head_depth(ct: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """The (pseudo-)CT's head (``head_mask_ct``) and each voxel's depth under its surface in mm (the array's own
+    edge is not a surface)."""
     from scipy import ndimage
 
     from .intensity import head_mask_ct
 
     head = head_mask_ct(ct)
-    depth = ndimage.distance_transform_edt(head, sampling=[float(s) for s in ct.spacing])
+    return head, ndimage.distance_transform_edt(head, sampling=[float(s) for s in ct.spacing])
+
+
+def head_ct_plausibility(ct: Volume, brain: np.ndarray | None = None, ventricles: np.ndarray | None = None) -> dict[str, float]:
+    """Anatomy checks of a (pseudo-)CT without a reference: the share of bone (> 300 HU) in the layer 3-12 mm under
+    the head's surface (real head CTs here: 32-41%), and, when masks are given, the share of the brain above 300 HU and
+    the median HU of brain and ventricles."""
+    head, depth = ct_head_depth(ct)
     layer = head & (depth >= SKULL_LAYER_MM[0]) & (depth <= SKULL_LAYER_MM[1])
     values = np.asarray(ct.array, np.float32)
     out = {"bone_share_under_scalp": float(np.mean(values[layer] > SKULL_BONE_HU)) if layer.any() else float("nan")}

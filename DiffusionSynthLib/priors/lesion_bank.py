@@ -165,7 +165,7 @@ def warp_to_mask(layout: np.ndarray, target: np.ndarray) -> np.ndarray:
     offset = voxels - centre_t
     distance = np.linalg.norm(offset, axis=1)
     unit = offset / np.maximum(distance, 1e-6)[:, None]
-    nearest = np.argmax(unit @ directions.T, axis=1)
+    nearest = np.concatenate([np.argmax(chunk @ directions.T, axis=1) for chunk in np.array_split(unit, max(1, len(unit) // 4096))])
     depth = np.minimum(distance / radius_t[nearest], 1.0)  # 1 on the target's edge, whatever the ray's sampling missed
     source = centre_l + unit * (depth * radius_l[nearest])[:, None]
     source = np.clip(np.rint(source).astype(np.int64), 0, np.array(layout.shape) - 1)
