@@ -245,7 +245,10 @@ class DiffusionSynthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.progressLabel.text = (
                 "Added: " + ", ".join(node.GetName() for node in nodes) + ("\nQuality check warned: " + "; ".join(warnings) if warnings else "")
             )
-            slicer.util.setSliceViewerLayers(background=nodes[0], fit=True)
+            labels = [node for node in nodes if node.IsA("vtkMRMLLabelMapVolumeNode")]  # an added tumour's sub-regions
+            images = [node for node in nodes if node.IsA("vtkMRMLScalarVolumeNode") and node not in labels]
+            layers = {"label": labels[0]} if labels else {}
+            slicer.util.setSliceViewerLayers(background=images[0] if images else nodes[0], fit=True, **layers)
         finally:
             self._updateGui()
 
