@@ -43,6 +43,9 @@ def _start_and_stop(mri: Path, model: Path, out: Path, how: signal.Signals) -> t
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a user's foreground run: a test runner started in the background (CI, xdist workers) hands its children
+        # SIGINT ignored, and Python then keeps ignoring it, as the Unix convention for background jobs wants
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     records: list[dict] = []
     try:
