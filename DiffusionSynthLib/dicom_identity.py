@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .dicom_read import looks_like_dicom
-from .dicom_write import reference_header, source_instances
+from .dicom_write import Source, mr_series
 from .errors import InputError
 from .volume import Volume, read_volume
 
@@ -26,7 +26,7 @@ class SeriesIdentity:
     and the patient named on the command line (when there is no header)."""
 
     reference: Any = None
-    sources: list[tuple[str, str, tuple[float, ...]]] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
     patient: dict[str, str] = field(default_factory=dict)
     note: str = ""
 
@@ -67,9 +67,9 @@ def checked_identity_flags(mri: str | os.PathLike, like: str | None, patient_id:
 def series_identity(mri_path: str | os.PathLike, mri: Volume, like: str | None, patient_id: str | None, patient_name: str | None) -> SeriesIdentity:
     """The identity of the CT series made from ``mri`` (read from ``mri_path``); flags as ``checked_identity_flags`` took them."""
     if looks_like_dicom(Path(mri_path)):
-        return SeriesIdentity(reference_header(mri_path), source_instances(mri_path))
+        return SeriesIdentity(*mr_series(mri_path))
     if like:
-        header = reference_header(like)
+        header, sources = mr_series(like)
         same_grid = read_volume(like, "--like MR series").same_grid(mri)
         note = (
             ""
@@ -77,7 +77,7 @@ def series_identity(mri_path: str | os.PathLike, mri: Volume, like: str | None, 
             else f"the MR is not on the grid of the --like series '{like}': the CT joins its patient, study and frame of reference "
             "(the MR must be in that scanner's coordinates) but references none of its slices"
         )
-        return SeriesIdentity(header, source_instances(like) if same_grid else [], note=note)
+        return SeriesIdentity(header, sources if same_grid else [], note=note)
     patient = {"PatientID": _checked(patient_id or "", "--patient-id")}
     if patient_name:
         patient["PatientName"] = _checked(patient_name, "--patient-name")

@@ -73,6 +73,11 @@ def _headers(files: list[Path]) -> list[tuple[Path, Any]]:
 
 def series_files(path: Path, what: str) -> list[Path]:
     """The files of the one series ``path`` names (a folder holding it, or one of its files)."""
+    return [file for file, _ in series_headers(path, what)]
+
+
+def series_headers(path: Path, what: str) -> list[tuple[Path, Any]]:
+    """(file, header without pixels) of each file of the one series ``path`` names, in file-name order."""
     folder = path if path.is_dir() else path.parent
     files = sorted(p for p in folder.rglob("*") if p.is_file()) if path.is_dir() else sorted(p for p in folder.iterdir() if p.is_file())
     if len(files) > MAX_FILES:
@@ -85,7 +90,7 @@ def series_files(path: Path, what: str) -> list[Path]:
                 f"The {what} '{path}' could not be read as DICOM (corrupted or not DICOM); give a DICOM file, a folder of one series, NIfTI, NRRD or MHA."
             )
         uid = mine[0].SeriesInstanceUID
-        return [f for f, h in headers if h.SeriesInstanceUID == uid]
+        return [(f, h) for f, h in headers if h.SeriesInstanceUID == uid]
     groups: dict[str, list[tuple[Path, Any]]] = defaultdict(list)
     for file, header in headers:
         groups[str(header.SeriesInstanceUID)].append((file, header))
@@ -98,7 +103,7 @@ def series_files(path: Path, what: str) -> list[Path]:
             f"'{group[0][1].get('SeriesDescription', '(no description)')}' (series {uid}, {len(group)} files)" for uid, group in sorted(chosen.items())
         )
         raise InputError(f"The {what} folder '{folder}' holds {len(chosen)} DICOM series: {listing}. Give the folder of one series, or one file of it.")
-    return [file for file, _ in next(iter(chosen.values()))]
+    return list(next(iter(chosen.values())))
 
 
 def dicom_provenance(path: str | Path) -> dict | None:

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,34 +34,24 @@ STUDY_KEYS = ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "Accessio
 MAX_COMMENT = 10240  # LT
 
 
-def reference_header(path: str | os.PathLike):
-    """The first file's header of the DICOM series ``path`` names (folder or file), or ``None`` for another format."""
-    from .dicom_read import looks_like_dicom, series_files
+Source = tuple[str, str, tuple[float, ...]]  # an MR slice: SOPClassUID, SOPInstanceUID, ImagePositionPatient
+
+
+def mr_series(path: str | os.PathLike) -> tuple[Any, list[Source]]:
+    """The first header of the DICOM MR series ``path`` names (folder or file) and its image slices (one read of the
+    headers); ``(None, [])`` for another format."""
+    from .dicom_read import looks_like_dicom, series_headers
 
     path = Path(path)
     if not (path.is_dir() or looks_like_dicom(path)):
-        return None
-    import pydicom
-
-    return pydicom.dcmread(series_files(path, "MR image")[0], stop_before_pixels=True)
-
-
-def source_instances(path: str | os.PathLike) -> list[tuple[str, str, tuple[float, ...]]]:
-    """(SOPClassUID, SOPInstanceUID, ImagePositionPatient) of each image slice of the DICOM series ``path`` names
-    (empty for another format)."""
-    from .dicom_read import looks_like_dicom, series_files
-
-    path = Path(path)
-    if not (path.is_dir() or looks_like_dicom(path)):
-        return []
-    import pydicom
-
-    out = []
-    for file in series_files(path, "MR image"):
-        header = pydicom.dcmread(file, stop_before_pixels=True)
-        if "ImagePositionPatient" in header and "SOPInstanceUID" in header:
-            out.append((str(header.SOPClassUID), str(header.SOPInstanceUID), tuple(float(v) for v in header.ImagePositionPatient)))
-    return out
+        return None, []
+    headers = [header for _, header in series_headers(path, "MR image")]
+    sources = [
+        (str(h.SOPClassUID), str(h.SOPInstanceUID), tuple(float(v) for v in h.ImagePositionPatient))
+        for h in headers
+        if "ImagePositionPatient" in h and "SOPInstanceUID" in h
+    ]
+    return headers[0], sources
 
 
 def slice_axes(reference) -> tuple[int, int, int]:
@@ -73,12 +64,12 @@ def write_ct_series(
     folder: str | os.PathLike,
     provenance: dict,
     reference=None,
-    sources: Sequence[tuple[str, str, tuple[float, ...]]] = (),
+    sources: Sequence[Source] = (),
     patient: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Write ``ct`` (HU) as a new CT series in ``folder`` (made; it must not hold files); the files written.
     ``reference``: the MR's first header (patient, study, frame of reference); ``sources``: its slices
-    (``source_instances``), referenced by the CT's; ``patient``: ``PatientID`` (and ``PatientName``) when there is no
+    (``mr_series``), referenced by the CT's; ``patient``: ``PatientID`` (and ``PatientName``) when there is no
     reference (a new study and frame of reference). One of the two is needed: a CT series names its patient."""
     if reference is None and not (patient or {}).get("PatientID"):
         raise InputError("A CT series must name its patient: give the MR's DICOM header or a patient ID.")
@@ -100,7 +91,7 @@ def write_ct_series(
     return [folder / name for name in names]
 
 
-def _references(sources: Sequence[tuple[str, str, tuple[float, ...]]], series_uid: str):
+def _references(sources: Sequence[Source], series_uid: str):
     """The Common Instance Reference module's ``ReferencedSeriesSequence``: the MR series and its instances."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
@@ -116,9 +107,7 @@ def _references(sources: Sequence[tuple[str, str, tuple[float, ...]]], series_ui
     return DicomSequence([series])
 
 
-def _write_slices(
-    ct: Volume, staging: Path, provenance: dict, reference, sources: Sequence[tuple[str, str, tuple[float, ...]]], patient: Mapping[str, str]
-) -> list[Path]:
+def _write_slices(ct: Volume, staging: Path, provenance: dict, reference, sources: Sequence[Source], patient: Mapping[str, str]) -> list[Path]:
     from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
     from pydicom.sequence import Sequence as DicomSequence
     from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
@@ -170,6 +159,7 @@ def _write_slices(
     normal = np.cross(row_direction, column_direction)
     source_depths = np.array([np.asarray(position) @ normal for _, _, position in sources])
     source_series = str(getattr(reference, "SeriesInstanceUID", "")) if reference is not None else ""
+    referenced = _references(sources, source_series) if len(sources) and source_series else None  # the same in every file
     stored = np.clip(np.rint(np.asarray(ct.array, np.float64)) - INTERCEPT, 0, 65535).astype(np.uint16)
     files = []
     for index in range(ct.shape[axis]):
@@ -193,7 +183,7 @@ def _write_slices(
             source = Dataset()
             source.ReferencedSOPClassUID, source.ReferencedSOPInstanceUID = nearest[0], nearest[1]
             ds.SourceImageSequence = DicomSequence([source])
-            ds.ReferencedSeriesSequence = _references(sources, source_series)
+            ds.ReferencedSeriesSequence = referenced
         ds.Rows, ds.Columns = int(frame.shape[0]), int(frame.shape[1])
         ds.PixelData = np.ascontiguousarray(frame).tobytes()
         ds.save_as(staging / name, enforce_file_format=True)

@@ -35,6 +35,7 @@ PRESCRIPTION_GY = 2.0
 PHOTON_BEAMS = 7
 PROTON_GANTRY = (90.0, 270.0)
 MARGIN_MM = 10.0
+ENGINES = {"photon": "SVDPB", "proton": "HongPB"}  # pyRadPlan's pencil-beam engine per modality
 HIGH_DOSE_SHARE = 0.5  # of the prescription: the high-dose region of the dose MAE
 DOSE_KEYS = (
     "gamma_pass_2pct_2mm",
@@ -100,11 +101,10 @@ def _plan(modality: str):
     if modality == "photon":
         plan = PhotonPlan(machine="Generic")
         angles = np.linspace(0.0, 360.0, PHOTON_BEAMS, endpoint=False)
-        plan.prop_dose_calc = {"engine": "SVDPB"}
     else:
         plan = IonPlan(radiation_mode="protons", machine="Generic")
         angles = np.array(PROTON_GANTRY)
-        plan.prop_dose_calc = {"engine": "HongPB"}
+    plan.prop_dose_calc = {"engine": ENGINES[modality]}
     plan.prop_stf = {"gantry_angles": angles, "couch_angles": np.zeros_like(angles)}
     plan.prop_opt = {"solver": "scipy", "max_iter": 200}
     return plan
@@ -144,8 +144,8 @@ class DosePlan:
     fluence on a prediction on the same grid. ``reference_dose`` is in Gy with the target's median at the prescription."""
 
     def __init__(self, reference: Volume, modality: str, target: np.ndarray | None = None) -> None:
-        if modality not in ("photon", "proton"):
-            raise InputError(f"Unknown --dose '{modality}'; choose photon or proton.")
+        if modality not in ENGINES:
+            raise InputError(f"Unknown --dose '{modality}'; choose {' or '.join(ENGINES)}.")
         require_dose_extra()
         from pyRadPlan import calc_dose_influence, fluence_optimization, generate_stf
 
@@ -182,7 +182,7 @@ class DosePlan:
         figures = dose_figures(self.reference_dose, dose, self.target_grid, GRID_MM)
         return {
             "modality": self.modality,
-            "engine": "SVDPB" if self.modality == "photon" else "HongPB",
+            "engine": ENGINES[self.modality],
             "gantry_angles": [round(float(a), 1) for a in self.plan.prop_stf["gantry_angles"]],
             "grid_mm": GRID_MM,
             "prescription_gy": PRESCRIPTION_GY,
