@@ -13,9 +13,27 @@ from DiffusionSynthLib.geometry import resample_to_spacing, to_canonical
 from DiffusionSynthLib.intensity import head_mask_ct, normalise_mr
 from DiffusionSynthLib.priors.head_ct import HeadCt
 from DiffusionSynthLib.train import mri_to_ct as train_mri_to_ct
+from DiffusionSynthLib.train import synthetic_mr as synthetic_mr_module
 from DiffusionSynthLib.train.mri_to_ct import CtExamples, PairCase, synthetic_pairs
 from DiffusionSynthLib.train.patches import random_flip
-from DiffusionSynthLib.train.synthetic_mr import AIR, DENSE_BONE, FAT, FLUID, MARROW, SOFT, T1_SHARE, class_means, synthetic_mr, tissue_classes
+from DiffusionSynthLib.train.synthetic_mr import (
+    AIR,
+    CAVITY,
+    DENSE_BONE,
+    ENHANCING,
+    FAT,
+    FLUID,
+    LESION_SHARE,
+    MARROW,
+    NECROSIS,
+    OEDEMA,
+    SOFT,
+    T1_SHARE,
+    class_means,
+    paint_lesions,
+    synthetic_mr,
+    tissue_classes,
+)
 from DiffusionSynthLib.volume import read_volume
 
 from conftest import DATA
@@ -113,7 +131,43 @@ def test_synthetic_pairs_give_training_patches_and_no_validation_voxels(head_ct,
 
 def test_the_trained_package_records_its_synthetic_pairs(tiny_model):
     record = json.loads((tiny_model / "model.json").read_text())["training"]["synthetic_mr"]
-    assert record == {"per_ct_scan": 6, "share_of_patches": 0.5}
+    assert record == {"per_ct_scan": 6, "share_of_patches": 0.5, "painted_lesions_share": LESION_SHARE, "validation_per_ct_scan": 2}
+    card = (tiny_model / "MODEL_CARD.md").read_text()
+    assert "tumour-like lesions painted" in card and "2 more contrasts of each" in card
+
+
+def test_painted_lesions_are_tissue_or_fluid_in_the_ct_inside_the_brain_and_change_nothing_else(head_ct, classes):
+    rng = np.random.default_rng(4)
+    brain = np.isin(classes, (FLUID, SOFT))
+    painted_any = 0
+    for _ in range(6):
+        painted, ct = paint_lesions(classes, head_ct.ct_hu, head_ct.head, head_ct.spacing, rng)
+        lesion = painted >= OEDEMA
+        painted_any += int(lesion.any())
+        assert brain[lesion].all()  # never skull, scalp or air
+        assert (ct[lesion] > -30).all() and (ct[lesion] < 100).all()  # tissue and fluid densities
+        assert np.array_equal(ct[~lesion], head_ct.ct_hu[~lesion]) and np.array_equal(painted[~lesion], classes[~lesion])
+    assert painted_any >= 5
+    assert not np.shares_memory(painted, classes)  # the healthy classes stay as they were
+
+
+def test_an_enhancing_rim_is_brighter_than_brain_in_every_t1_weighted_contrast(monkeypatch):
+    rng = np.random.default_rng(2)
+    monkeypatch.setattr(synthetic_mr_module, "T1_SHARE", 1.0)  # every draw in the T1-weighted order
+    for _ in range(200):
+        means = class_means(rng)
+        assert means[ENHANCING] >= means[SOFT] and means[NECROSIS] <= means[OEDEMA] <= means[SOFT]
+        assert means[CAVITY] == means[FLUID]
+
+
+def test_validation_contrasts_are_drawn_apart_and_score_the_whole_head(head_ct, tiny_model):
+    prior = json.loads((tiny_model / "model.json").read_text())["prior"]
+    train = synthetic_pairs([head_ct], prior, 2, seed=0)
+    held = synthetic_pairs([head_ct], prior, 2, seed=0, validation=True)
+    assert [p.name for p in held] == ["ct-0-validation-0", "ct-0-validation-1"]
+    for pair in held:
+        assert not pair.train.any() and pair.validation.sum() == head_ct.head.sum()
+        assert not any(np.array_equal(pair.mr, other.mr) for other in train)
 
 
 def test_patches_are_mirrored_along_every_axis_together():

@@ -11,8 +11,10 @@ out of the prior's fit and of the loss, and scores the network every few minutes
 prior itself; the best weights ship). The networks learn on voxels in RAS order
 (``geometry.to_canonical``) whatever order the files store them in, mirrored along every axis
 (as nnU-Net mirrors), and, besides the real pairs, on ``synthetic_per_scan`` synthetic MR
-contrasts painted on each CT-only head (``synthetic_mr``): the real pair never shows the crown of
-the head; the CT-only heads do.
+contrasts painted on each CT-only head (``synthetic_mr``), tumour-like lesions painted into most of
+them: the real pair never shows the crown of the head or a tumour; the CT-only heads and the painted
+lesions do. The network is selected on the pairs' validation slabs and, weighted equally, on
+``SYNTHETIC_VALIDATION_PER_SCAN`` further contrasts of each CT-only head.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from ..volume import Volume, read_volume
 from .loop import LoopSettings
 from .patches import random_crop, random_flip, randomise_contrast
 from .prior_package import PriorPackagePlan, train_prior_package
-from .synthetic_mr import synthetic_mr, tissue_classes
+from .synthetic_mr import LESION_SHARE, paint_lesions, synthetic_mr, tissue_classes
 
 SYNTHETIC_SHARE = 0.5  # of the training patches, when there are synthetic pairs
+SYNTHETIC_VALIDATION_PER_SCAN = 2  # contrasts of each CT-only head that score the network, never trained on
 
 
 @dataclass
@@ -127,22 +130,26 @@ def load_ct_scans(paths: Sequence[Path], spacing: list[float]) -> list[HeadCt]:
     return scans
 
 
-def synthetic_pairs(scans: Sequence[HeadCt], prior: dict, per_scan: int, seed: int) -> list[PairCase]:
-    """``per_scan`` synthetic MR contrasts of each CT-only head, paired with its CT (no validation voxels)."""
-    rng = np.random.default_rng(seed)
+def synthetic_pairs(scans: Sequence[HeadCt], prior: dict, per_scan: int, seed: int, validation: bool = False) -> list[PairCase]:
+    """``per_scan`` synthetic MR contrasts of each CT-only head, paired with its CT (no validation voxels).
+
+    ``validation``: contrasts from a random stream apart from the training ones, the whole head their validation voxels
+    (the anatomy is a training CT's: they score the network on new contrasts and lesions, not on a new head)."""
+    rng = np.random.default_rng([seed, 7] if validation else seed)
     cases = []
     for index, scan in enumerate(scans):
-        classes = tissue_classes(scan.ct_hu, scan.spacing)
+        healthy = tissue_classes(scan.ct_hu, scan.spacing)
         for variant in range(per_scan):
+            classes, ct_hu = paint_lesions(healthy, scan.ct_hu, scan.head, scan.spacing, rng) if rng.random() < LESION_SHARE else (healthy, scan.ct_hu)
             mr = synthetic_mr(classes, scan.head, scan.spacing, rng)
             case = PairCase(
-                f"ct-{index}-synthetic-{variant}",
+                f"ct-{index}-{'validation' if validation else 'synthetic'}-{variant}",
                 mr,
                 normalise_mr(mr, scan.head),
-                scan.ct_hu,
+                ct_hu,
                 scan.head,
-                scan.head,
-                np.zeros(scan.head.shape, bool),
+                np.zeros(scan.head.shape, bool) if validation else scan.head,
+                scan.head if validation else np.zeros(scan.head.shape, bool),
                 list(scan.spacing),
             )
             case.prior = predict_head_ct(prior, mr, scan.head, case.spacing)
@@ -200,7 +207,8 @@ def train_mri_to_ct(
     for case in cases:
         case.prior = predict_head_ct(prior, case.mr, case.head, case.spacing)
     synthetic = synthetic_pairs(scans, prior, synthetic_per_scan, settings.seed)
-    log(f"{len(synthetic)} synthetic MR contrast(s) of the CT-only heads")
+    synthetic_validation = synthetic_pairs(scans, prior, SYNTHETIC_VALIDATION_PER_SCAN, settings.seed, validation=True) if synthetic_per_scan else []
+    log(f"{len(synthetic)} synthetic MR contrast(s) of the CT-only heads, {len(synthetic_validation)} more for validation")
     examples = CtExamples(cases, patch, synthetic)
     dev = resolve_device(device)
 
@@ -213,9 +221,9 @@ def train_mri_to_ct(
         )
 
     def scores(network: torch.nn.Module | None) -> dict[str, float]:
-        """Mean absolute error (HU) on each pair's validation slab."""
+        """Mean absolute error (HU) on each pair's validation slab and in the head of each synthetic validation contrast."""
         out = {}
-        for case in cases:
+        for case in cases + synthetic_validation:
             assert case.prior is not None
             estimate = case.prior
             if network is not None:
@@ -224,7 +232,10 @@ def train_mri_to_ct(
         return out
 
     def validate(network: torch.nn.Module) -> float:
-        return float(np.mean(list(scores(network).values())))
+        """The real pairs' mean and the synthetic contrasts' mean, weighted equally (each half, when both exist)."""
+        scored = scores(network)
+        groups = [[scored[c.name] for c in group] for group in (cases, synthetic_validation) if group]
+        return float(np.mean([np.mean(group) for group in groups]))
 
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> CtExample:
         example = examples.random(rng)
@@ -247,7 +258,14 @@ def train_mri_to_ct(
         flag_count=0,
         batch=batch,
         extra_condition=lambda example: example.inputs[:1],
-        validation_metric="mean absolute error (HU) in the head on each pair's validation slab",
+        validation_metric=(
+            "mean absolute error (HU) in the head on each pair's validation slab"
+            + (
+                ", averaged with its mean over synthetic MR contrasts (with painted lesions) of the CT-only heads drawn apart from the training contrasts"
+                if synthetic_validation
+                else ""
+            )
+        ),
         extra_config={
             "inputs": ["mri"],
             "outputs": ["ct"],
@@ -259,7 +277,12 @@ def train_mri_to_ct(
         data_record={
             "cases": [c.name for c in cases],
             "ct_scans": [str(p) for p in ct_scans],
-            "synthetic_mr": {"per_ct_scan": synthetic_per_scan, "share_of_patches": SYNTHETIC_SHARE if synthetic else 0.0},
+            "synthetic_mr": {
+                "per_ct_scan": synthetic_per_scan,
+                "share_of_patches": SYNTHETIC_SHARE if synthetic else 0.0,
+                "painted_lesions_share": LESION_SHARE,
+                "validation_per_ct_scan": SYNTHETIC_VALIDATION_PER_SCAN if synthetic_validation else 0,
+            },
             "validation_case": ", ".join(f"{name} slices {first}-{cut - 1}" for name, (first, cut) in validation_slices.items()),
             "held_out_slices": holdout,
             "validation_slices": validation_slices,

@@ -245,7 +245,18 @@ def prior_card(config: dict[str, Any]) -> str:
         f"- Also trained on {synthetic['per_ct_scan']} synthetic MR contrasts of each CT without an MR "
         f"({', '.join(training.get('ct_scans', []))}; {synthetic['share_of_patches']:.0%} of the patches): tissue classes from HU "
         "painted with random intensities (air and dense bone dark, the skull's marrow from dark to as bright as fat; "
-        f"{T1_SHARE:.0%} of the contrasts in a T1-weighted order: fluid dark, fat brightest, marrow bright), blur, bias field and noise.\n"
+        f"{T1_SHARE:.0%} of the contrasts in a T1-weighted order: fluid dark, fat brightest, marrow bright), blur, bias field and noise"
+        + (
+            f"; {synthetic['painted_lesions_share']:.0%} of them with one or two tumour-like lesions painted into the brain of MR and CT "
+            "(oedema, enhancing rim, necrotic core, or a fluid cavity; CT densities of tissue and fluid)"
+            if synthetic.get("painted_lesions_share")
+            else ""
+        )
+        + (
+            f". {synthetic['validation_per_ct_scan']} more contrasts of each, drawn apart, score the network with the pairs' validation slabs.\n"
+            if synthetic.get("validation_per_ct_scan")
+            else ".\n"
+        )
         if synthetic.get("per_ct_scan") and synthetic.get("share_of_patches")
         else ""
     )
