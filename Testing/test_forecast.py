@@ -20,10 +20,9 @@ from DiffusionSynthLib.growth.longitudinal import (
     with_spacing,
 )
 from DiffusionSynthLib.intensity import head_mask_mr
-from DiffusionSynthLib.masks import BLEND_MARGIN_VOXELS
 from DiffusionSynthLib.models import builtin_models, load_model, resolve_model
 from DiffusionSynthLib.tasks.forecast import check_days, day_name, forecast, spacing_warning, volume_curve
-from DiffusionSynthLib.tasks.forecast_render import forecast_subregions
+from DiffusionSynthLib.tasks.forecast_render import day_plan
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
 
 from conftest import DATA, rotation
@@ -280,8 +279,7 @@ def test_command_writes_every_day_with_images_and_probability(files, tiny_inpain
         mask, image = read_volume(out / f"tumour_mask_{day}.nii.gz"), read_volume(out / f"t1c_{day}.nii.gz")
         assert mask.same_grid(source) and image.same_grid(source) and image.array.dtype == source.array.dtype
         grown = mask.array > 0
-        rendered = (baseline & ~grown) | (forecast_subregions(baseline, grown, (0.86, 0.86, 5.0)) > 0)  # removed, or added by sub-region
-        far = ndimage.distance_transform_edt(~rendered) > BLEND_MARGIN_VOXELS  # beyond the inpainting's 3-voxel blend
+        far = ~day_plan(baseline, grown, (0.86, 0.86, 5.0)).changed(baseline.shape)  # beyond the growth's reach and the blend
         np.testing.assert_array_equal(image.array[far], source.array[far])  # away from the change: the input, bit for bit
         record = read_provenance(out / f"t1c_{day}.nii.gz")
         assert record["task"] == "forecast" and record["day"] == int(day[3:]) and record["physics_spacing_mm"] == [0.86, 0.86, 5.0]

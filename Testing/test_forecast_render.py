@@ -1,16 +1,14 @@
-"""Forecast images by sub-region: the enhancing rim on the advancing front, necrosis behind it, oedema ahead; day 0 unchanged."""
+"""Forecast images: the tumour grown by deformation (its own rim, pushed-aside brain), inpainting only for what that
+cannot show, no drawn rims or specks; day 0 unchanged."""
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import numpy as np
-import pytest
 from scipy import ndimage
 
-from DiffusionSynthLib.models import load_model
-from DiffusionSynthLib.tasks.forecast_render import OEDEMA_MM, RIM_MM, forecast_subregions, render_day
+from DiffusionSynthLib.tasks.forecast_render import day_plan, render_day
+from DiffusionSynthLib.tasks.forecast_warp import MASS_EFFECT_MM, growth_warp
+from DiffusionSynthLib.texture import HIGH_PASS_SIGMA, high_pass
 from DiffusionSynthLib.volume import read_volume
 
 SPACING = (1.0, 1.0, 2.0)
@@ -21,57 +19,69 @@ def ball(shape: tuple[int, ...], centre: tuple[float, ...], radius_mm: float, sp
     return sum(((grid[i] - centre[i]) * spacing[i]) ** 2 for i in range(3)) <= radius_mm**2
 
 
-def test_sub_regions_follow_the_front():
-    shape, centre = (64, 64, 32), (32, 32, 16)
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def test_growth_stretches_the_tumour_onto_the_grown_mask_and_pushes_the_brain_aside():
+    shape, centre = (96, 96, 40), (48, 48, 20)
     baseline, grown = ball(shape, centre, 10.0), ball(shape, centre, 16.0)
-    labels = forecast_subregions(baseline, grown, SPACING)
-    front = grown & ~ndimage.binary_erosion(grown)
-    assert (labels[front] == 4).all()  # the rim on the advancing front
-    added_deep = grown & ~baseline & (ndimage.distance_transform_edt(grown, sampling=SPACING) > RIM_MM)
-    assert added_deep.any() and (labels[added_deep] == 1).all()  # grown past the rim: necrosis
-    old_rim = baseline & ~ndimage.binary_erosion(baseline)
-    assert (labels[old_rim] == 1).all()  # the baseline's rim, now 6 mm behind the front
-    core = ndimage.distance_transform_edt(baseline, sampling=SPACING) > RIM_MM
-    assert (labels[core] == 0).all()  # the old core stays as it is
-    outside = ndimage.distance_transform_edt(~grown, sampling=SPACING)
-    assert (labels[(outside > 0) & (outside <= OEDEMA_MM - 1) & ~ball(shape, centre, 10.0 + OEDEMA_MM)] == 2).all()
-    assert not labels[outside > OEDEMA_MM].any()
-    assert not forecast_subregions(baseline, baseline, SPACING).any()  # no growth: nothing to render
-    assert not forecast_subregions(baseline, ball(shape, centre, 8.0), SPACING).any()  # shrinking is removal only
+    warp = growth_warp(baseline, grown, SPACING)
+    assert warp is not None
+    stretched = warp.apply(baseline.astype(np.float32)) > 0.5
+    assert dice(stretched, grown) > 0.93
+    # a shell of tissue 20 mm from the centre shows, after the growth, tissue that was nearer the centre (mass effect)
+    radius = np.sqrt(sum(((np.indices(shape)[i] - centre[i]) * SPACING[i]) ** 2 for i in range(3))).astype(np.float32)
+    shown = warp.apply(radius)
+    shell = np.abs(radius - 20.0) < 0.5
+    assert 10.0 < float(np.median(shown[shell])) < 19.0
+    # nothing moves beyond the mass effect's reach; inside it the deformation never folds (radius shown grows outward)
+    far = radius > 16.0 + MASS_EFFECT_MM + 5.0
+    assert not warp.zone(shape)[far].any()
+    along = shown[centre[0] :, centre[1], centre[2]]
+    assert (np.diff(along) >= -1e-3).all()
 
 
-@pytest.fixture(scope="module")
-def enhancing_package(tiny_inpaint_model, tmp_path_factory):
-    """The tiny package with an enhancing sub-region in its glioma appearance (its one training tumour has none)."""
-    folder = tmp_path_factory.mktemp("enhancing") / "tiny-inpaint-enhancing"
-    shutil.copytree(tiny_inpaint_model, folder)
-    config = json.loads((folder / "model.json").read_text())
-    config["id"] = folder.name
-    config["prior"]["glioma"]["contrast"]["4"] = {"t1c": 2.5, "t2f": 2.0}
-    config["prior"]["glioma"]["contrast"]["1"]["t1c"] = -1.0
-    (folder / "model.json").write_text(json.dumps(config))
-    return load_model(folder)
+def test_a_day_plan_inpaints_only_what_the_stretch_cannot_show_and_no_slivers():
+    shape, centre = (96, 96, 40), (48, 48, 20)
+    baseline = ball(shape, centre, 10.0)
+    assert day_plan(baseline, baseline, SPACING).warp is None  # nothing changed
+    plan = day_plan(baseline, ball(shape, centre, 16.0), SPACING)
+    assert plan.warp is not None and not plan.remove.any() and plan.add.sum() < 0.02 * ball(shape, centre, 16.0).sum()
+    satellite = ball(shape, (80, 48, 20), 5.0)  # 32 mm from the centre, apart from the grown tumour
+    plan = day_plan(baseline, ball(shape, centre, 16.0) | satellite, SPACING)
+    assert dice(plan.add, satellite) > 0.8  # a new focus: the lesion model adds it
+    shrunk = day_plan(baseline, ball(shape, centre, 7.0), SPACING)
+    assert shrunk.warp is None and np.array_equal(shrunk.remove, baseline & ~ball(shape, centre, 7.0))  # all of what receded
+    assert np.array_equal(plan.add, ndimage.binary_opening(plan.add, np.ones((3, 3, 1), bool)))  # no added sliver or speck
 
 
-def test_a_rendered_day_enhances_the_front_and_day_zero_is_the_input(brain_cases, enhancing_package):
-    t1c = read_volume(brain_cases / "BraTS-GLI-00001-000" / "t1c.nii.gz")
+def test_a_rendered_day_grows_the_real_tumour_without_drawn_edges_and_day_zero_is_the_input(brain_cases, tiny_inpaint_model):
+    from DiffusionSynthLib.models import load_model
+
+    case = brain_cases / "TCGA-DU-7294"
+    t1c, seg = read_volume(case / "t1c.nii.gz"), read_volume(case / "tumour_seg_predicted.nii.gz")
     spacing = tuple(float(s) for s in t1c.spacing)
     brain = t1c.array > 0
-    depth = ndimage.distance_transform_edt(brain, sampling=spacing)
-    centre = tuple(int(c) for c in np.argwhere(depth == depth.max())[0])
-    baseline = ball(t1c.shape, centre, 9.0, spacing) & brain
-    grown = ball(t1c.shape, centre, 18.0, spacing) & brain
+    baseline = np.isin(seg.array, (1, 4))
+    grown = (ndimage.distance_transform_edt(~baseline, sampling=spacing) <= 6.0) & brain
+    model = load_model(tiny_inpaint_model)
 
-    same = render_day({"t1c": t1c}, baseline, baseline, enhancing_package, spacing=spacing)
+    same = render_day({"t1c": t1c}, baseline, baseline, model, spacing=spacing)
     np.testing.assert_array_equal(same["t1c"].array, t1c.array)  # nothing grew: the input, bit for bit
 
-    image = render_day({"t1c": t1c}, baseline, grown, enhancing_package, spacing=spacing)["t1c"].array
-    labels = forecast_subregions(baseline, grown, spacing)
+    image = render_day({"t1c": t1c}, baseline, grown, model, spacing=spacing)["t1c"].array.astype(np.float32)
+    source = t1c.array.astype(np.float32)
     healthy = brain & (ndimage.distance_transform_edt(~grown, sampling=spacing) > 20)
-    median, sd = float(np.median(t1c.array[healthy])), float(t1c.array[healthy].std())
-    rim = (float(image[labels == 4].mean()) - median) / sd
-    necrosis = (float(image[labels == 1].mean()) - median) / sd
-    assert rim > 0.8 and rim - necrosis > 0.8, (rim, necrosis)
-    rendered = (labels > 0) | (baseline & ~grown)
-    far = ndimage.distance_transform_edt(~rendered) > 3
-    np.testing.assert_array_equal(image[far], t1c.array[far])
+    median, sd = float(np.median(source[healthy])), float(source[healthy].std())
+    depth_base = ndimage.distance_transform_edt(baseline, sampling=spacing)
+    depth_grown = ndimage.distance_transform_edt(grown, sampling=spacing)
+    real_rim = (float(source[baseline & (depth_base <= 4.0)].mean()) - median) / sd
+    front = (float(image[grown & ~baseline & (depth_grown <= 4.0)].mean()) - median) / sd
+    assert abs(front - real_rim) < 0.5, (front, real_rim)  # the front is the tumour's own rim, moved out
+    plan = day_plan(baseline, grown, spacing)
+    zone = plan.changed(t1c.shape)
+    np.testing.assert_array_equal(image[~zone], source[~zone])  # beyond the deformation and the blend: the input
+    hp_rendered = np.sqrt(np.mean(high_pass(image / sd, brain, HIGH_PASS_SIGMA)[zone & brain] ** 2))
+    hp_real = np.sqrt(np.mean(high_pass(source / sd, brain, HIGH_PASS_SIGMA)[zone & brain] ** 2))
+    assert 0.6 < hp_rendered / hp_real < 1.3, (hp_rendered, hp_real)  # no drawn line adds edges, no blur removes them

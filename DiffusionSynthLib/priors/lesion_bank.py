@@ -126,7 +126,7 @@ def nearest_label(labels: np.ndarray) -> np.ndarray:
     return labels[tuple(nearest)]
 
 
-def _directions(count: int = 1000) -> np.ndarray:
+def fibonacci_directions(count: int = 1000) -> np.ndarray:
     """``count`` unit vectors spread evenly over the sphere (a Fibonacci lattice)."""
     index = np.arange(count) + 0.5
     polar = np.arccos(1.0 - 2.0 * index / count)
@@ -158,7 +158,7 @@ def warp_to_mask(layout: np.ndarray, target: np.ndarray) -> np.ndarray:
     whole = layout > 0
     if not whole.any() or not target.any():
         return warped
-    directions = _directions()
+    directions = fibonacci_directions()
     centre_t, centre_l = _deepest_point(target), _deepest_point(whole)
     radius_t, radius_l = _radii(target, centre_t, directions), _radii(whole, centre_l, directions)
     voxels = np.argwhere(target).astype(np.float64)

@@ -98,8 +98,9 @@ the real follow-up masks, and their spread between patients (each patient's own 
 is what `--samples K` draws from to give the voxel-wise probability of tumour. {front_text}
 Why not a learned model: {patients} patients with one follow-up each are far too few to train a
 network that beats a two-parameter physical model; the physics brings the anatomy (tissue, barriers) that the
-data cannot teach. Each day's image is rendered by the inpainting model `{config["render"]["inpaint_model"]}`:
-`remove` where the tumour receded, `add` where it grew.
+data cannot teach. Each day's image shows the patient's own tumour stretched onto the day's mask, the brain around it
+pushed aside (mass effect); the inpainting model `{config["render"]["inpaint_model"]}` removes it where it receded and
+adds a glioma only where a stretch cannot reach (a new focus).
 
 ## Parameters
 | parameter | value |
