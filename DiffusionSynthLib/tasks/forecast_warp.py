@@ -3,7 +3,9 @@
 A forecast day's tumour is, where it grew outwards, the patient's own tumour at a larger size: ``growth_warp``
 maps every voxel of the day's image to a point of the baseline image, radially from the baseline tumour's deepest
 point. Along each direction the baseline tumour's extent ``r_b`` lands on the grown mask's ``r_g``
-(``r_g >= r_b``: where the tumour receded it is removed, not pulled in), the tissue in the ``MASS_EFFECT_MM`` beyond
+(``r_g >= r_b``: where the tumour receded it is removed, not pulled in): its outer ``RIM_KEEP_MM`` (at most half its
+extent) moves out unstretched, so an enhancing rim stays as thin as it was at the advancing front, and the interior
+behind it (necrosis, the rest of the core) is stretched to fill; the tissue in the ``MASS_EFFECT_MM`` beyond
 is compressed from ``[r_b, r_g + MASS_EFFECT_MM]`` into ``[r_g, r_g + MASS_EFFECT_MM]`` (mass effect), and nothing
 moves further out. The extents are smoothed over neighbouring directions and the displacement over
 ``SMOOTH_MM``, so no direction's ray draws an edge. The tumour keeps its own rim, core and texture, only larger:
@@ -21,6 +23,7 @@ from scipy import ndimage
 from ..priors.lesion_bank import fibonacci_directions
 
 MASS_EFFECT_MM = 15.0  # the brain pushed aside within this distance of the grown tumour
+RIM_KEEP_MM = 4.0  # the tumour's outer layer (an enhancing rim is 2-6 mm) keeps its thickness at the new front
 SMOOTH_MM = 1.0  # the displacement field's smoothing (more would round the kink at the tumour's edge and shrink it)
 DIRECTIONS = 2000
 NEIGHBOUR_COS = float(np.cos(0.12))  # directions averaged together for each extent (about 7 degrees)
@@ -92,10 +95,12 @@ def growth_warp(baseline: np.ndarray, grown: np.ndarray, spacing: Sequence[float
     nearest = np.concatenate([np.argmax(chunk @ directions.T, axis=1) for chunk in np.array_split(flat, max(1, len(flat) // 8192))]).reshape(rho.shape)
     rb, rg = r_b[nearest], r_g[nearest]
     band_end = rg + MASS_EFFECT_MM
+    rim = np.minimum(RIM_KEEP_MM, rb / 2.0)  # the outer layer moved out unstretched, the interior stretched behind it
+    inner_g, inner_b = rg - rim, rb - rim
     source_rho = np.where(
-        rho <= rg,
-        rho * rb / np.maximum(rg, 1e-6),
-        np.where(rho < band_end, rb + (rho - rg) * (band_end - rb) / MASS_EFFECT_MM, rho),
+        rho <= inner_g,
+        rho * inner_b / np.maximum(inner_g, 1e-6),
+        np.where(rho <= rg, rho - (rg - rb), np.where(rho < band_end, rb + (rho - rg) * (band_end - rb) / MASS_EFFECT_MM, rho)),
     )
     displacement = unit * (source_rho - rho)[None] / sp[:, None, None, None]  # voxels
     sigma = [SMOOTH_MM / float(s) for s in sp]

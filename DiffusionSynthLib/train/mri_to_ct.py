@@ -283,7 +283,10 @@ def train_mri_to_ct(
                 "painted_lesions_share": LESION_SHARE,
                 "validation_per_ct_scan": SYNTHETIC_VALIDATION_PER_SCAN if synthetic_validation else 0,
             },
-            "validation_case": ", ".join(f"{name} slices {first}-{cut - 1}" for name, (first, cut) in validation_slices.items()),
+            "validation_case": ", ".join(
+                [f"{name} slices {first}-{cut - 1}" for name, (first, cut) in validation_slices.items()]
+                + ([f"{len(synthetic_validation)} synthetic contrasts of the CT-only heads"] if synthetic_validation else [])
+            ),
             "held_out_slices": holdout,
             "validation_slices": validation_slices,
         },
