@@ -78,6 +78,9 @@ def test_the_status_table_s_figures_are_those_of_the_stored_results():
     forecast = _stored("forecast-gbm-demo", "model.json")["training"]["leave_one_out_summary"]
     line = status_line("tumour growth forecasting")
     assert f"Dice {forecast['volume_matched']['mean_dice']:.3f} against {forecast['no_change']['mean_dice']:.3f}" in line
+    images = _stored("forecast-gbm-demo", "benchmark-forecast-images.json")["tables"][0]["rows"]
+    ratios = [row["high-pass, rendered / real"] for row in images]
+    assert f"high-pass energy {min(ratios):.2f}-{max(ratios):.2f} of the real image's" in line and max(ratios) < 1.0
 
 
 def test_the_imputation_status_figures_are_those_of_the_test_split_result():

@@ -94,7 +94,12 @@ def main() -> None:
             " inpainting's blend margin), the rendered image over the real one; 1 means the same amount of edges and texture.",
         ]
         result = result_envelope(
-            "forecast-images", "Forecast images by sub-region", "python benchmarks/forecast_images.py " + " ".join(sys.argv[1:]), models, [table], notes
+            "forecast-images",
+            "Forecast images: the grown tumour against the patient's own",
+            "python benchmarks/forecast_images.py " + " ".join(sys.argv[1:]),
+            models,
+            [table],
+            notes,
         )
         write_result(args.json, result)
 

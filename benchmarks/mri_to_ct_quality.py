@@ -13,6 +13,8 @@ on its training slices, and on the whole head; each method in the same run:
 Plausibility on the Colin27 T1 head (Debian mricron-data; brain from its ``ch2bet``): the share of
 bone (> 300 HU) in the layer 3-12 mm under the head's surface, the share of the brain above 300 HU,
 median HU of brain and ventricles; the same layer measured on every real head CT here for reference.
+A planner's MR as it comes: ReMIND-022's T1c and T2 DICOM series (oblique, defaced, a tumour), the quality check's
+figures (``ct_quality``) for the prior and prior + network, and the median HU in the tumour (its DICOM-SEG).
 
 Usage: python benchmarks/mri_to_ct_quality.py [--model M] [--samples 4] [--json benchmarks/results/mri_to_ct_quality.json]
 """
@@ -31,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from DiffusionSynthLib.audit import COLIN27  # noqa: E402
 from DiffusionSynthLib.cards import fingerprint  # noqa: E402
-from DiffusionSynthLib.geometry import resample  # noqa: E402
+from DiffusionSynthLib.geometry import resample, resample_like  # noqa: E402
 from DiffusionSynthLib.intensity import normalise_mr  # noqa: E402
 from DiffusionSynthLib.metrics import ct_metrics, ct_tissue_maes, head_ct_plausibility  # noqa: E402
 from DiffusionSynthLib.models import resolve_model  # noqa: E402
@@ -46,8 +48,12 @@ REAL_CTS = {
     "cmtk-pat002": PAIR / "ct.nii.gz",
     "cmtk-cad001": DATA / "head_mr_ct/cmtk-cad001/ct.nii.gz",
     "ge_hispeed_tilt": DATA / "head_ct_dicom/ge_hispeed_tilt",
+    "ge_revolution_skull": DATA / "head_ct_dicom/ge_revolution_skull",
 }
 COLIN_BRAIN = COLIN27.with_name("ch2bet.nii.gz")
+REMIND = DATA / "remind_022"
+REMIND_SERIES = {"ReMIND-022 T1c": REMIND / "t1c_dicom", "ReMIND-022 T2": REMIND / "t2w_dicom"}
+REMIND_SEG = REMIND / "tumour_seg.dcm"
 
 
 @dataclasses.dataclass
@@ -112,6 +118,25 @@ def method_outputs(model, mr: Volume, samples: int) -> tuple[dict[str, np.ndarra
     return {f"{model.id} (mean of {samples or 1} samples)": result.ct.array.astype(np.float32)}, result.head_mask
 
 
+def remind_quality(model) -> list[dict]:
+    """The quality check's figures of the prior and of prior + network on ReMIND-022's T1c and T2 DICOM series, and the
+    median HU in its tumour (the DICOM-SEG, drawn on the T1c, resampled onto each series: one session, one frame)."""
+    seg = read_volume(REMIND_SEG, "mask")
+    prior_only = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    rows = []
+    for series, folder in REMIND_SERIES.items():
+        mr = read_volume(folder, "MR")
+        tumour = resample_like(seg, mr, "nearest").array > 0
+        for method, package in (("prior", prior_only), ("prior + network", model)):
+            result = mri_to_ct(mr, package, samples=0)
+            assert result.quality is not None
+            figures = {k: (None if v is None else round(float(v), 4)) for k, v in result.quality.figures.items()}
+            median = float(np.median(result.ct.array[tumour])) if tumour.any() else None
+            rows.append({"series": series, "method": method, **figures, "tumour_median_hu": median, "warnings": len(result.quality.warnings)})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model")
@@ -168,6 +193,7 @@ def main() -> None:
             plausibility.append({"method": f"Colin27: {name}", **head_ct_plausibility(colin.with_array(hu), brain, ventricles)})
     for row in plausibility:
         print(json.dumps(row), flush=True)
+    planner = remind_quality(model) if REMIND_SEG.is_file() else []
 
     print(f"\n# MRI->CT, model {model.id}; held-out slices {held} of the CT grid ({int(test.sum())} voxels in the mask)\n")
     print(markdown_table(rows, ["method", "region", "mae", "me", "bone_dice", "ssim", "mae_air", "mae_soft_tissue", "mae_bone"]))
@@ -206,6 +232,21 @@ def main() -> None:
                         ["ventricles_median_hu", "ventricles median HU", ".0f"],
                     ],
                     "rows": plausibility,
+                },
+                {
+                    "title": "A planner's MR as it comes: ReMIND-022's DICOM series (oblique, defaced, a tumour; no model saw them), the quality check's figures and the tumour's median HU",
+                    "columns": [
+                        ["series", "MR series"],
+                        ["method", "method"],
+                        ["skull_layer_bone_share", "bone in 3-12 mm under the surface", ".3f"],
+                        ["intracranial_air_ml", "air 20 mm deep (ml)", ".2f"],
+                        ["head_hu_p99", "head p99 HU", ".0f"],
+                        ["head_cut_share", "head cut", ".3f"],
+                        ["prior_network_disagreement_share", "prior/network disagree", ".3f"],
+                        ["tumour_median_hu", "tumour median HU", ".0f"],
+                        ["warnings", "warnings"],
+                    ],
+                    "rows": planner,
                 },
                 {
                     "title": "Held-out slab, slice by slice (CT grid): MAE in HU; 'predicted air' is the share of the pair's mask the prior leaves as air (the head found in the MR)",
