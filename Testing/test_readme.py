@@ -60,10 +60,18 @@ def test_the_status_table_s_figures_are_those_of_the_stored_results():
     outline = _row(ct, 0, method="bulk density, head found in the MR", region="held-out slab")
     assert f"MAE {model['mae']:.0f} HU against {bulk['mae']:.0f}" in line
     assert f"bone Dice {model['bone_dice']:.3f} against {outline['bone_dice']:.3f}" in line and outline["bone_dice"] > model["bone_dice"]
+    colin = _row(ct, 1, method="Colin27: prior + network")
+    remind = {series: _row(ct, 2, series=f"ReMIND-022 {series}", method="prior + network") for series in ("T1c", "T2")}
+    assert (
+        f"{100 * colin['bone_share_under_scalp']:.1f}% for Colin27, {100 * remind['T1c']['skull_layer_bone_share']:.1f}% for ReMIND-022's "
+        f"contrast-enhanced T1, {100 * remind['T2']['skull_layer_bone_share']:.1f}% for its T2" in line
+    )
     dose = _stored("mri-to-ct-head-demo", "benchmark-dose-pair.json")
     ours, bulk_dose = _row(dose, 0, plan="proton", method="prior + network"), _row(dose, 0, plan="proton", method="bulk density")
     assert f"gamma 1%/1 mm {ours['gamma_pass_1pct_1mm']:.1f}% against {bulk_dose['gamma_pass_1pct_1mm']:.1f}% for bulk density: below it" in line
     assert ours["gamma_pass_1pct_1mm"] < bulk_dose["gamma_pass_1pct_1mm"]  # "below it" stays true only while it is
+    outline_dose = _row(dose, 0, plan="proton", method="bulk density, head found in the MR")
+    assert f"({outline_dose['gamma_pass_1pct_1mm']:.1f}% with the MR's own outline)" in line
     inpaint = _stored("inpaint-brats-demo", "benchmark-inpaint-test.json")
     assert inpaint["title"].endswith("(cases no choice saw): added lesions and removals")
     line = status_line("tumour inpainting")
