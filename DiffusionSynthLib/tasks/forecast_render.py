@@ -8,7 +8,8 @@
   ``inpaint --mode add`` places a glioma whose sub-region layout is drawn from the real ones (the lesion bank of an
   inpainting package that has one).
 Slivers of the day's mask thinner than about two voxels (in-plane; one slice) are not added, so no one-voxel rim or
-speck is drawn; every voxel the day's mask no longer holds is removed, so no old rim is left standing. Where the mask did not change nothing is rendered: day 0, or a day with the baseline's mask, is the input,
+speck is drawn; every voxel of the baseline tumour the day's mask no longer holds is removed, so no old rim is left
+standing (a stretch's own overshoot of a voxel past the day's mask is not worth an inpainting run). Where the mask did not change nothing is rendered: day 0, or a day with the baseline's mask, is the input,
 bit for bit; beyond the deformation's reach and the inpainting's blend margin every voxel is the input's.
 """
 
@@ -60,7 +61,9 @@ def day_plan(baseline: np.ndarray, grown: np.ndarray, spacing: Sequence[float]) 
         return DayPlan(None, empty, empty)
     warp = growth_warp(baseline, grown, spacing)
     stretched = baseline if warp is None else warp.apply(baseline.astype(np.float32)) > 0.5
-    return DayPlan(warp, stretched & ~grown, _without_slivers(grown & ~stretched, spacing))
+    beyond = stretched & ~grown
+    remove = (beyond & baseline) | _without_slivers(beyond & ~baseline, spacing)  # not the stretch's own one-voxel overshoot
+    return DayPlan(warp, remove, _without_slivers(grown & ~stretched, spacing))
 
 
 def _inpaint(current: dict[str, Volume], region: np.ndarray, mode: str, model: ModelPackage, **options) -> dict[str, Volume]:
