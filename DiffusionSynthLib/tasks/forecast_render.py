@@ -9,8 +9,9 @@
   inpainting package that has one).
 Slivers of the day's mask thinner than about two voxels (in-plane; one slice) are not added, so no one-voxel rim or
 speck is drawn; every voxel of the baseline tumour the day's mask no longer holds is removed, so no old rim is left
-standing (a stretch's own overshoot of a voxel past the day's mask is not worth an inpainting run). Where the mask did not change nothing is rendered: day 0, or a day with the baseline's mask, is the input,
-bit for bit; beyond the deformation's reach and the inpainting's blend margin every voxel is the input's.
+standing (a stretch's own overshoot of a voxel past the day's mask is not worth an inpainting run). Where the mask
+did not change nothing is rendered: day 0, or a day with the baseline's mask, is the input, bit for bit; beyond the
+deformation's reach and the inpainting's blend margin every voxel is the input's.
 """
 
 from __future__ import annotations
