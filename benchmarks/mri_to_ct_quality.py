@@ -105,12 +105,16 @@ def colin27_masks(colin: Volume) -> tuple[np.ndarray, np.ndarray]:
     return brain, ventricles
 
 
+def prior_only(model):
+    """The package without its network: the prior alone (samples 0)."""
+    return dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+
+
 def method_outputs(model, mr: Volume, samples: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The model's own steps on ``mr`` (HU on its grid), and the head it found in the MR."""
     if "prior" in model.config:
-        prior_only = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
         result = mri_to_ct(mr, model, samples=0)
-        out = {"prior": mri_to_ct(mr, prior_only, samples=0).ct.array, "prior + network": result.ct.array}
+        out = {"prior": mri_to_ct(mr, prior_only(model), samples=0).ct.array, "prior + network": result.ct.array}
         if samples and {"autoencoder", "unet"} <= set(model.networks):
             out[f"prior + network + diffusion (mean of {samples})"] = mri_to_ct(mr, model, samples=samples).ct.array
         return {k: v.astype(np.float32) for k, v in out.items()}, result.head_mask
@@ -122,12 +126,11 @@ def remind_quality(model) -> list[dict]:
     """The quality check's figures of the prior and of prior + network on ReMIND-022's T1c and T2 DICOM series, and the
     median HU in its tumour (the DICOM-SEG, drawn on the T1c, resampled onto each series: one session, one frame)."""
     seg = read_volume(REMIND_SEG, "mask")
-    prior_only = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
     rows = []
     for series, folder in REMIND_SERIES.items():
         mr = read_volume(folder, "MR")
         tumour = resample_like(seg, mr, "nearest").array > 0
-        for method, package in (("prior", prior_only), ("prior + network", model)):
+        for method, package in (("prior", prior_only(model)), ("prior + network", model)):
             result = mri_to_ct(mr, package, samples=0)
             assert result.quality is not None
             figures = {k: (None if v is None else round(float(v), 4)) for k, v in result.quality.figures.items()}

@@ -139,16 +139,26 @@ def _deepest_point(shape: np.ndarray) -> np.ndarray:
     return np.array(np.unravel_index(int(np.argmax(depth)), shape.shape), np.float64)
 
 
+def first_exit(mask: np.ndarray, centre: np.ndarray, directions: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Per ray from ``centre`` (voxels) along ``directions`` (voxels per unit of ``steps``), the index of its first
+    sample at ``steps`` outside ``mask`` (every ray leaves: let the last step reach beyond the array)."""
+    points = np.rint(centre[None, None, :] + steps[None, :, None] * directions[:, None, :]).astype(np.int64)
+    inside = np.all((points >= 0) & (points < np.array(mask.shape)), axis=2)
+    clipped = np.clip(points, 0, np.array(mask.shape) - 1)
+    inside &= mask[clipped[..., 0], clipped[..., 1], clipped[..., 2]]
+    return np.argmin(inside, axis=1)
+
+
+def nearest_direction(units: np.ndarray, directions: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """For each row of ``units`` (N, 3), the index of the closest of ``directions`` (in chunks: N x directions at once is large)."""
+    return np.concatenate([np.argmax(part @ directions.T, axis=1) for part in np.array_split(units, max(1, len(units) // chunk))])
+
+
 def _radii(shape: np.ndarray, centre: np.ndarray, directions: np.ndarray, step: float = 0.5) -> np.ndarray:
     """Per direction, the distance from ``centre`` of the ray's last sample inside ``shape`` before it first leaves it
     (voxels; ``step`` where even the first sample is outside)."""
     steps = np.arange(step, float(np.linalg.norm(shape.shape)) + step, step)
-    points = np.rint(centre[None, None, :] + steps[None, :, None] * directions[:, None, :]).astype(np.int64)
-    inside = np.all((points >= 0) & (points < np.array(shape.shape)), axis=2)
-    clipped = np.clip(points, 0, np.array(shape.shape) - 1)
-    inside &= shape[clipped[..., 0], clipped[..., 1], clipped[..., 2]]
-    first_out = np.argmin(inside, axis=1)  # the first step outside (every ray leaves: the last step is beyond the box)
-    return steps[np.maximum(first_out - 1, 0)]
+    return steps[np.maximum(first_exit(shape, centre, directions, steps) - 1, 0)]
 
 
 def warp_to_mask(layout: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -165,7 +175,7 @@ def warp_to_mask(layout: np.ndarray, target: np.ndarray) -> np.ndarray:
     offset = voxels - centre_t
     distance = np.linalg.norm(offset, axis=1)
     unit = offset / np.maximum(distance, 1e-6)[:, None]
-    nearest = np.concatenate([np.argmax(chunk @ directions.T, axis=1) for chunk in np.array_split(unit, max(1, len(unit) // 4096))])
+    nearest = nearest_direction(unit, directions)
     depth = np.minimum(distance / radius_t[nearest], 1.0)  # 1 on the target's edge, whatever the ray's sampling missed
     source = centre_l + unit * (depth * radius_l[nearest])[:, None]
     source = np.clip(np.rint(source).astype(np.int64), 0, np.array(layout.shape) - 1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..priors.lesion_bank import fibonacci_directions
+from ..priors.lesion_bank import fibonacci_directions, first_exit, nearest_direction
 
 MASS_EFFECT_MM = 15.0  # the brain pushed aside within this distance of the grown tumour
 RIM_KEEP_MM = 4.0  # the tumour's outer layer (an enhancing rim is 2-6 mm) keeps its thickness at the new front
@@ -58,11 +58,7 @@ def extents_mm(mask: np.ndarray, centre: np.ndarray, directions: np.ndarray, spa
     step = float(spacing.min()) / 2.0
     reach = float(np.linalg.norm(np.array(mask.shape) * spacing))
     steps = np.arange(step, reach + step, step)
-    points = np.rint(centre[None, None, :] + steps[None, :, None] * (directions / spacing)[:, None, :]).astype(np.int64)
-    inside = np.all((points >= 0) & (points < np.array(mask.shape)), axis=2)
-    clipped = np.clip(points, 0, np.array(mask.shape) - 1)
-    inside &= mask[clipped[..., 0], clipped[..., 1], clipped[..., 2]]
-    first_out = np.argmin(inside, axis=1)
+    first_out = first_exit(mask, centre, directions / spacing, steps)
     return np.where(first_out > 0, steps[first_out] - step / 2.0, 0.0)
 
 
@@ -91,16 +87,15 @@ def growth_warp(baseline: np.ndarray, grown: np.ndarray, spacing: Sequence[float
     offset_mm = (grid - centre[:, None, None, None]) * sp[:, None, None, None]
     rho = np.sqrt((offset_mm**2).sum(axis=0))
     unit = offset_mm / np.maximum(rho, 1e-6)
-    flat = unit.reshape(3, -1).T
-    nearest = np.concatenate([np.argmax(chunk @ directions.T, axis=1) for chunk in np.array_split(flat, max(1, len(flat) // 8192))]).reshape(rho.shape)
+    nearest = nearest_direction(unit.reshape(3, -1).T, directions, chunk=8192).reshape(rho.shape)
     rb, rg = r_b[nearest], r_g[nearest]
     band_end = rg + MASS_EFFECT_MM
     rim = np.minimum(RIM_KEEP_MM, rb / 2.0)  # the outer layer moved out unstretched, the interior stretched behind it
     inner_g, inner_b = rg - rim, rb - rim
-    source_rho = np.where(
-        rho <= inner_g,
-        rho * inner_b / np.maximum(inner_g, 1e-6),
-        np.where(rho <= rg, rho - (rg - rb), np.where(rho < band_end, rb + (rho - rg) * (band_end - rb) / MASS_EFFECT_MM, rho)),
+    source_rho = np.select(
+        [rho <= inner_g, rho <= rg, rho < band_end],  # the stretched interior, the rim moved out, the pushed-aside brain
+        [rho * inner_b / np.maximum(inner_g, 1e-6), rho - (rg - rb), rb + (rho - rg) * (band_end - rb) / MASS_EFFECT_MM],
+        default=rho,
     )
     displacement = unit * (source_rho - rho)[None] / sp[:, None, None, None]  # voxels
     sigma = [SMOOTH_MM / float(s) for s in sp]
