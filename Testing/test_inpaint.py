@@ -152,6 +152,17 @@ def test_a_mode_whose_network_lost_to_the_prior_is_answered_by_the_prior(brain_c
         assert not np.array_equal(got, differs)
 
 
+def test_a_sequence_whose_network_lost_to_the_prior_is_answered_by_the_prior(brain_cases, tiny_inpaint_model):
+    """``refiner.prior_only: ["remove t2f"]``: the removal's FLAIR is the prior alone, its T1c still the network's."""
+    volumes = case_volumes(brain_cases)
+    mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
+    model, gated, prior_alone = gated_variants(load_model(tiny_inpaint_model), ["remove t2f"])
+    got, network, prior = (inpaint(volumes, mask, "remove", package).outputs for package in (gated, model, prior_alone))
+    np.testing.assert_array_equal(got["t2f"].array, prior["t2f"].array)
+    np.testing.assert_array_equal(got["t1c"].array, network["t1c"].array)
+    assert not np.array_equal(got["t1c"].array, prior["t1c"].array)
+
+
 # ------------------------------------------------------------------------------ command line
 
 

@@ -84,6 +84,21 @@ def test_training_resumes_from_a_committed_package_without_its_checkpoints(tiny_
     assert rescored[0]["validation"] == pytest.approx(before["history"][0]["validation"], rel=1e-5)  # same prior, same case: same score
 
 
+def test_restart_diffusion_keeps_the_network_and_retrains_the_diffusion_afresh(tiny_impute_model, brain_cases, tmp_path, capsys):
+    """--resume --restart-diffusion: the network continues (2 steps before, 3 after), the autoencoder and UNet start from
+    step 0 (3 steps each; a plain resume leaves the finished autoencoder at its 2); without --resume it is refused."""
+    package = tmp_path / "pkg"
+    shutil.copytree(tiny_impute_model, package)
+    argv = ["train", "--task", "impute", "--data", str(brain_cases), "--output", str(package), "--preset", "tiny", "--max-steps", "3",
+            "--patch", "32", "32", "16", "--batch", "1", "--spacing", "4", "--restart-diffusion"]  # fmt: skip
+    assert main(argv) == 2
+    assert "use it with --resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0
+    training = json.loads((package / "model.json").read_text())["training"]
+    assert training["refiner"]["steps"] == 3
+    assert training["diffusion"]["steps"] == {"autoencoder": 3, "unet": 3}
+
+
 def test_one_typed_pipeline_per_task_and_files_written_from_the_api_are_marked_synthetic(
     tiny_impute_model, tiny_inpaint_model, tiny_model, small_mri, volumes, tmp_path, capsys
 ):

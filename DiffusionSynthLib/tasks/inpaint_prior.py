@@ -95,11 +95,14 @@ def placed_subregions(region: np.ndarray, labels: np.ndarray | None, prior: Mapp
 
 
 def _mode_estimate(model: ModelPackage, net_input: np.ndarray, prior: np.ndarray, run: TaskRun, mode: str) -> np.ndarray:
-    """The prior plus the network's correction (the prior alone in a package without one, or whose network did not
-    beat the prior in this mode on its validation case)."""
-    if not network_used(model, mode):
+    """The prior plus the network's correction, per sequence: the prior alone for a sequence whose network did not beat
+    the prior in this mode on the validation cases (``refiner.prior_only``: ``"remove t2f"``, or the whole mode
+    ``"remove"``), and in a package without a network."""
+    used = np.array([network_used(model, mode) and network_used(model, f"{mode} {name}") for name in SEQUENCES], np.float32)
+    if not used.any():
         return prior
-    return (prior + refine(model.networks["refiner"], net_input, refiner_window(model), run.device)).astype(np.float32)
+    correction = refine(model.networks["refiner"], net_input, refiner_window(model), run.device)
+    return (prior + correction * used[:, None, None, None]).astype(np.float32)
 
 
 def inpaint_with_prior(request: InpaintRequest) -> Inpainting:

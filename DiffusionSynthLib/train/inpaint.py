@@ -239,14 +239,16 @@ def train_inpaint(
         return out
 
     def ssim_scores(network: torch.nn.Module | None) -> dict[str, float]:
-        """SSIM inside the region (as the benchmarks score it), mean over the validation regions and sequences of each mode."""
-        per_mode: dict[str, list[float]] = {}
+        """SSIM inside the region (as the benchmarks score it), mean over the validation regions of each mode and sequence
+        (keys ``"remove t2f"``): the network answers a sequence of a mode only where it beats the prior there."""
+        per_key: dict[str, list[float]] = {}
         for key, example in validation.items():
             estimate = example.estimate if network is None else example.estimate + refine(network, example.inputs, patch, dev)
+            mode = "add" if key.split(": ")[-1].startswith("add") else "remove"
             for channel in (c for c in range(len(SEQUENCES)) if example.weight[c].any()):
                 ssim = inpaint_metrics(example.truth[channel], estimate[channel], example.weight[channel] > 0)["ssim"]
-                per_mode.setdefault("add" if key.split(": ")[-1].startswith("add") else "remove", []).append(ssim)
-        return {mode: float(np.mean(values)) for mode, values in per_mode.items()}
+                per_key.setdefault(f"{mode} {SEQUENCES[channel]}", []).append(ssim)
+        return {key: float(np.mean(values)) for key, values in per_key.items()}
 
     def refined_example(rng: np.random.Generator, network: torch.nn.Module) -> InpaintExample:
         example = examples.random(rng, residual_patch)
@@ -273,7 +275,7 @@ def train_inpaint(
         validate=lambda network: float(np.mean(list(scores(network).values()))),
         validation_scores=scores,
         gate_scores=ssim_scores,
-        gate_metric="SSIM inside the region on the validation case, mean over its regions and sequences",
+        gate_metric="SSIM inside the region on the validation cases, mean over their regions, per mode and sequence",
         residual_example=refined_example,
         residual_channels=len(SEQUENCES),
         flag_count=flag_count,

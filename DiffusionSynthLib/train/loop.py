@@ -42,6 +42,7 @@ class LoopSettings:
     kl_weight: float = 1e-6
     seed: int = 0
     checkpoint_seconds: float = 60.0
+    restart_diffusion: bool = False  # --resume from a package: keep its network, train the residual diffusion afresh
 
 
 @dataclass

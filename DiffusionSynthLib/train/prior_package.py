@@ -63,8 +63,9 @@ class PriorPackagePlan:
     data_record: dict[str, Any] = field(default_factory=dict)
 
 
-def _seed_from_package(output: Path, workdir: Path, log: Callable[[str], None]) -> None:
-    """Checkpoints made from an existing package (weights, time and steps; fresh optimisers), for --resume without checkpoints."""
+def _seed_from_package(output: Path, workdir: Path, log: Callable[[str], None], diffusion_too: bool = True) -> None:
+    """Checkpoints made from an existing package (weights, time and steps; fresh optimisers), for --resume without checkpoints;
+    the residual diffusion's only with ``diffusion_too`` (else it trains afresh, resumable from its own checkpoints)."""
     if (workdir / "refiner.pt").exists() or not (output / "model.json").is_file():
         return
     package = load_model(output)
@@ -76,7 +77,7 @@ def _seed_from_package(output: Path, workdir: Path, log: Callable[[str], None]) 
     state = {"steps": refiner["steps"], "seconds": refiner["seconds"], "loss": None, "history": refiner["history"], "best_step": refiner["best_step"]}
     torch.save({"network": weights, "optimiser": None, "best": weights, "state": json.dumps(state)}, workdir / "refiner.pt")
     diffusion = record.get("diffusion")
-    if diffusion and {"autoencoder", "unet"} <= set(package.networks):
+    if diffusion_too and diffusion and {"autoencoder", "unet"} <= set(package.networks):
         torch.save(
             {
                 "autoencoder": package.networks["autoencoder"].state_dict(),
@@ -161,7 +162,7 @@ def train_prior_package(
     workdir = output.parent / f".{output.name}.training"
     workdir.mkdir(parents=True, exist_ok=True)
     if resume:
-        _seed_from_package(output, workdir, log)
+        _seed_from_package(output, workdir, log, diffusion_too=not loop_settings.restart_diffusion)
     refiner: RefinerResult = train_refiner(plan.refiner, plan.refiner_batch, plan.validate, refiner_settings, workdir / "refiner.pt", resume, log, device)
     prior_scores, model_scores = plan.validation_scores(None), plan.validation_scores(refiner.network)
     log(json.dumps({"validation": {"prior": prior_scores, "prior + network": model_scores}}))

@@ -28,7 +28,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ...cards import stored_results
 
     kept = list(stored_results(Path(args.output)).values())  # held-out results of the package being replaced
-    settings = LoopSettings(minutes=args.time_budget, max_steps=args.max_steps, seed=args.seed, autoencoder_fraction=args.autoencoder_fraction)
+    if args.restart_diffusion and not (args.resume and args.task != "forecast"):
+        raise InputError(
+            "--restart-diffusion keeps a package's network and retrains its residual diffusion: use it with --resume (mri-to-ct, impute, inpaint)."
+        )
+    settings = LoopSettings(
+        minutes=args.time_budget,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        autoencoder_fraction=args.autoencoder_fraction,
+        restart_diffusion=args.restart_diffusion,
+    )
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -108,6 +118,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget", type=float, default=40.0, metavar="MINUTES", help="total training time (default 40)")
     p.add_argument("--max-steps", type=int, help="stop each stage after this many steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --output")
+    p.add_argument(
+        "--restart-diffusion",
+        action="store_true",
+        help="with --resume from a package: keep its network, train the residual diffusion (autoencoder and UNet) afresh for the "
+        "budget's share beyond the network's (an interrupted run continues from its own checkpoints)",
+    )
     p.add_argument("--preset", choices=["small", "tiny"], default="small", help="network size")
     p.add_argument("--spacing", type=float, help="isotropic model spacing in mm (default: impute and inpaint 1, mri-to-ct 2)")
     p.add_argument("--patch", type=int, nargs=3, help="training patch in voxels, multiples of 16 (default: impute and inpaint 64 64 64, mri-to-ct 64 64 32)")
