@@ -171,4 +171,4 @@ def gated_variants(model, prior_only: list[str]):
         dataclasses.replace(model, networks=networks, config={**model.config, "refiner": {**model.config["refiner"], "prior_only": keys}})
         for keys in ([], prior_only)
     )
-    return ungated, gated, dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    return ungated, gated, model.without("refiner")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -93,7 +91,7 @@ def test_the_prior_of_a_package_trained_on_the_real_pair_beats_water_and_finds_t
     mask = real_pair["mask"].array > 0
     slab = np.zeros(mask.shape, bool)
     slab[:, :, held[0] : held[1]] = True
-    prior_only = dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    prior_only = model.without("refiner")
     estimate = mri_to_ct(real_pair["mr"], prior_only, samples=0).ct.array
     truth = real_pair["ct"].array
     prior_scores = ct_metrics(truth, estimate, mask & slab)

@@ -105,9 +105,11 @@ def test_the_network_is_not_run_for_a_configuration_answered_by_the_prior_alone(
 
 def test_the_diffusion_networks_are_loaded_only_when_a_sample_is_drawn(volumes, tiny_impute_model):
     """Loading checks every weights file's checksum but builds only the regression network; the autoencoder and UNet
-    are built when the first diffusion sample is asked for."""
+    are built when the first diffusion sample is asked for, not when a package without the network is made of it."""
     package = load_model(tiny_impute_model, "impute")
     assert package.networks.loaded() == {"refiner"} and {"autoencoder", "unet"} <= set(package.networks)
+    prior_alone = package.without("refiner")  # the prior-only package the benchmarks compare with: nothing loaded to make it
+    assert set(prior_alone.networks) == {"autoencoder", "unet"} and not prior_alone.networks.loaded()
     inputs = {"t1n": volumes["t1n"], "t2w": volumes["t2w"]}
     impute(inputs, package, samples=0)
     assert package.networks.loaded() == {"refiner"}

@@ -249,7 +249,7 @@ def main() -> None:
             check_held_out(package.config, case)
         models[package.id] = fingerprint(package.config)
         unmatched = dataclasses.replace(package, config={k: v for k, v in package.config.items() if k != "calibration"})
-        prior_only = dataclasses.replace(unmatched, networks={k: v for k, v in package.networks.items() if k != "refiner"})
+        prior_only = unmatched.without("refiner")
         if shared is None:
             others = load_brain_cases(args.data, [1.0, 1.0, 1.0], exclude=[case], minimum=2, log=lambda message: None, crop=True)
             baseline, correlations = baselines_for(others)

@@ -107,7 +107,7 @@ def colin27_masks(colin: Volume) -> tuple[np.ndarray, np.ndarray]:
 
 def prior_only(model):
     """The package without its network: the prior alone (samples 0)."""
-    return dataclasses.replace(model, networks={k: v for k, v in model.networks.items() if k != "refiner"})
+    return model.without("refiner")
 
 
 def method_outputs(model, mr: Volume, samples: int) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,12 @@ class Networks(MutableMapping[str, torch.nn.Module]):
     def loaded(self) -> set[str]:
         return set(self._loaded)
 
+    def without(self, *names: str) -> Networks:
+        """The same networks less ``names``; what is not loaded yet stays unloaded."""
+        kept = Networks({name: loader for name, loader in self._loaders.items() if name not in names})
+        kept._loaded = {name: network for name, network in self._loaded.items() if name not in names}
+        return kept
+
 
 @dataclass
 class ModelPackage:
@@ -120,6 +126,13 @@ class ModelPackage:
     def scheduler(self):
         """A fresh scheduler (schedulers hold per-run state)."""
         return build_scheduler(self.config["scheduler"])
+
+    def without(self, *names: str) -> ModelPackage:
+        """The same package less the networks ``names`` (``"refiner"``: the prior alone, as a package without a network
+        answers); nothing is loaded to make it."""
+        if isinstance(self.networks, Networks):
+            return replace(self, networks=self.networks.without(*names))
+        return replace(self, networks={name: self.networks[name] for name in self.networks if name not in names})
 
 
 def read_config(path: Path) -> dict[str, Any]:
