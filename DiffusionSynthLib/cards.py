@@ -42,6 +42,8 @@ def fingerprint(config: dict[str, Any]) -> dict[str, str]:
     prints = {name: str(spec.get("sha256")) for name, spec in config.get("networks", {}).items()}
     if config.get("refiner", {}).get("prior_only"):
         prints["prior only"] = ", ".join(config["refiner"]["prior_only"])
+    if config.get("refiner", {}).get("weights"):
+        prints["network weights"] = ", ".join(f"{key} {weight:g}" for key, weight in sorted(config["refiner"]["weights"].items()))
     if config.get("calibration", {}).get("used"):
         prints["quantile matching"] = ", ".join(config["calibration"]["used"])
     if "growth" in config:

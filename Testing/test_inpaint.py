@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,20 @@ def test_a_sequence_whose_network_lost_to_the_prior_is_answered_by_the_prior(bra
     assert not np.array_equal(got["t1c"].array, prior["t1c"].array)
 
 
+def test_a_shrunken_correction_is_that_share_of_the_network_s_correction(brain_cases, tiny_inpaint_model):
+    """``refiner.weights: {"remove t2f": 0.5}`` (validation found half the correction best): the FLAIR is halfway
+    between the prior's and the network's, the T1c the network's whole correction."""
+    volumes = case_volumes(brain_cases)
+    mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
+    model, _, prior_alone = gated_variants(load_model(tiny_inpaint_model), [])
+    halved = dataclasses.replace(model, config={**model.config, "refiner": {**model.config["refiner"], "weights": {"remove t2f": 0.5}}})
+    got, network, prior = (inpaint(volumes, mask, "remove", package).outputs for package in (halved, model, prior_alone))
+    flair, whole, none = (np.asarray(o["t2f"].array, np.float64) for o in (got, network, prior))
+    assert np.abs(whole - none).max() > 1.0  # the correction is visible
+    np.testing.assert_allclose(flair, (whole + none) / 2, atol=1.0)  # integer images round each output
+    np.testing.assert_array_equal(got["t1c"].array, network["t1c"].array)
+
+
 # ------------------------------------------------------------------------------ command line
 
 
@@ -270,3 +285,27 @@ def test_a_z_scored_case_keeps_all_its_brain(shared_data, tiny_inpaint_model):
     outputs = inpaint(volumes, mask, "remove", load_model(tiny_inpaint_model), samples=0).outputs
     changed = outputs["t2f"].array != volumes["t2f"].array
     assert changed[mask.array > 0].mean() > 0.9 and not changed[blend_weights(mask.array > 0) == 0].any()
+
+
+def test_residual_samples_lose_the_latent_grid_s_blocks_and_keep_coarser_texture():
+    """The anti-aliasing of inpainting's residual samples: 4-voxel blocks (the decoder's grid) lose most of their power
+    at a quarter and half a cycle per voxel; a 16-voxel wave keeps its amplitude."""
+    from DiffusionSynthLib.tasks.inpaint_prior import SAMPLE_ANTI_ALIAS_VOXELS
+    from DiffusionSynthLib.tasks.residual import without_grid_aliasing
+
+    rng = np.random.default_rng(0)
+    tile = rng.standard_normal((4, 4, 4))  # what a latent voxel decodes to, scaled by its value
+    blocks = np.kron(1.0 + 0.5 * rng.standard_normal((8, 8, 8)), tile - tile.mean())
+    wave = np.sin(2 * np.pi * np.arange(32) / 16)[:, None, None] * np.ones((32, 32, 32))
+    residual = (blocks + wave)[None, None].astype(np.float32)
+    smoothed = without_grid_aliasing(residual, SAMPLE_ANTI_ALIAS_VOXELS)
+
+    def power(values: np.ndarray, cycles_per_voxel: float) -> float:
+        spectrum = np.abs(np.fft.rfft(values[0, 0], axis=0)) ** 2  # the wave has no power there
+        return float(spectrum[int(cycles_per_voxel * 32)].mean())
+
+    for frequency in (0.25, 0.5):
+        assert power(smoothed, frequency) < 0.4 * power(residual, frequency)
+    kept = np.abs(np.fft.rfft(smoothed[0, 0], axis=0))[2].mean() / np.abs(np.fft.rfft(residual[0, 0], axis=0))[2].mean()
+    assert kept > 0.85
+    assert without_grid_aliasing(residual, 0.0) is residual

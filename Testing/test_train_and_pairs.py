@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -108,3 +109,25 @@ def test_registration_recovers_a_known_shift(shared_data):
     np.testing.assert_allclose(shift_ras, [6.0, -4.0, 0.0], atol=1.0)
     realigned = resample(Volume(mr.array.astype(np.float32), moved_matrix), mr.shape, mr.ijk_to_ras)
     assert np.corrcoef(realigned.array.ravel(), mr.array.ravel())[0, 1] > 0.6
+
+
+def test_the_gate_keeps_the_share_of_the_correction_that_scores_best():
+    """Per key: the weight whose score is best where it beats the prior (recorded only below 1), else the prior alone."""
+    from DiffusionSynthLib.train.prior_package import PriorPackagePlan, _gate
+
+    table = {  # key: score with the prior alone, then at weights 0.5 and 1
+        "remove t2f": (0.60, 0.62, 0.59),  # half the correction beats both
+        "remove t1n": (0.60, 0.61, 0.63),  # the whole correction is best
+        "add t1c": (0.60, 0.58, 0.55),  # no share beats the prior
+    }
+
+    def scores(network, weight):
+        column = 0 if network is None else (1 if weight == 0.5 else 2)
+        return {key: row[column] for key, row in table.items()}
+
+    required = {f.name: None for f in dataclasses.fields(PriorPackagePlan) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    plan = PriorPackagePlan(**{**required, "gate_scores": scores, "gate_weights": (0.5, 1.0)})
+    gate = _gate(plan, torch.nn.Identity())
+    assert gate["weights"] == {"remove t2f": 0.5}
+    assert gate["prior only"] == ["add t1c"]
+    assert gate["by weight"]["0.5"]["remove t2f"] == 0.62 and gate["prior + network"]["remove t1n"] == 0.63

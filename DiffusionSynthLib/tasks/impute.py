@@ -31,7 +31,7 @@ from ..priors.regression import predict, subset_key, zscore
 from ..sequences import SEQUENCES, given_sequences
 from ..volume import Volume
 from .checks import require_content, require_not_ct
-from .residual import Estimate, network_used, refined, with_residual_samples
+from .residual import Estimate, network_used, network_weight, refined, with_residual_samples
 from .run import TaskRun
 
 BOX_MARGIN = 8  # voxels around the brain that the networks see
@@ -120,9 +120,9 @@ def impute(
     prior_alone = estimate
     if any(network_used(model, subset_key(given, name)) for name in missing):  # else the network is not run at all
         estimate = refined(model, net_input, estimate, run)
-    for name in missing:  # configurations where the network did not beat the prior in validation: the prior
-        if not network_used(model, subset_key(given, name)):
-            estimate[SEQUENCES.index(name)] = prior_alone[SEQUENCES.index(name)]
+    for name in missing:  # the network's correction times the weight validation chose (0: the prior alone)
+        channel, weight = SEQUENCES.index(name), network_weight(model, subset_key(given, name))
+        estimate[channel] = prior_alone[channel] + weight * (estimate[channel] - prior_alone[channel])
     for name in given:  # only the missing sequences are estimated
         estimate[SEQUENCES.index(name)] = images[name][box]
     in_box = with_residual_samples(model, estimate, flags, run)

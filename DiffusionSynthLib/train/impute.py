@@ -257,9 +257,11 @@ def train_impute(
             corrections[key] = refine(network, example.inputs, patch, dev)
         return corrections[key]
 
-    def whole_brain(network: torch.nn.Module | None, prior_only: Sequence[str] = ()) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    def whole_brain(
+        network: torch.nn.Module | None, prior_only: Sequence[str] = (), weight: float = 1.0
+    ) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
         """(configuration, estimate, truth, brain) for each configuration of each validation case over its whole
-        brain, the network's correction added except in ``prior_only``. One configuration's inputs at a time: a whole
+        brain, ``weight`` times the network's correction added except in ``prior_only``. One configuration's inputs at a time: a whole
         brain's are hundreds of MB."""
         for held in held_cases:
             brain_box = bounding_box(held.brain, BOX_MARGIN)
@@ -268,15 +270,17 @@ def train_impute(
                 correction = None if network is None else whole_brain_correction(network, held.name, given, example)
                 for target in (n for n in SEQUENCES if example.weight[SEQUENCES.index(n)].any()):
                     key, channel = f"{given}->{target}", SEQUENCES.index(target)
-                    estimate = example.estimate[channel] if correction is None or key in prior_only else example.estimate[channel] + correction[channel]
+                    estimate = (
+                        example.estimate[channel] if correction is None or key in prior_only else example.estimate[channel] + weight * correction[channel]
+                    )
                     yield key, estimate, example.truth[channel], example.weight[channel] > 0
 
-    def ssim_scores(network: torch.nn.Module | None) -> dict[str, float]:
+    def ssim_scores(network: torch.nn.Module | None, weight: float = 1.0) -> dict[str, float]:
         """SSIM (as the benchmarks score it) in the validation cases' whole brains, per configuration (averaged over the
         cases): where the network answers is decided on what the benchmarks score (the box around the tumour can prefer
         a network that loses to the prior over the whole brain)."""
         out: dict[str, list[float]] = {}
-        for key, estimate, truth, brain in whole_brain(network):
+        for key, estimate, truth, brain in whole_brain(network, weight=weight):
             out.setdefault(key, []).append(mri_metrics(truth, estimate, brain)["ssim"])
         return averaged(out)
 

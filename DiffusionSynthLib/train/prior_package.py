@@ -54,8 +54,11 @@ class PriorPackagePlan:
     validation_metric: str = "mean absolute error (z units) in the brain of the validation box"
     # per key the inference looks up (a configuration, a mode), higher is better; where the network does not beat the
     # prior on the validation case, the package answers that key with the prior alone
-    gate_scores: Callable[[torch.nn.Module | None], dict[str, float]] | None = None
+    # called with the network and the weight of its correction (``gate_weights``: the weights tried, 1 = the full
+    # correction; a key answered at a weight below 1 is the prior plus that share of the correction)
+    gate_scores: Callable[[torch.nn.Module | None, float], dict[str, float]] | None = None
     gate_metric: str = "SSIM"
+    gate_weights: tuple[float, ...] = (1.0,)
     # model.json entries decided last, on the final estimate (the network, the prior where the gate chose it): the
     # imputation's quantile matching; called with the network (None when its correction is zero) and the gate's
     # prior-only keys
@@ -137,13 +140,20 @@ def _train_diffusion(
 
 
 def _gate(plan: PriorPackagePlan, network: torch.nn.Module | None) -> dict[str, Any] | None:
-    """Each key's score with the prior alone and with the network (None: a network whose correction is exactly zero);
-    the keys where the network is not better."""
+    """Each key's score with the prior alone and with the network's correction at each of ``plan.gate_weights`` (None: a
+    network whose correction is exactly zero); per key the best weight where it beats the prior (``weights``, those
+    below 1), else the prior alone (``prior only``)."""
     if plan.gate_scores is None:
         return None
-    prior = plan.gate_scores(None)
-    model = prior if network is None else plan.gate_scores(network)
-    return {"metric": plan.gate_metric, "prior": prior, "prior + network": model, "prior only": sorted(k for k in prior if not model[k] > prior[k])}
+    prior = plan.gate_scores(None, 1.0)
+    per_weight = {weight: prior if network is None else plan.gate_scores(network, weight) for weight in plan.gate_weights}
+    best = {key: max(plan.gate_weights, key=lambda w: (per_weight[w][key], w)) for key in prior}
+    prior_only = sorted(key for key in prior if not per_weight[best[key]][key] > prior[key])
+    gate: dict[str, Any] = {"metric": plan.gate_metric, "prior": prior, "prior + network": per_weight[max(plan.gate_weights)], "prior only": prior_only}
+    if len(plan.gate_weights) > 1:
+        gate["by weight"] = {f"{weight:g}": scores for weight, scores in per_weight.items()}
+        gate["weights"] = {key: weight for key, weight in sorted(best.items()) if key not in prior_only and weight != 1.0}
+    return gate
 
 
 def train_prior_package(
@@ -201,7 +211,11 @@ def train_prior_package(
         "spacing_mm": plan.spacing_mm,
         "orientation": "RAS",
         "prior": plan.prior,
-        "refiner": {"window": plan.refiner_window, "prior_only": [] if gate is None else gate["prior only"]},
+        "refiner": {
+            "window": plan.refiner_window,
+            "prior_only": [] if gate is None else gate["prior only"],
+            **({"weights": gate["weights"]} if gate and gate.get("weights") else {}),
+        },
         **config,
         **finished,
         "inference": inference,
@@ -226,6 +240,14 @@ def train_prior_package(
         },
     }
     return save_model(config, networks, output, prior_card(config))
+
+
+def _gate_answer(gate: dict[str, Any], key: str) -> str:
+    """The card's answer for one key: no, yes, or the weight and its score."""
+    if key in gate["prior only"]:
+        return "no"
+    weight = gate.get("weights", {}).get(key)
+    return "yes" if weight is None else f"weight {weight:g} ({gate['by weight'][f'{weight:g}'][key]:.3f})"
 
 
 def prior_card(config: dict[str, Any]) -> str:
@@ -273,15 +295,13 @@ def prior_card(config: dict[str, Any]) -> str:
     gate_block = (
         f"""
 Where the network is used ({gate["metric"]}; higher is better; where it does not beat the
-prior, the package answers with the prior alone):
+prior, the package answers with the prior alone; the weight is the share of its correction used, chosen where a
+part of it scores best):
 
 | key | prior | prior + network | network used |
 |---|---|---|---|
 """
-        + "\n".join(
-            f"| {key} | {gate['prior'][key]:.3f} | {gate['prior + network'][key]:.3f} | {'no' if key in gate['prior only'] else 'yes'} |"
-            for key in sorted(gate["prior"])
-        )
+        + "\n".join(f"| {key} | {gate['prior'][key]:.3f} | {gate['prior + network'][key]:.3f} | {_gate_answer(gate, key)} |" for key in sorted(gate["prior"]))
         + "\n"
         if gate
         else ""
