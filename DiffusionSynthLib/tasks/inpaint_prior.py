@@ -27,6 +27,7 @@ from ..engine.refiner import flag_channels, refine
 from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from ..models.package import ModelPackage
+from ..priors.contralateral import MIN_MIDLINE_CORRELATION, contralateral_detail, find_midline
 from ..priors.glioma import from_brats2013, glioma_prior, layout_subregions
 from ..priors.harmonic import harmonic_fill
 from ..priors.lesion_bank import lesion_texture, nearest_label, place_layout
@@ -41,6 +42,9 @@ CONTEXT_VOXELS = 24  # around the region, at the model's spacing
 # grid peak 0.8-3.1 -> 0.8-1.1, as real tissue's 0.7-1.1; texture lower by 0.01-0.08 of real; SSIM as before); the
 # other tasks' samples are not measured with it and keep their raw residual
 SAMPLE_ANTI_ALIAS_VOXELS = 0.7
+# the share of the contralateral detail (``priors.contralateral``) added to the removal's estimate, per sequence:
+# chosen on the two BraTS 2018 validation cases (benchmarks/inpaint_contralateral.py)
+CONTRALATERAL_SHARE = {"t1n": 0.5, "t1c": 0.25, "t2w": 0.5, "t2f": 0.25}
 
 
 def harmonic_fills(images: Mapping[str, np.ndarray], given: Sequence[str], region: np.ndarray, brain: np.ndarray) -> np.ndarray:
@@ -110,6 +114,31 @@ def _mode_estimate(model: ModelPackage, net_input: np.ndarray, prior: np.ndarray
     return (prior + correction * weights[:, None, None, None]).astype(np.float32)
 
 
+def removal_detail(
+    small: Mapping[str, np.ndarray],
+    stats: Mapping[str, tuple[float, float, float]],
+    region: np.ndarray,
+    brain: np.ndarray,
+    fill: np.ndarray,
+    box: tuple[slice, ...],
+) -> np.ndarray:
+    """(4, box) the contralateral detail of each given sequence times its share (``CONTRALATERAL_SHARE``), in z units;
+    zeros where the brain's mirror image does not correlate with it (``MIN_MIDLINE_CORRELATION``)."""
+    detail = np.zeros(fill.shape, np.float32)
+    known = brain & ~region
+    images = {name: np.where(brain, (values - stats[name][0]) / stats[name][1], 0.0).astype(np.float32) for name, values in small.items()}
+    first = next(iter(images))
+    twice, correlation = find_midline(images[first], known)
+    if correlation < MIN_MIDLINE_CORRELATION:
+        return detail
+    for name, image in images.items():
+        channel = SEQUENCES.index(name)
+        harmonic = image.copy()
+        harmonic[box] = np.where(region[box], fill[channel], image[box])
+        detail[channel] = CONTRALATERAL_SHARE.get(name, 0.0) * contralateral_detail(image, region, brain, harmonic, twice)[box]
+    return detail
+
+
 def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     """Prior + the network's correction for the mode (+ residual samples), composited onto the inputs."""
     volumes, given, model, brain, inside = request.volumes, request.given, request.model, request.brain, request.inside
@@ -150,6 +179,8 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
         estimate = _mode_estimate(model, net_input, prior, run, "add" if add else "remove")
         if add and texture is not None:  # after the network: a posterior mean would smooth it away
             estimate = (estimate + texture).astype(np.float32)
+        if not add:  # the other hemisphere's tissue, after the network (trained on the harmonic prior)
+            estimate = (estimate + removal_detail({n: small[n].array for n in given}, stats, region, brain_small, fill, box)).astype(np.float32)
         return estimate, flags
 
     run.prepared()

@@ -1,0 +1,116 @@
+"""Choose the removal's contralateral share on the validation cases (never on test cases).
+
+For each validation case of the package's recorded split with four sequences and expert labels, the test protocol's
+voided healthy sphere (``inpaint_test.healthy_sphere``, on the tumour's side) is removed with the contralateral detail
+left out and with all of it (``tasks.inpaint_prior.CONTRALATERAL_SHARE``); the removal at each share is the first plus
+that share of the difference (the detail is added after the network, so the output is linear in it). Printed per
+sequence: SSIM inside the sphere and texture relative to the real tissue's at each share, averaged over the cases,
+and the share with the best SSIM (the constant in ``inpaint_prior`` is set from it).
+Usage: python benchmarks/inpaint_contralateral.py --package inpaint-brats-demo --data ../shared/data runs/brats2018 runs/cases
+       [--json benchmarks/results/inpaint_contralateral.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from inpaint_test import healthy_sphere  # noqa: E402
+
+from DiffusionSynthLib.cards import fingerprint  # noqa: E402
+from DiffusionSynthLib.metrics import inpaint_metrics  # noqa: E402
+from DiffusionSynthLib.models import resolve_model  # noqa: E402
+from DiffusionSynthLib.priors.glioma import to_brats2013  # noqa: E402
+from DiffusionSynthLib.priors.harmonic import harmonic_fill  # noqa: E402
+from DiffusionSynthLib.priors.regression import zscore  # noqa: E402
+from DiffusionSynthLib.sequences import SEQUENCES  # noqa: E402
+from DiffusionSynthLib.tasks import inpaint_prior  # noqa: E402
+from DiffusionSynthLib.tasks.inpaint import inpaint  # noqa: E402
+from DiffusionSynthLib.texture import high_pass_rms  # noqa: E402
+from DiffusionSynthLib.train.brain_cases import EXPERT_LABELS, find_cases  # noqa: E402
+from DiffusionSynthLib.volume import read_volume  # noqa: E402
+
+from _common import DATA, case_brain, result_envelope, test_groups, write_result  # noqa: E402
+
+SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def removal(volumes: dict, mask, model, share: float) -> dict[str, np.ndarray]:
+    """``inpaint --mode remove`` (deterministic) with every sequence's contralateral share set to ``share``."""
+    saved = dict(inpaint_prior.CONTRALATERAL_SHARE)
+    try:
+        inpaint_prior.CONTRALATERAL_SHARE.update({name: share for name in SEQUENCES})
+        return {s: v.array.astype(np.float32) for s, v in inpaint(volumes, mask, "remove", model, samples=0).outputs.items()}
+    finally:
+        inpaint_prior.CONTRALATERAL_SHARE.clear()
+        inpaint_prior.CONTRALATERAL_SHARE.update(saved)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", required=True)
+    parser.add_argument("--data", nargs="+", type=Path, default=[DATA])
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    model = resolve_model(args.package, "inpaint")
+    test = {c for names in test_groups(model.config).values() for c in names}
+    validation = [c for c in model.config["training"].get("validation_cases", []) if c not in test]
+    folders = {p.name: p for p in find_cases(args.data, minimum=2)}
+    rows = []
+    for case in validation:
+        folder = folders.get(case)
+        if folder is None or not (folder / EXPERT_LABELS).is_file() or not all((folder / f"{s}.nii.gz").is_file() for s in SEQUENCES):
+            print(f"{case}: not four sequences with expert labels, skipped", file=sys.stderr)
+            continue
+        volumes = {s: read_volume(folder / f"{s}.nii.gz") for s in SEQUENCES}
+        first = volumes["t1n"]
+        brain = case_brain(folder, volumes)
+        labels = to_brats2013(np.rint(read_volume(folder / EXPERT_LABELS).array).astype(int), "brats2013") * brain
+        hole = healthy_sphere(brain, labels > 0, np.asarray(first.spacing, float), mirror=False)
+        voided = {s: v.with_array(np.where(hole, 0, v.array).astype(v.array.dtype)) for s, v in volumes.items()}
+        mask = first.with_array(hole.astype(np.uint8))
+        without, whole = removal(voided, mask, model, 0.0), removal(voided, mask, model, 1.0)
+        for s in SEQUENCES:
+            truth = zscore(volumes[s].array.astype(np.float32), brain)
+            real = high_pass_rms(truth, brain, hole)
+            harmonic = harmonic_fill(np.where(hole, 0.0, truth).astype(np.float32), hole, brain | hole)
+            row = {"case": case, "sequence": s, "harmonic ssim": inpaint_metrics(truth, harmonic, hole, brain)["ssim"]}
+            for share in SHARES:
+                image = zscore(without[s] + share * (whole[s] - without[s]), brain)
+                row[f"ssim {share:g}"] = inpaint_metrics(truth, image, hole, brain)["ssim"]
+                row[f"texture {share:g}"] = high_pass_rms(image, brain, hole) / real
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    keys = [k for k in rows[0] if k not in ("case", "sequence")] if rows else []
+    summary = [
+        {"sequence": s, "cases": sum(r["sequence"] == s for r in rows), **{k: float(np.mean([r[k] for r in rows if r["sequence"] == s])) for k in keys}}
+        for s in SEQUENCES
+    ]
+    for row in summary:
+        row["chosen share"] = max(SHARES, key=lambda share: row[f"ssim {share:g}"])
+    columns = [("sequence", "sequence"), ("cases", "cases"), ("harmonic ssim", "harmonic SSIM", ".3f")]
+    columns += [(f"ssim {share:g}", f"SSIM {share:g}", ".3f") for share in SHARES] + [(f"texture {share:g}", f"texture {share:g}", ".2f") for share in SHARES]
+    columns += [("chosen share", "chosen share", "g")]
+    table = {"title": "Contralateral share on the validation cases (mean over cases)", "columns": columns, "rows": summary}
+    for row in summary:
+        print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
+    if args.json:
+        result = result_envelope(
+            "inpaint-contralateral",
+            "Inpainting: the removal's contralateral share chosen on the validation cases",
+            "python benchmarks/inpaint_contralateral.py " + " ".join(sys.argv[1:]),
+            {model.id: fingerprint(model.config)},
+            [table],
+            [f"Validation cases of the package's split: {', '.join(sorted({r['case'] for r in rows}))}; no test case is read."],
+        )
+        write_result(args.json, result)
+
+
+if __name__ == "__main__":
+    main()
