@@ -10,7 +10,8 @@ from ``labels``, else a real tumour's layout from the package's lesion bank (``p
 seed picks), else (older packages) laid out in distance layers; packages without a glioma appearance
 the fill.
 estimate: the prior plus the network's correction for the mode (add mode with a lesion bank: plus the
-texture of real gliomas drawn by the seed, after the network, whose posterior mean would smooth it away);
+texture of real gliomas drawn by the seed, after the network, whose posterior mean would smooth it away; remove mode: plus
+a share of the other hemisphere's tissue, ``priors.contralateral``, also after the network);
 ``strength`` s interpolates the two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
 ``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
 finish: back to each input's own intensities (the inverse of its z-score), onto the input grid,
