@@ -39,9 +39,9 @@ from .run import TaskRun
 
 CONTEXT_VOXELS = 24  # around the region, at the model's spacing
 # each residual sample smoothed by this Gaussian (voxels at the model's spacing) against the autoencoder's 4-voxel
-# grid: chosen on the two BraTS 2018 validation cases (runs of benchmarks/inpaint_test.py's removal there: the samples'
-# grid peak 0.8-3.1 -> 0.8-1.1, as real tissue's 0.7-1.1; texture lower by 0.01-0.08 of real; SSIM as before); the
-# other tasks' samples are not measured with it and keep their raw residual
+# grid: chosen on the two BraTS 2018 validation cases (a scratch check with inpaint_test.py's removal protocol, not
+# committed: the samples' grid peak 0.8-3.1 -> 0.8-1.1, as real tissue's 0.7-1.1; texture lower by 0.01-0.08 of real;
+# SSIM as before); the other tasks' samples are not measured with it and keep their raw residual
 SAMPLE_ANTI_ALIAS_VOXELS = 0.7
 # the share of the contralateral detail (``priors.contralateral``) added to the removal's estimate, per sequence:
 # chosen on the two BraTS 2018 validation cases (benchmarks/inpaint_contralateral.py)
