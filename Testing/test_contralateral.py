@@ -33,7 +33,7 @@ def test_the_mirrored_tissue_fills_a_void_closer_to_the_truth_than_the_harmonic_
     twice, correlation = find_midline(voided, brain & ~region)
     assert twice == TWICE_CENTRE and correlation > 0.9
     harmonic = harmonic_fill(voided, region, brain)
-    filled = harmonic + contralateral_detail(voided, region, brain, harmonic, twice)
+    filled = harmonic + contralateral_detail(voided[None], region, brain, harmonic[None], twice)[0]
     error = {name: float(np.abs(values - image)[region].mean()) for name, values in (("harmonic", harmonic), ("contralateral", filled))}
     assert error["contralateral"] < 0.3 * error["harmonic"]
     assert np.array_equal(filled[~region], voided[~region])  # nothing changes outside the void

@@ -46,12 +46,16 @@ def find_midline(image: np.ndarray, known: np.ndarray) -> tuple[int, float]:
     return best
 
 
-def contralateral_detail(image: np.ndarray, region: np.ndarray, brain: np.ndarray, harmonic: np.ndarray, twice_centre: int) -> np.ndarray:
-    """Inside ``region``: the Poisson-blended mirror image minus the harmonic fill ``harmonic`` (0 outside, and where the
-    mirror's source is not known brain: the region itself, or outside the brain)."""
+def contralateral_detail(images: np.ndarray, region: np.ndarray, brain: np.ndarray, harmonics: np.ndarray, twice_centre: int) -> np.ndarray:
+    """(C, ...) inside ``region``, per image of ``images`` (C, ...): the Poisson-blended mirror image minus its harmonic
+    fill ``harmonics`` (0 outside, and where the mirror's source is not known brain: the region itself, or outside the
+    brain). The masks are mirrored once for all images."""
     known = brain & ~region
     source_known = mirror(known, twice_centre)
-    mirrored = np.where(source_known, mirror(np.where(known, image, 0.0), twice_centre), harmonic).astype(np.float32)
-    difference = np.where(region, 0.0, np.where(known, image - mirrored, 0.0)).astype(np.float32)
-    cloned = mirrored + harmonic_fill(difference, region, brain)
-    return np.where(region & source_known, cloned - harmonic, 0.0).astype(np.float32)
+    details = np.zeros(images.shape, np.float32)
+    for channel, (image, harmonic) in enumerate(zip(images, harmonics)):
+        mirrored = np.where(source_known, mirror(np.where(known, image, 0.0), twice_centre), harmonic).astype(np.float32)
+        difference = np.where(region, 0.0, np.where(known, image - mirrored, 0.0)).astype(np.float32)
+        cloned = mirrored + harmonic_fill(difference, region, brain)
+        details[channel] = np.where(region & source_known, cloned - harmonic, 0.0)
+    return details

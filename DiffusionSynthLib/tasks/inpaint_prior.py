@@ -132,11 +132,13 @@ def removal_detail(
     twice, correlation = find_midline(images[first], known)
     if correlation < MIN_MIDLINE_CORRELATION:
         return detail
-    for name, image in images.items():
-        channel = SEQUENCES.index(name)
-        harmonic = image.copy()
-        harmonic[box] = np.where(region[box], fill[channel], image[box])
-        detail[channel] = CONTRALATERAL_SHARE.get(name, 0.0) * contralateral_detail(image, region, brain, harmonic, twice)[box]
+    stacked = np.stack(list(images.values()))
+    harmonics = stacked.copy()
+    channels = [SEQUENCES.index(name) for name in images]
+    harmonics[(slice(None),) + box] = np.where(region[box], fill[channels], stacked[(slice(None),) + box])
+    details = contralateral_detail(stacked, region, brain, harmonics, twice)
+    for index, (name, channel) in enumerate(zip(images, channels)):
+        detail[channel] = CONTRALATERAL_SHARE.get(name, 0.0) * details[(index,) + box]
     return detail
 
 
