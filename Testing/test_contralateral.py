@@ -48,5 +48,5 @@ def test_a_brain_without_a_mirror_image_gets_no_detail():
     assert find_midline(noise, brain & ~region)[1] < MIN_MIDLINE_CORRELATION
     box = (slice(2, 20), slice(8, 25), slice(8, 25))
     fill = np.zeros((len(SEQUENCES), 18, 17, 17), np.float32)
-    detail = removal_detail({"t1n": noise}, {"t1n": (0.0, 1.0, 0.0)}, region, brain, fill, box)
+    detail = removal_detail({"t1n": noise}, {"t1n": (0.0, 1.0, 0.0)}, region, brain, fill, box, {"t1n": 1.0})
     assert detail.shape == fill.shape and not detail.any()

@@ -51,6 +51,23 @@ def test_harmonic_fill_of_a_large_region_uses_the_iterative_solver():
     assert np.abs(filled[region] - image[region]).max() < 1e-2
 
 
+@pytest.mark.parametrize("size", [12, 32])  # the direct solver's and the iterative one's
+def test_a_stack_of_images_is_filled_as_each_image_alone(size: int):
+    """Several sequences share one matrix (and one factorisation): each is filled exactly as on its own, orphans
+    included (a domain-less island takes its own image's domain mean)."""
+    rng = np.random.default_rng(2)
+    stack = rng.standard_normal((3, size + 8, size + 8, size + 8)).astype(np.float32)
+    region = np.zeros(stack.shape[1:], bool)
+    region[4 : 4 + size, 4 : 4 + size, 4 : 4 + size] = True
+    brain = np.zeros(region.shape, bool)
+    brain[2:-2, 2:-2, 2:-2] = True
+    region[0, 0, 0] = True  # an island outside the domain
+    filled = harmonic_fill(stack, region, brain)
+    for image, together in zip(stack, filled):
+        assert np.allclose(together, harmonic_fill(image, region, brain), atol=1e-5)
+    assert not np.allclose(filled[0][region], filled[1][region])
+
+
 def test_polynomial_regression_recovers_a_quadratic_relation_and_chooses_by_validation():
     rng = np.random.default_rng(0)
 

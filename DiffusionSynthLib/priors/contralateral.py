@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import bounding_box
 from .harmonic import harmonic_fill
 
 MIN_MIDLINE_CORRELATION = 0.3  # the BraTS 2018 validation cases: 0.51 and 0.53 at 1 mm
@@ -32,15 +33,20 @@ def mirror(values: np.ndarray, twice_centre: int) -> np.ndarray:
 
 def find_midline(image: np.ndarray, known: np.ndarray) -> tuple[int, float]:
     """(twice the reflection centre along the first axis, the correlation of the known brain with its mirror image)."""
-    centre = float(np.argwhere(known)[:, 0].mean()) if known.any() else image.shape[0] / 2
+    if not known.any():
+        return int(round(image.shape[0])), -1.0
+    centre = float(np.argwhere(known)[:, 0].mean())
     best = (int(round(2 * centre)), -1.0)
-    sample = (slice(None), slice(None, None, 2), slice(None, None, 2))  # every second voxel across: the same answer, 4x faster
+    box = bounding_box(known)
+    offset = 2 * box[0].start  # the search runs inside the known brain's box: nothing outside it counts
+    # every second voxel across: the same answer, 4x faster
+    sample = (box[0], slice(box[1].start, box[1].stop, 2), slice(box[2].start, box[2].stop, 2))
     image, known = image[sample], known[sample]
     for twice in range(int(round(2 * centre)) - 2 * SEARCH_VOXELS, int(round(2 * centre)) + 2 * SEARCH_VOXELS + 1):
-        both = known & mirror(known, twice)
+        both = known & mirror(known, twice - offset)
         if both.sum() < 100:
             continue
-        correlation = float(np.corrcoef(image[both], mirror(image, twice)[both])[0, 1])
+        correlation = float(np.corrcoef(image[both], mirror(image, twice - offset)[both])[0, 1])
         if np.isfinite(correlation) and correlation > best[1]:
             best = (twice, correlation)
     return best
@@ -49,13 +55,18 @@ def find_midline(image: np.ndarray, known: np.ndarray) -> tuple[int, float]:
 def contralateral_detail(images: np.ndarray, region: np.ndarray, brain: np.ndarray, harmonics: np.ndarray, twice_centre: int) -> np.ndarray:
     """(C, ...) inside ``region``, per image of ``images`` (C, ...): the Poisson-blended mirror image minus its harmonic
     fill ``harmonics`` (0 outside, and where the mirror's source is not known brain: the region itself, or outside the
-    brain). The masks are mirrored once for all images."""
+    brain). Computed in the region's box across the other two axes (the mirror moves voxels along the first only)."""
+    details = np.zeros(images.shape, np.float32)
+    if not region.any():
+        return details
+    across = bounding_box(region, 1)
+    box = (slice(None),) + across[1:]
+    region, brain = region[box], brain[box]
+    images, harmonics = images[(slice(None),) + box], harmonics[(slice(None),) + box]
     known = brain & ~region
     source_known = mirror(known, twice_centre)
-    details = np.zeros(images.shape, np.float32)
-    for channel, (image, harmonic) in enumerate(zip(images, harmonics)):
-        mirrored = np.where(source_known, mirror(np.where(known, image, 0.0), twice_centre), harmonic).astype(np.float32)
-        difference = np.where(region, 0.0, np.where(known, image - mirrored, 0.0)).astype(np.float32)
-        cloned = mirrored + harmonic_fill(difference, region, brain)
-        details[channel] = np.where(region & source_known, cloned - harmonic, 0.0)
+    mirrored = np.stack([np.where(source_known, mirror(np.where(known, image, 0.0), twice_centre), harmonic) for image, harmonic in zip(images, harmonics)])
+    difference = np.where(region, 0.0, np.where(known, images - mirrored, 0.0)).astype(np.float32)
+    cloned = mirrored + harmonic_fill(difference, region, brain)  # one factorisation for all the images
+    details[(slice(None),) + box] = np.where(region & source_known, cloned - harmonics, 0.0)
     return details
