@@ -15,6 +15,7 @@ from DiffusionSynthLib.errors import InputError
 from DiffusionSynthLib.masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from DiffusionSynthLib.models import load_model
 from DiffusionSynthLib.sequences import SEQUENCES
+from DiffusionSynthLib.tasks import inpaint_prior
 from DiffusionSynthLib.tasks.inpaint import inpaint
 from DiffusionSynthLib.volume import Volume, read_provenance, read_volume, write_volume
 
@@ -176,6 +177,24 @@ def test_a_shrunken_correction_is_that_share_of_the_network_s_correction(brain_c
     assert np.abs(whole - none).max() > 1.0  # the correction is visible
     np.testing.assert_allclose(flair, (whole + none) / 2, atol=1.0)  # integer images round each output
     np.testing.assert_array_equal(got["t1c"].array, network["t1c"].array)
+
+
+def test_samples_take_their_own_contralateral_share(brain_cases, tiny_inpaint_model, monkeypatch):
+    """The deterministic removal adds ``CONTRALATERAL_SHARE`` of the other hemisphere's tissue, a sample
+    ``SAMPLE_CONTRALATERAL_SHARE`` (realism): each ignores the other's."""
+    volumes = case_volumes(brain_cases)
+    centre = brain_centre(volumes["t1n"])
+    mask = blob_mask(volumes["t1n"], (centre[0] + 15,) + centre[1:], 5)  # off the midline: its mirror is known brain
+    model = load_model(tiny_inpaint_model)
+
+    def removal(deterministic: float, sampled: float, samples: int) -> np.ndarray:
+        monkeypatch.setattr(inpaint_prior, "CONTRALATERAL_SHARE", dict.fromkeys(SEQUENCES, deterministic))
+        monkeypatch.setattr(inpaint_prior, "SAMPLE_CONTRALATERAL_SHARE", dict.fromkeys(SEQUENCES, sampled))
+        return inpaint(volumes, mask, "remove", model, steps=2, seed=3, samples=samples).outputs["t1n"].array
+
+    np.testing.assert_array_equal(removal(0.0, 1.0, 0), removal(0.0, 0.0, 0))
+    np.testing.assert_array_equal(removal(1.0, 0.0, 1), removal(0.0, 0.0, 1))
+    assert not np.array_equal(removal(0.0, 1.0, 1), removal(0.0, 0.0, 1))
 
 
 # ------------------------------------------------------------------------------ command line
