@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .geometry import bounding_box
 from .volume import Volume, to_sitk
 
 CT_RANGE = (-1024.0, 2000.0)
@@ -17,15 +18,19 @@ def _largest_component_filled(binary) -> np.ndarray:
 
     components = sitk.ConnectedComponent(binary)
     relabelled = sitk.RelabelComponent(components, sortByObjectSize=True)
-    largest = relabelled == 1
-    closed = sitk.BinaryMorphologicalClosing(largest, [2, 2, 2])
-    filled = sitk.BinaryFillhole(closed)
+    largest = sitk.GetArrayFromImage(relabelled == 1).astype(np.uint8)  # [k, j, i]
+    # the closing (radius 2) and the fills run in the component's box widened by 3 voxels: nothing beyond it can
+    # change, and the ring of background around the box joins the outside as the rest of the image would
+    box = bounding_box(largest, 3)
+    closed = sitk.BinaryMorphologicalClosing(sitk.GetImageFromArray(largest[box]), [2, 2, 2])
+    filled = sitk.GetArrayFromImage(sitk.BinaryFillhole(closed)).astype(bool)
     # holes open to a slab edge survive a 3D fill: fill slice by slice along the last axis too
-    array = sitk.GetArrayFromImage(filled).astype(bool)  # [k, j, i]
     from scipy.ndimage import binary_fill_holes
 
-    for k in range(array.shape[0]):
-        array[k] = binary_fill_holes(array[k])
+    for k in range(filled.shape[0]):
+        filled[k] = binary_fill_holes(filled[k])
+    array = np.zeros(largest.shape, bool)
+    array[box] = filled
     return array.transpose(2, 1, 0)
 
 
