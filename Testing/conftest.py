@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # parallel workers share the cores: their threads (and their children's) split them
@@ -54,6 +56,22 @@ def oblique(volume: Volume, spacing=(0.9, 1.3, 2.7), origin=(-31.5, 12.25, 40.0)
     return Volume(volume.array, matrix)
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """``build(folder)`` run once per test run: under xdist the workers share it (the first builds it under a file lock,
+    the others wait and read it), so a tiny package is trained once, not once per worker. Tests only read it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return build(tmp_path_factory.mktemp(name))
+    root = tmp_path_factory.getbasetemp().parent / f"built-once-{name}"
+    with open(f"{root}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        done = root / "built.txt"
+        if not done.is_file():
+            root.mkdir(exist_ok=True)
+            done.write_text(str(build(root)))
+        return Path(done.read_text())
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not HEAD_MR.is_file():
@@ -74,9 +92,12 @@ def small_mri(shared_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(shared_data, tmp_path_factory) -> Path:
     """A tiny MRI->CT prior package (anatomical prior, network, residual diffusion) trained for two steps per stage by the real training command."""
+    return built_once(tmp_path_factory, "tiny", _tiny_mri_to_ct_package)
+
+
+def _tiny_mri_to_ct_package(root: Path) -> Path:
     from DiffusionSynthLib.cli import main
 
-    root = tmp_path_factory.mktemp("tiny")
     (root / "pairs").mkdir()  # an output folder is made only where its parent exists
     assert main(["prepare-pairs", "--mri", str(HEAD_MR), "--ct", str(HEAD_CT), "--output", str(root / "pairs" / "pat002")]) == 0
     output = root / "tiny-mri-to-ct"
@@ -144,14 +165,17 @@ def _tiny_brain_package(task: str, brain_cases: Path, output: Path, *extra: str)
 @pytest.fixture(scope="session")
 def tiny_impute_model(brain_cases, tmp_path_factory) -> Path:
     """A tiny imputation package."""
-    return _tiny_brain_package("impute", brain_cases, tmp_path_factory.mktemp("tiny-impute") / "tiny-impute")
+    return built_once(tmp_path_factory, "tiny-impute", lambda root: _tiny_brain_package("impute", brain_cases, root / "tiny-impute"))
 
 
 @pytest.fixture(scope="session")
 def tiny_inpaint_model(brain_cases, tmp_path_factory) -> Path:
     """A tiny inpainting package; TCGA-DU-7294's tumour teaches add."""
-    output = tmp_path_factory.mktemp("tiny-inpaint") / "tiny-inpaint"
-    return _tiny_brain_package("inpaint", brain_cases, output, "--validation-case", "BraTS-GLI-00001-000")
+    return built_once(
+        tmp_path_factory,
+        "tiny-inpaint",
+        lambda root: _tiny_brain_package("inpaint", brain_cases, root / "tiny-inpaint", "--validation-case", "BraTS-GLI-00001-000"),
+    )
 
 
 def gated_variants(model, prior_only: list[str]):
