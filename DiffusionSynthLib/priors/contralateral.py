@@ -34,7 +34,7 @@ def mirror(values: np.ndarray, twice_centre: int) -> np.ndarray:
 def find_midline(image: np.ndarray, known: np.ndarray) -> tuple[int, float]:
     """(twice the reflection centre along the first axis, the correlation of the known brain with its mirror image)."""
     if not known.any():
-        return int(round(image.shape[0])), -1.0
+        return image.shape[0], -1.0
     centre = float(np.argwhere(known)[:, 0].mean())
     best = (int(round(2 * centre)), -1.0)
     box = bounding_box(known)
@@ -55,18 +55,11 @@ def find_midline(image: np.ndarray, known: np.ndarray) -> tuple[int, float]:
 def contralateral_detail(images: np.ndarray, region: np.ndarray, brain: np.ndarray, harmonics: np.ndarray, twice_centre: int) -> np.ndarray:
     """(C, ...) inside ``region``, per image of ``images`` (C, ...): the Poisson-blended mirror image minus its harmonic
     fill ``harmonics`` (0 outside, and where the mirror's source is not known brain: the region itself, or outside the
-    brain). Computed in the region's box across the other two axes (the mirror moves voxels along the first only)."""
-    details = np.zeros(images.shape, np.float32)
-    if not region.any():
-        return details
-    across = bounding_box(region, 1)
-    box = (slice(None),) + across[1:]
-    region, brain = region[box], brain[box]
-    images, harmonics = images[(slice(None),) + box], harmonics[(slice(None),) + box]
+    brain). The mirror moves voxels along the first axis only: a slab of the region's box across the other two is
+    all it needs."""
     known = brain & ~region
     source_known = mirror(known, twice_centre)
     mirrored = np.stack([np.where(source_known, mirror(np.where(known, image, 0.0), twice_centre), harmonic) for image, harmonic in zip(images, harmonics)])
     difference = np.where(region, 0.0, np.where(known, images - mirrored, 0.0)).astype(np.float32)
     cloned = mirrored + harmonic_fill(difference, region, brain)  # one factorisation for all the images
-    details[(slice(None),) + box] = np.where(region & source_known, cloned - harmonics, 0.0)
-    return details
+    return np.where(region & source_known, cloned - harmonics, 0.0).astype(np.float32)

@@ -130,21 +130,29 @@ def removal_detail(
     shares: Mapping[str, float],
 ) -> np.ndarray:
     """(4, box) the contralateral detail of each given sequence times its share in ``shares``, in z units; zeros where
-    the brain's mirror image does not correlate with it (``MIN_MIDLINE_CORRELATION``)."""
+    the brain's mirror image does not correlate with it (``MIN_MIDLINE_CORRELATION``). The midline is found on the
+    whole brain; the rest runs in the slab of the region's box across the two axes the mirror does not move."""
     detail = np.zeros(fill.shape, np.float32)
-    known = brain & ~region
-    images = {name: np.where(brain, (values - stats[name][0]) / stats[name][1], 0.0).astype(np.float32) for name, values in small.items()}
-    first = next(iter(images))
-    twice, correlation = find_midline(images[first], known)
+    names = list(small)
+
+    def zscored(name: str, part: tuple[slice, ...]) -> np.ndarray:
+        mean, sd, _ = stats[name]
+        return np.where(brain[part], (small[name][part] - mean) / sd, 0.0).astype(np.float32)
+
+    whole = tuple(slice(None) for _ in region.shape)
+    twice, correlation = find_midline(zscored(names[0], whole), brain & ~region)
     if correlation < MIN_MIDLINE_CORRELATION:
         return detail
-    stacked = np.stack(list(images.values()))
+    slab = (slice(0, region.shape[0]),) + bounding_box(region, 1)[1:]
+    stacked = np.stack([zscored(name, slab) for name in names])
+    channels = [SEQUENCES.index(name) for name in names]
+    inside = np.nonzero(region[box])  # the region's voxels, in the box and in the slab
+    in_slab = tuple(index + outer.start - part.start for index, outer, part in zip(inside, box, slab))
     harmonics = stacked.copy()
-    channels = [SEQUENCES.index(name) for name in images]
-    harmonics[(slice(None),) + box] = np.where(region[box], fill[channels], stacked[(slice(None),) + box])
-    details = contralateral_detail(stacked, region, brain, harmonics, twice)
-    for index, (name, channel) in enumerate(zip(images, channels)):
-        detail[channel] = shares.get(name, 0.0) * details[(index,) + box]
+    harmonics[(slice(None),) + in_slab] = fill[channels][(slice(None),) + inside]
+    details = contralateral_detail(stacked, region[slab], brain[slab], harmonics, twice)
+    for index, (name, channel) in enumerate(zip(names, channels)):
+        detail[channel][inside] = shares.get(name, 0.0) * details[index][in_slab]
     return detail
 
 
