@@ -29,7 +29,7 @@ from ..engine.refiner import flag_channels, refine
 from ..geometry import bounding_box, from_canonical, package_orientation, resample, resample_to_spacing, to_canonical
 from ..masks import BLEND_MARGIN_VOXELS, blend_weights, composite
 from ..models.package import ModelPackage
-from ..priors.contralateral import MIN_MIDLINE_CORRELATION, contralateral_detail, find_midline
+from ..priors.contralateral import MIN_MIDLINE_CORRELATION, RING_VOXELS, SHIFT_VOXELS, contralateral_detail, find_midline, mirror_shift
 from ..priors.glioma import from_brats2013, glioma_prior, layout_subregions
 from ..priors.harmonic import harmonic_fill
 from ..priors.lesion_bank import lesion_texture, nearest_label, place_layout
@@ -131,7 +131,8 @@ def removal_detail(
 ) -> np.ndarray:
     """(4, box) the contralateral detail of each given sequence times its share in ``shares``, in z units; zeros where
     the brain's mirror image does not correlate with it (``MIN_MIDLINE_CORRELATION``). The midline is found on the
-    whole brain; the rest runs in the slab of the region's box across the two axes the mirror does not move."""
+    whole brain; the rest runs in the slab of the region's box across the two axes the mirror does not move (widened by
+    the local shift's search and ring: ``priors.contralateral.mirror_shift``, on all the given sequences)."""
     detail = np.zeros(fill.shape, np.float32)
     names = list(small)
 
@@ -143,14 +144,15 @@ def removal_detail(
     twice, correlation = find_midline(zscored(names[0], whole), brain & ~region)
     if correlation < MIN_MIDLINE_CORRELATION:
         return detail
-    slab = (slice(0, region.shape[0]),) + bounding_box(region, 1)[1:]
+    slab = (slice(0, region.shape[0]),) + bounding_box(region, 1 + SHIFT_VOXELS + RING_VOXELS)[1:]
     stacked = np.stack([zscored(name, slab) for name in names])
     channels = [SEQUENCES.index(name) for name in names]
     inside = np.nonzero(region[box])  # the region's voxels, in the box and in the slab
     in_slab = tuple(index + outer.start - part.start for index, outer, part in zip(inside, box, slab))
     harmonics = stacked.copy()
     harmonics[(slice(None),) + in_slab] = fill[channels][(slice(None),) + inside]
-    details = contralateral_detail(stacked, region[slab], brain[slab], harmonics, twice)
+    shift = mirror_shift(stacked, region[slab], brain[slab] & ~region[slab], twice)
+    details = contralateral_detail(stacked, region[slab], brain[slab], harmonics, twice, shift)
     for index, (name, channel) in enumerate(zip(names, channels)):
         detail[channel][inside] = shares.get(name, 0.0) * details[index][in_slab]
     return detail
