@@ -197,6 +197,19 @@ def test_samples_take_their_own_contralateral_share(brain_cases, tiny_inpaint_mo
     assert not np.array_equal(removal(0.0, 1.0, 1), removal(0.0, 0.0, 1))
 
 
+def test_a_sequence_whose_residual_share_is_zero_keeps_the_estimate_in_a_sample(brain_cases, tiny_inpaint_model, monkeypatch):
+    """``SAMPLE_RESIDUAL_SHARE``: a removal sample's FLAIR with none of the diffusion residual is the deterministic
+    estimate (at the same contralateral share), while its T1 still takes the residual."""
+    volumes = case_volumes(brain_cases)
+    mask = blob_mask(volumes["t1n"], brain_centre(volumes["t1n"]), 5)
+    model = load_model(tiny_inpaint_model)
+    monkeypatch.setattr(inpaint_prior, "SAMPLE_CONTRALATERAL_SHARE", dict(inpaint_prior.CONTRALATERAL_SHARE))
+    monkeypatch.setattr(inpaint_prior, "SAMPLE_RESIDUAL_SHARE", {**dict.fromkeys(SEQUENCES, 1.0), "t2f": 0.0})
+    sampled, estimate = (inpaint(volumes, mask, "remove", model, steps=2, seed=3, samples=k).outputs for k in (1, 0))
+    np.testing.assert_array_equal(sampled["t2f"].array, estimate["t2f"].array)
+    assert not np.array_equal(sampled["t1n"].array, estimate["t1n"].array)
+
+
 # ------------------------------------------------------------------------------ command line
 
 

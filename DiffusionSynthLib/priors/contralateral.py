@@ -47,7 +47,7 @@ def shifted(values: np.ndarray, shift: tuple[int, ...]) -> np.ndarray:
     shape = values.shape[-len(shift) :]
     target = tuple(slice(max(d, 0), n + min(d, 0)) for d, n in zip(shift, shape))
     source = tuple(slice(max(-d, 0), n - max(d, 0)) for d, n in zip(shift, shape))
-    out[(Ellipsis, *target)] = values[(Ellipsis, *source)]
+    out[(Ellipsis,) + target] = values[(Ellipsis,) + source]
     return out
 
 
@@ -84,7 +84,7 @@ def mirror_shift(images: np.ndarray, region: np.ndarray, known: np.ndarray, twic
     points = points[:: max(1, len(points) // MAX_RING_VOXELS)]
     source = np.stack([mirror(np.where(known, image, 0.0), twice_centre) for image in images])
     source_known = mirror(known, twice_centre)
-    targets = images[(slice(None), *points.T)]
+    targets = images[(slice(None),) + tuple(points.T)]
     shape = np.asarray(region.shape)
 
     def score(shift: tuple[int, int, int]) -> float:
@@ -93,7 +93,7 @@ def mirror_shift(images: np.ndarray, region: np.ndarray, known: np.ndarray, twic
         usable[usable] = source_known[tuple(at[usable].T)]
         if usable.sum() < 50:
             return -np.inf
-        a, b = source[(slice(None), *at[usable].T)], targets[:, usable]
+        a, b = source[(slice(None),) + tuple(at[usable].T)], targets[:, usable]
         a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
         norms = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
         valid = norms > 0
@@ -103,8 +103,9 @@ def mirror_shift(images: np.ndarray, region: np.ndarray, known: np.ndarray, twic
     chosen = max(((dx, dy, dz) for dx in coarse for dy in coarse for dz in coarse), key=score)
     for step in (2, 1):  # then the best's neighbours, at half the step and again
         around = {tuple(int(np.clip(c + step * (d - 1), -SHIFT_VOXELS, SHIFT_VOXELS)) for c, d in zip(chosen, offset)) for offset in np.ndindex(3, 3, 3)}
-        chosen = max(sorted(around), key=score)
-    return (0, 0, 0) if score(chosen) == -np.inf else (chosen[0], chosen[1], chosen[2])
+        best = max(sorted(around), key=score)
+        chosen = (best[0], best[1], best[2])
+    return (0, 0, 0) if score(chosen) == -np.inf else chosen
 
 
 def contralateral_detail(

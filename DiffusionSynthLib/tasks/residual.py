@@ -67,16 +67,20 @@ def with_residual_samples(
     run: TaskRun,
     extra_condition: np.ndarray | None = None,
     anti_alias_voxels: float = 0.0,
+    channel_shares: Sequence[float] | None = None,
 ) -> Estimate:
     """``estimate`` alone (no samples asked), or the mean and SD of ``estimate`` + K residual samples.
 
     The diffusion is conditioned on the estimate (plus ``extra_condition`` channels, such as an inpainting region) and ``flags``;
-    ``anti_alias_voxels`` > 0 smooths each residual sample by that Gaussian (``without_grid_aliasing``).
+    ``anti_alias_voxels`` > 0 smooths each residual sample by that Gaussian (``without_grid_aliasing``);
+    ``channel_shares`` (one per channel of ``estimate``) scales each channel's residual (0: that channel keeps the estimate).
     """
     if run.samples == 0:
         return Estimate(estimate, None)
     scale = float(model.config["residual"]["scale"])
     condition = estimate if extra_condition is None else np.concatenate([estimate, extra_condition])
     residuals = without_grid_aliasing(run.sample(condition, list(flags) or None) * scale, anti_alias_voxels)  # (K, C, X, Y, Z)
+    if channel_shares is not None:
+        residuals = residuals * np.asarray(channel_shares, np.float32).reshape((1, -1) + (1,) * (residuals.ndim - 2))
     samples = estimate[None] + residuals
     return Estimate(samples.mean(axis=0), samples.std(axis=0) if run.samples > 1 else None)
