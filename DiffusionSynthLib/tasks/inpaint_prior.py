@@ -11,8 +11,8 @@ seed picks), else (older packages) laid out in distance layers; packages without
 the fill.
 estimate: the prior plus the network's correction for the mode (add mode with a lesion bank: plus the
 texture of real gliomas drawn by the seed, after the network, whose posterior mean would smooth it away; remove mode: plus
-a share of the other hemisphere's tissue, ``priors.contralateral``, also after the network: a larger share when samples
-are drawn, which serve realism);
+a share of the other hemisphere's tissue, ``priors.contralateral``, also after the network: its own share when samples
+are drawn, which serve realism, and each sequence's sample its share of the diffusion residual);
 ``strength`` s interpolates the two modes' estimates: remove + s (add - remove) in add mode, and the other way round. With
 ``samples`` K >= 1, K residual samples from the latent diffusion are added inside the region.
 finish: back to each input's own intensities (the inverse of its z-score), onto the input grid,
@@ -45,15 +45,14 @@ CONTEXT_VOXELS = 24  # around the region, at the model's spacing
 # SSIM as before); the other tasks' samples are not measured with it and keep their raw residual
 SAMPLE_ANTI_ALIAS_VOXELS = 0.7
 # the share of the contralateral detail (``priors.contralateral``) added to the removal's estimate, per sequence:
-# chosen on the two BraTS 2018 validation cases (benchmarks/inpaint_contralateral.py): the deterministic estimate's
-# (samples 0: fidelity, the best SSIM) and the samples' (realism: the least share giving texture 0.7-1.4 of real at
-# an SSIM within 0.03 of the harmonic fill's; T1c: none does, the most within the margin; FLAIR: no share keeps its
-# sample within the margin, the deterministic share)
-CONTRALATERAL_SHARE = {"t1n": 0.5, "t1c": 0.25, "t2w": 0.5, "t2f": 0.25}
-SAMPLE_CONTRALATERAL_SHARE = {"t1n": 0.75, "t1c": 0.5, "t2w": 0.75, "t2f": 0.25}
-# the share of the diffusion residual a removal sample takes, per sequence: chosen with the samples' contralateral
-# share (the most residual at which some share meets the realism bar on the validation cases)
-SAMPLE_RESIDUAL_SHARE = {"t1n": 1.0, "t1c": 1.0, "t2w": 1.0, "t2f": 1.0}
+# chosen on the two BraTS 2018 validation cases (benchmarks/inpaint_contralateral.py, code 6c5eadf): the deterministic
+# estimate's (samples 0: fidelity, the best SSIM) and the samples' (realism: with the most of the diffusion residual
+# at which some share gives texture 0.7-1.4 of real at an SSIM within 0.03 of the harmonic fill's, the least such
+# share); the samples' share of the diffusion residual chosen with it (FLAIR: its whole residual costs 0.05-0.10 SSIM
+# at every share, half of it stays within the margin)
+CONTRALATERAL_SHARE = {"t1n": 0.5, "t1c": 0.25, "t2w": 0.75, "t2f": 0.5}
+SAMPLE_CONTRALATERAL_SHARE = {"t1n": 0.75, "t1c": 0.75, "t2w": 0.75, "t2f": 0.75}
+SAMPLE_RESIDUAL_SHARE = {"t1n": 1.0, "t1c": 1.0, "t2w": 1.0, "t2f": 0.5}
 
 
 def harmonic_fills(images: Mapping[str, np.ndarray], given: Sequence[str], region: np.ndarray, brain: np.ndarray) -> np.ndarray:
