@@ -344,6 +344,14 @@ better; used where matching scores higher):
         if lesions
         else ""
     )
+    removal_line = (
+        """   Removed tissue: the other hemisphere mirrored across the brain's midline, moved locally (up to 8 voxels) to where
+   it best continues the known tissue around the region and Poisson-blended in, added after the network at a share
+   per sequence (samples: their own share and share of the diffusion residual), chosen on the validation cases.
+"""
+        if config["task"] == "inpaint"
+        else ""
+    )
     return f"""# Model card: {config["id"]}
 
 Task: {config["task"]}. {config["description"]}
@@ -351,7 +359,7 @@ Task: {config["task"]}. {config["description"]}
 
 ## Method
 1. Prior: {config["prior"]["kind"]} ({config["prior"].get("space", "")}), fitted in seconds on the training cases.
-{lesion_line}2. Regression network (MONAI `BasicUNet`, residual over the prior, last layer zero-initialised, masked L1,
+{lesion_line}{removal_line}2. Regression network (MONAI `BasicUNet`, residual over the prior, last layer zero-initialised, masked L1,
    {config["spacing_mm"][0]:g} mm patches of {"x".join(str(w) for w in config["refiner"]["window"])}, AdamW with a cosine decay of the
    learning rate over the time budget); the weights kept are the best on the validation case (selection metric
    below){gate_sentence}.
