@@ -48,7 +48,7 @@ SAMPLE_ANTI_ALIAS_VOXELS = 0.7
 # chosen on the two BraTS 2018 validation cases (benchmarks/inpaint_contralateral.py, code 6c5eadf): the deterministic
 # estimate's (samples 0: fidelity, the best SSIM) and the samples' (realism: with the most of the diffusion residual
 # at which some share gives texture 0.7-1.4 of real at an SSIM within 0.03 of the harmonic fill's, the least such
-# share); the samples' share of the diffusion residual chosen with it (FLAIR: its whole residual costs 0.05-0.10 SSIM
+# share); the samples' share of the diffusion residual chosen with it (FLAIR: its whole residual costs 0.08-0.11 SSIM
 # at every share, half of it stays within the margin)
 CONTRALATERAL_SHARE = {"t1n": 0.5, "t1c": 0.25, "t2w": 0.75, "t2f": 0.5}
 SAMPLE_CONTRALATERAL_SHARE = {"t1n": 0.75, "t1c": 0.75, "t2w": 0.75, "t2f": 0.75}
