@@ -47,6 +47,7 @@ from _common import DATA, case_brain, result_envelope, test_groups, write_result
 SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SEEDS = (0, 1)
 RESIDUAL_SHARES = (1.0, 0.5, 0.0)  # of the diffusion residual in a sample, most preferred first (0: the deterministic estimate)
+DRAWN_RESIDUALS = tuple(r for r in RESIDUAL_SHARES if r)  # those that need samples drawn
 SAMPLE_SSIM_MARGIN = 0.03  # a sample's SSIM at most this far below the harmonic fill's (the bar)
 MIN_TEXTURE, MAX_TEXTURE = 0.7, 1.4  # the realism bar for a sample's texture
 
@@ -116,7 +117,7 @@ def main() -> None:
         voided = {s: v.with_array(np.where(hole, 0, v.array).astype(v.array.dtype)) for s, v in volumes.items()}
         mask = first.with_array(hole.astype(np.uint8))
         without, whole = removal(voided, mask, model, 0.0), removal(voided, mask, model, 1.0)
-        drawn = {(share, seed, r): removal(voided, mask, model, share, 1, seed, r) for share in SHARES for seed in SEEDS for r in RESIDUAL_SHARES if r}
+        drawn = {(share, seed, r): removal(voided, mask, model, share, 1, seed, r) for share in SHARES for seed in SEEDS for r in DRAWN_RESIDUALS}
         for s in SEQUENCES:
             truth = zscore(volumes[s].array.astype(np.float32), brain)
             real = high_pass_rms(truth, brain, hole)
@@ -126,7 +127,7 @@ def main() -> None:
                 image = zscore(without[s] + share * (whole[s] - without[s]), brain)
                 row[f"ssim {share:g}"] = inpaint_metrics(truth, image, hole, brain)["ssim"]
                 row[f"texture {share:g}"] = high_pass_rms(image, brain, hole) / real
-                for residual in [r for r in RESIDUAL_SHARES if r]:
+                for residual in DRAWN_RESIDUALS:
                     samples = [zscore(drawn[share, seed, residual][s], brain) for seed in SEEDS]
                     ssim_key, texture_key = sample_keys(share, residual)
                     row[ssim_key] = float(np.mean([inpaint_metrics(truth, image, hole, brain)["ssim"] for image in samples]))
@@ -146,7 +147,7 @@ def main() -> None:
     columns += [("chosen share", "chosen share", "g")]
     table = {"title": "Contralateral share of the deterministic estimate on the validation cases (mean over cases)", "columns": columns, "rows": summary}
     sample_tables = []
-    for residual in [r for r in RESIDUAL_SHARES if r]:
+    for residual in DRAWN_RESIDUALS:
         sample_columns = [("sequence", "sequence"), ("cases", "cases"), ("harmonic ssim", "harmonic SSIM", ".3f")]
         sample_columns += [(sample_keys(share, residual)[0], f"SSIM {share:g}", ".3f") for share in SHARES]
         sample_columns += [(sample_keys(share, residual)[1], f"texture {share:g}", ".2f") for share in SHARES]

@@ -15,6 +15,8 @@ correlates best with the known tissue in a ring around the region, the tissue th
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 from scipy import ndimage
 
@@ -87,6 +89,7 @@ def mirror_shift(images: np.ndarray, region: np.ndarray, known: np.ndarray, twic
     targets = images[(slice(None),) + tuple(points.T)]
     shape = np.asarray(region.shape)
 
+    @cache  # the coarse-to-fine steps revisit their centre
     def score(shift: tuple[int, int, int]) -> float:
         at = points - np.asarray(shift)
         usable = np.all((at >= 0) & (at < shape), axis=1)

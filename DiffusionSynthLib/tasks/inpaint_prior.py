@@ -211,7 +211,7 @@ def inpaint_with_prior(request: InpaintRequest) -> Inpainting:
     if strength != 1.0:
         other, _ = estimate_for(mode != "add")
         estimate = (other + strength * (estimate - other)).astype(np.float32)
-    residual_shares = [SAMPLE_RESIDUAL_SHARE[name] if mode == "remove" else 1.0 for name in SEQUENCES]
+    residual_shares = [SAMPLE_RESIDUAL_SHARE[name] for name in SEQUENCES] if mode == "remove" else None
     sampled = with_residual_samples(model, estimate, flags, run, region[box][None].astype(np.float32), SAMPLE_ANTI_ALIAS_VOXELS, residual_shares)
     inside_box = region[box][None]
     observed = np.stack([images.get(name, np.zeros(region[box].shape, np.float32)) for name in SEQUENCES])

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..models.package import load_model, save_model
+from ..priors.contralateral import SHIFT_VOXELS
 from ..priors.glioma import EDGE_RAMP_MM
 from ..priors.lesion_bank import CANDIDATES, TEXTURE_GAIN
 from .architectures import autoencoder_spec, latent_downsample, scheduler_spec, unet_spec
@@ -345,7 +346,7 @@ better; used where matching scores higher):
         else ""
     )
     removal_line = (
-        """   Removed tissue: the other hemisphere mirrored across the brain's midline, moved locally (up to 8 voxels) to where
+        f"""   Removed tissue: the other hemisphere mirrored across the brain's midline, moved locally (up to {SHIFT_VOXELS} voxels) to where
    it best continues the known tissue around the region and Poisson-blended in, added after the network at a share
    per sequence (samples: their own share and share of the diffusion residual), chosen on the validation cases.
 """
